@@ -1,0 +1,1 @@
+//! Shared helpers for virga benchmarks and measurement harnesses.

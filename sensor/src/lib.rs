@@ -1,0 +1,1 @@
+//! virga sensor library
