@@ -23,7 +23,10 @@
 //! - [`http`]: HTTP/1.x request heads, via `httparse`.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
-#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used, clippy::panic))]
+#![cfg_attr(
+    not(test),
+    deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)
+)]
 
 pub mod defrag;
 pub mod dns;

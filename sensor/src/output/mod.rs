@@ -1,0 +1,241 @@
+//! EVE output: a writer thread that owns the sink (file, stdout), receives
+//! batches of complete JSON lines from the workers, and flushes at a bounded
+//! interval and always on shutdown.
+
+pub mod eve;
+pub mod json;
+
+use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
+use std::fs::{File, OpenOptions};
+use std::io::{self, BufWriter, Write};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// Where EVE lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    /// Append to a file (created if missing).
+    File(String),
+    /// Standard output, flushed after every batch (line-buffered behaviour).
+    Stdout,
+}
+
+impl Target {
+    /// `-` means stdout, anything else a file path.
+    pub fn parse(s: &str) -> Target {
+        if s == "-" {
+            Target::Stdout
+        } else {
+            Target::File(s.to_string())
+        }
+    }
+}
+
+/// Messages to the writer thread.
+enum Msg {
+    Lines(Vec<u8>),
+    Reopen,
+}
+
+/// Counters kept by the writer thread.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct OutputStats {
+    /// Lines written.
+    pub lines: u64,
+    /// Bytes written.
+    pub bytes: u64,
+    /// Write errors (each loses the batch being written).
+    pub write_errors: u64,
+}
+
+/// Handle on the writer thread; cloneable senders go to the workers.
+pub struct Output {
+    tx: Sender<Msg>,
+    join: JoinHandle<OutputStats>,
+}
+
+/// A worker's side of the output: buffers lines and sends them in batches.
+#[derive(Clone)]
+pub struct EventSender {
+    tx: Sender<Msg>,
+}
+
+/// Batches flush to the writer once they hold this many bytes.
+const BATCH_BYTES: usize = 64 * 1024;
+
+impl EventSender {
+    /// Sends a batch of complete lines (each ending in `\n`); blocks when the
+    /// writer is behind, so replay never loses events.
+    pub fn send(&self, lines: Vec<u8>) {
+        if !lines.is_empty() {
+            // The receiver only goes away after every sender is dropped.
+            let _ = self.tx.send(Msg::Lines(lines));
+        }
+    }
+
+    /// Sends `buf` if it is large enough and leaves an empty buffer behind.
+    pub fn send_if_full(&self, buf: &mut Vec<u8>) {
+        if buf.len() >= BATCH_BYTES {
+            self.send(std::mem::replace(buf, Vec::with_capacity(BATCH_BYTES)));
+        }
+    }
+}
+
+enum Sink {
+    File(BufWriter<File>, String),
+    Stdout(io::Stdout),
+}
+
+impl Sink {
+    fn open(t: &Target) -> io::Result<Sink> {
+        Ok(match t {
+            Target::File(p) => {
+                let f = OpenOptions::new().create(true).append(true).open(p)?;
+                Sink::File(BufWriter::with_capacity(256 * 1024, f), p.clone())
+            }
+            Target::Stdout => Sink::Stdout(io::stdout()),
+        })
+    }
+
+    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+        match self {
+            Sink::File(w, _) => w.write_all(b),
+            Sink::Stdout(s) => {
+                let mut l = s.lock();
+                l.write_all(b)?;
+                l.flush()
+            }
+        }
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        match self {
+            Sink::File(w, _) => w.flush(),
+            Sink::Stdout(s) => s.flush(),
+        }
+    }
+}
+
+impl Output {
+    /// Opens the target and starts the writer thread. `flush_interval` bounds
+    /// how long a written line may sit in the file buffer.
+    pub fn start(target: &Target, flush_interval: Duration) -> io::Result<Output> {
+        let mut sink = Sink::open(target)?;
+        let target = target.clone();
+        let (tx, rx) = bounded::<Msg>(256);
+        let join = std::thread::Builder::new()
+            .name("virga-output".into())
+            .spawn(move || writer_loop(&mut sink, &target, &rx, flush_interval))?;
+        Ok(Output { tx, join })
+    }
+
+    /// A sender for a worker.
+    pub fn sender(&self) -> EventSender {
+        EventSender {
+            tx: self.tx.clone(),
+        }
+    }
+
+    /// Asks the writer to reopen its file (after logrotate moved it).
+    pub fn reopen(&self) {
+        let _ = self.tx.send(Msg::Reopen);
+    }
+
+    /// Drops this handle's sender, waits for every other sender to go, then
+    /// flushes and returns the writer's counters.
+    pub fn finish(self) -> OutputStats {
+        drop(self.tx);
+        self.join.join().unwrap_or_default()
+    }
+}
+
+fn writer_loop(
+    sink: &mut Sink,
+    target: &Target,
+    rx: &Receiver<Msg>,
+    flush_interval: Duration,
+) -> OutputStats {
+    let mut stats = OutputStats::default();
+    let mut dirty_since: Option<Instant> = None;
+    let mut error_reported = false;
+    loop {
+        let wait = match dirty_since {
+            Some(t) => flush_interval.saturating_sub(t.elapsed()),
+            None => Duration::from_secs(3600),
+        };
+        match rx.recv_timeout(wait) {
+            Ok(Msg::Lines(b)) => match sink.write_all(&b) {
+                Ok(()) => {
+                    stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
+                    stats.bytes += b.len() as u64;
+                    dirty_since.get_or_insert_with(Instant::now);
+                }
+                Err(e) => {
+                    stats.write_errors += 1;
+                    if !error_reported {
+                        eprintln!("virga: cannot write EVE output: {e}; counting lost events");
+                        error_reported = true;
+                    }
+                }
+            },
+            Ok(Msg::Reopen) => {
+                let _ = sink.flush();
+                match Sink::open(target) {
+                    Ok(s) => *sink = s,
+                    Err(e) => eprintln!("virga: cannot reopen EVE output: {e}"),
+                }
+            }
+            Err(RecvTimeoutError::Timeout) => {
+                let _ = sink.flush();
+                dirty_since = None;
+            }
+            Err(RecvTimeoutError::Disconnected) => break,
+        }
+        if let Some(t) = dirty_since {
+            if t.elapsed() >= flush_interval {
+                let _ = sink.flush();
+                dirty_since = None;
+            }
+        }
+    }
+    if let Err(e) = sink.flush() {
+        stats.write_errors += 1;
+        if let Sink::File(_, p) = sink {
+            eprintln!("virga: cannot flush {p}: {e}");
+        }
+    }
+    stats
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writer_appends_lines_and_flushes_on_finish() {
+        let path = std::env::temp_dir().join(format!("virga-out-{}.json", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let target = Target::File(path.to_string_lossy().into_owned());
+        let out = Output::start(&target, Duration::from_millis(50)).unwrap();
+        let s1 = out.sender();
+        let s2 = out.sender();
+        std::thread::scope(|sc| {
+            sc.spawn(|| s1.send(b"{\"a\":1}\n".to_vec()));
+            sc.spawn(|| s2.send(b"{\"b\":2}\n{\"c\":3}\n".to_vec()));
+        });
+        drop((s1, s2));
+        let stats = out.finish();
+        assert_eq!(stats.lines, 3);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert_eq!(text.lines().count(), 3);
+        assert!(text.contains("{\"c\":3}"));
+        std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn unwritable_target_fails_to_open() {
+        let t = Target::File("/nonexistent-dir/eve.json".into());
+        assert!(Output::start(&t, Duration::from_secs(1)).is_err());
+        assert_eq!(Target::parse("-"), Target::Stdout);
+    }
+}
