@@ -2,12 +2,16 @@
 //! hiding behind serverless platforms (Cloudflare Workers, AWS Lambda function
 //! URLs, Google Cloud Functions and Apps Script, Azure Functions, ...).
 //!
-//! Pipeline: capture ([`capture`]) → per-packet decode and flow tracking
-//! ([`flow`], [`app`]) → EVE JSON events ([`output`]).
+//! Pipeline: capture ([`capture`]) → per-packet decode and flow tracking in a
+//! [`worker`] ([`flow`], [`app`]) → EVE JSON events ([`output`]).
+//! [`replay`] drives it over capture files.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
+pub mod app;
 pub mod capture;
 pub mod flow;
 pub mod output;
+pub mod replay;
 pub mod time;
+pub mod worker;

@@ -4,3 +4,4 @@
 pub mod community_id;
 pub mod key;
 pub mod stream;
+pub mod table;

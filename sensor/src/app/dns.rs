@@ -1,0 +1,273 @@
+//! DNS transactions: EVE `dns` (version 3) events from parsed messages, and
+//! the DNS-over-TCP stream state.
+
+use crate::output::eve::expanded_v6;
+use crate::output::json::JsonWriter;
+use std::fmt::Write as _;
+use virga_parsers::dns::{self, DnsMessage, DnsType, Name, Rdata};
+
+/// Most answers (and authorities, additionals) written per section; the rest
+/// are counted in the message but not logged, so one hostile message cannot
+/// make a multi-megabyte line.
+pub const MAX_LOGGED_RECORDS: usize = 64;
+
+/// Writes a name in presentation form (no trailing dot, root as "") into `out`.
+pub fn name_text(n: &Name<'_>, out: &mut String) {
+    out.clear();
+    if n.write_text(out).is_err() {
+        out.clear();
+    }
+}
+
+/// Suricata's 4-bit RCODE string, or the number.
+fn rcode_text(rcode: u16, out: &mut String) {
+    out.clear();
+    match dns::rcode_name(rcode) {
+        Some(n) => out.push_str(n),
+        None => {
+            let _ = write!(out, "{rcode}");
+        }
+    }
+}
+
+/// Writes the type name (`A`, `HTTPS`, or the number for unknown types).
+fn type_text(t: DnsType, out: &mut String) {
+    out.clear();
+    let _ = write!(out, "{t}");
+}
+
+/// Writes the `dns` object of an EVE event for `msg`.
+pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64, s: &mut Scratch) {
+    let h = msg.header();
+    let response = h.flags & 0x8000 != 0;
+    w.object("dns")
+        .u64("version", 3)
+        .str("type", if response { "response" } else { "request" })
+        .u64("tx_id", tx_id)
+        .u64("id", u64::from(h.id));
+    s.a.clear();
+    let _ = write!(s.a, "{:x}", h.flags);
+    w.str("flags", &s.a);
+    for (bit, key) in [(0x8000u16, "qr"), (0x0400, "aa"), (0x0200, "tc"), (0x0100, "rd"), (0x0080, "ra"), (0x0040, "z")] {
+        if h.flags & bit != 0 {
+            w.bool(key, true);
+        }
+    }
+    w.u64("opcode", u64::from((h.flags >> 11) & 0x0f));
+    rcode_text(msg.full_rcode(), &mut s.a);
+    w.str("rcode", &s.a);
+    let mut any = false;
+    for q in msg.questions().take(MAX_LOGGED_RECORDS) {
+        if !any {
+            w.array("queries");
+            any = true;
+        }
+        name_text(&q.name, &mut s.a);
+        type_text(q.qtype, &mut s.b);
+        w.begin_object().str("rrname", &s.a).str("rrtype", &s.b).end_object();
+    }
+    if any {
+        w.end_array();
+    }
+    if response {
+        write_records(w, "answers", msg.answers(), s);
+        write_grouped(w, msg, s);
+        write_records(w, "authorities", msg.authorities(), s);
+    }
+    write_records(w, "additionals", msg.additionals(), s);
+    w.end_object();
+}
+
+/// Reusable strings for formatting names and data.
+#[derive(Default)]
+pub struct Scratch {
+    a: String,
+    b: String,
+    c: String,
+}
+
+fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &mut Scratch) {
+    let mut any = false;
+    for r in recs.take(MAX_LOGGED_RECORDS) {
+        if !any {
+            w.array(key);
+            any = true;
+        }
+        name_text(&r.name, &mut s.a);
+        type_text(r.rtype, &mut s.b);
+        w.begin_object().str("rrname", &s.a).str("rrtype", &s.b).u64("ttl", u64::from(r.ttl));
+        match r.data() {
+            Ok(Rdata::Soa(soa)) => {
+                w.object("soa");
+                name_text(&soa.mname, &mut s.c);
+                w.str("mname", &s.c);
+                name_text(&soa.rname, &mut s.c);
+                w.str("rname", &s.c)
+                    .u64("serial", u64::from(soa.serial))
+                    .u64("refresh", u64::from(soa.refresh))
+                    .u64("retry", u64::from(soa.retry))
+                    .u64("expire", u64::from(soa.expire))
+                    .u64("minimum", u64::from(soa.minimum))
+                    .end_object();
+            }
+            Ok(Rdata::Srv { priority, weight, port, target }) => {
+                name_text(&target, &mut s.c);
+                w.object("srv")
+                    .u64("priority", u64::from(priority))
+                    .u64("weight", u64::from(weight))
+                    .u64("port", u64::from(port))
+                    .str("name", &s.c)
+                    .end_object();
+            }
+            Ok(Rdata::Opt(edns)) => {
+                let mut opened = false;
+                for o in edns.options.clone().take(MAX_LOGGED_RECORDS) {
+                    if !opened {
+                        w.array("opt");
+                        opened = true;
+                    }
+                    s.c.clear();
+                    for b in o.data {
+                        let _ = write!(s.c, "{b:02x}");
+                    }
+                    w.begin_object().u64("code", u64::from(o.code)).str("data", &s.c).end_object();
+                }
+                if opened {
+                    w.end_array();
+                }
+            }
+            Ok(d) => {
+                if rdata_text(&d, &mut s.c) {
+                    w.str("rdata", &s.c);
+                }
+            }
+            Err(_) => {}
+        }
+        w.end_object();
+    }
+    if any {
+        w.end_array();
+    }
+}
+
+/// Presentation text of simple record data; false when the type is logged
+/// without `rdata` (as Suricata does for types it does not render).
+pub fn rdata_text(d: &Rdata<'_>, out: &mut String) -> bool {
+    out.clear();
+    match d {
+        Rdata::A(a) => {
+            let _ = write!(out, "{a}");
+        }
+        Rdata::Aaaa(a) => expanded_v6(*a, out),
+        Rdata::Cname(n) | Rdata::Ns(n) | Rdata::Ptr(n) => name_text(n, out),
+        Rdata::Mx { exchange, .. } => name_text(exchange, out),
+        Rdata::Txt(strings) => {
+            for part in strings.clone() {
+                out.push_str(&String::from_utf8_lossy(part));
+            }
+        }
+        Rdata::Https(svcb) | Rdata::Svcb(svcb) => {
+            let _ = write!(out, "{} ", svcb.priority);
+            let mut t = String::new();
+            name_text(&svcb.target, &mut t);
+            out.push_str(if t.is_empty() { "." } else { &t });
+            for p in svcb.params.clone() {
+                let _ = write!(out, " {}", p.key);
+                if let Ok(v) = p.decode() {
+                    let _ = write!(out, "={v}");
+                }
+            }
+        }
+        _ => return false,
+    }
+    true
+}
+
+/// Writes `grouped`: answer data by type, for the types Suricata groups.
+fn write_grouped(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, s: &mut Scratch) {
+    let groups = [DnsType::A, DnsType::AAAA, DnsType::CNAME, DnsType::TXT, DnsType::PTR, DnsType::MX, DnsType::NS];
+    let mut opened = false;
+    for g in groups {
+        let mut arr = false;
+        for r in msg.answers().take(MAX_LOGGED_RECORDS).filter(|r| r.rtype == g) {
+            let Ok(d) = r.data() else { continue };
+            if !rdata_text(&d, &mut s.c) {
+                continue;
+            }
+            if !opened {
+                w.object("grouped");
+                opened = true;
+            }
+            if !arr {
+                type_text(g, &mut s.b);
+                w.array(&s.b.clone());
+                arr = true;
+            }
+            w.elem_str(&s.c);
+        }
+        if arr {
+            w.end_array();
+        }
+    }
+    if opened {
+        w.end_object();
+    }
+}
+
+/// DNS over TCP: per-direction buffer of the bytes after the last whole
+/// message (the 2-byte length framing lets one segment carry several
+/// messages, and one message span several segments).
+#[derive(Debug, Default)]
+pub struct TcpDnsState {
+    buf: [Vec<u8>; 2],
+    next_seq: [Option<u32>; 2],
+    broken: [bool; 2],
+}
+
+/// Largest buffered DNS-over-TCP remainder per direction (one full message
+/// and its length prefix).
+pub const MAX_TCP_DNS_BUFFER: usize = 65_537;
+
+impl TcpDnsState {
+    /// Adds a segment of direction `dir` (0 = to server) and calls `each`
+    /// for every whole message now available. Out-of-order data stops the
+    /// direction (counted by the caller through the return value `false`).
+    pub fn push(&mut self, dir: usize, seq: u32, payload: &[u8], mut each: impl FnMut(&[u8])) -> bool {
+        let d = dir.min(1);
+        if self.broken[d] || payload.is_empty() {
+            return !self.broken[d];
+        }
+        match self.next_seq[d] {
+            Some(n) if n != seq => {
+                // Retransmission of data already consumed: ignore it.
+                if seq.wrapping_sub(n) > u32::MAX / 2 {
+                    return true;
+                }
+                self.broken[d] = true;
+                self.buf[d] = Vec::new();
+                return false;
+            }
+            _ => {}
+        }
+        self.next_seq[d] = Some(seq.wrapping_add(payload.len() as u32));
+        let buf = &mut self.buf[d];
+        let stream: &[u8] = if buf.is_empty() {
+            payload
+        } else {
+            if buf.len() + payload.len() > MAX_TCP_DNS_BUFFER {
+                self.broken[d] = true;
+                *buf = Vec::new();
+                return false;
+            }
+            buf.extend_from_slice(payload);
+            buf
+        };
+        let mut it = dns::tcp_messages(stream);
+        for m in it.by_ref() {
+            each(m);
+        }
+        let rest = it.remainder().to_vec();
+        self.buf[d] = rest;
+        true
+    }
+}

@@ -1,0 +1,164 @@
+//! QUIC: decrypts the client's Initial packets of a connection, gathers their
+//! CRYPTO frames until the ClientHello is whole, and writes one `quic` event
+//! per connection.
+
+use super::tls::write_alpns;
+use super::{Emitter, EventPacket};
+use crate::flow::key::Tuple;
+use crate::output::json::JsonWriter;
+use virga_parsers::fingerprint::{self, Transport};
+use virga_parsers::quic::{self, CryptoAssembler, InitialKeys, PacketType, QuicVersion};
+use virga_parsers::tls::{self, ClientHello};
+
+/// Initial packets decrypted per connection before giving up on its hello.
+pub const MAX_INITIALS: u16 = 16;
+
+/// Per-connection QUIC state.
+pub struct QuicState {
+    assembler: CryptoAssembler,
+    /// Keys for the last DCID seen, with that DCID.
+    keys: Option<(Vec<u8>, InitialKeys)>,
+    /// Decryption buffer, reused across packets.
+    plain: Vec<u8>,
+    initials: u16,
+    /// True once the hello was logged or abandoned.
+    pub done: bool,
+}
+
+impl std::fmt::Debug for QuicState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("QuicState")
+            .field("initials", &self.initials)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Default for QuicState {
+    fn default() -> Self {
+        QuicState {
+            assembler: CryptoAssembler::new(),
+            keys: None,
+            plain: Vec::new(),
+            initials: 0,
+            done: false,
+        }
+    }
+}
+
+/// True when a UDP payload starts with a client Initial of a version virga
+/// decrypts.
+pub fn probe(payload: &[u8]) -> bool {
+    match quic::parse_long_header(payload) {
+        Ok((h, _)) => h.packet_type == PacketType::Initial && h.version.is_supported(),
+        Err(_) => false,
+    }
+}
+
+/// What an event needs to know about its flow.
+pub struct QuicCtx<'a> {
+    /// Client → server tuple.
+    pub tuple: &'a Tuple,
+    /// Flow id.
+    pub flow_id: u64,
+    /// Whether metadata events are logged for this flow.
+    pub log: bool,
+}
+
+/// Handles one client datagram; returns the SNI when the hello completed now.
+pub fn on_client_datagram(
+    st: &mut QuicState,
+    datagram: &[u8],
+    pkt: EventPacket,
+    em: &mut Emitter,
+    ctx: &QuicCtx<'_>,
+) -> Option<Option<Box<str>>> {
+    if st.done {
+        return None;
+    }
+    let mut version = QuicVersion::V1;
+    for p in quic::packets(datagram) {
+        let Ok(p) = p else {
+            em.counters.quic_errors += 1;
+            break;
+        };
+        if p.header.packet_type != PacketType::Initial || !p.header.version.is_supported() {
+            continue;
+        }
+        st.initials += 1;
+        if st.initials > MAX_INITIALS {
+            st.done = true;
+            em.counters.quic_errors += 1;
+            return None;
+        }
+        version = p.header.version;
+        let dcid = p.header.dcid;
+        let fresh = !matches!(&st.keys, Some((d, k)) if d.as_slice() == dcid && k.version() == version);
+        if fresh {
+            match quic::client_initial_keys(version, dcid) {
+                Ok(k) => st.keys = Some((dcid.to_vec(), k)),
+                Err(_) => {
+                    em.counters.quic_errors += 1;
+                    continue;
+                }
+            }
+        }
+        let Some((_, keys)) = st.keys.as_ref() else {
+            continue;
+        };
+        st.plain.resize(p.bytes.len(), 0);
+        match quic::decrypt_initial(p.bytes, keys, &mut st.plain) {
+            Ok(d) => {
+                if st.assembler.add_frames(d.payload).is_err() {
+                    em.counters.quic_errors += 1;
+                }
+            }
+            Err(_) => em.counters.quic_errors += 1,
+        }
+    }
+    let msg = st.assembler.client_hello().ok()?;
+    let ch = match tls::parse_client_hello(msg) {
+        Ok(ch) => ch,
+        Err(e) if e.is_incomplete() => return None,
+        Err(_) => {
+            st.done = true;
+            em.counters.quic_errors += 1;
+            return None;
+        }
+    };
+    st.done = true;
+    em.counters.quic_client_hellos += 1;
+    let sni = ch.sni().map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str());
+    let log = ctx.log || sni.as_deref().is_some_and(|n| em.is_serverless(n));
+    if log {
+        em.event("quic", ctx.tuple, ctx.flow_id, Some(pkt), pkt.ts, |w| {
+            write_quic_object(w, &ch, version);
+        });
+    }
+    Some(sni)
+}
+
+/// Suricata's `quic.version` string: hex of the version number.
+fn version_text(v: QuicVersion) -> String {
+    format!("{:x}", v.0)
+}
+
+/// Writes the `quic` object: version, SNI, JA3, JA4 and ALPNs.
+fn write_quic_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, version: QuicVersion) {
+    w.object("quic").str("version", &version_text(version));
+    if let Some(sni) = ch.sni() {
+        w.bytes("sni", sni);
+    }
+    let mut ja3 = String::new();
+    if let Ok(hash) = fingerprint::ja3(ch, &mut ja3) {
+        w.object("ja3").str("hash", hash.as_str()).str("string", &ja3).end_object();
+    }
+    w.str("ja4", fingerprint::ja4(ch, Transport::Quic).as_str());
+    let mut alpn = ch.alpn_protocols().peekable();
+    if alpn.peek().is_some() {
+        w.array("extensions").begin_object().str("name", "alpn").u64("type", 16);
+        write_alpns(w, "values", alpn);
+        w.end_object().end_array();
+    }
+    w.end_object();
+}

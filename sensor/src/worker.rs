@@ -1,0 +1,451 @@
+//! A worker: decodes packets, tracks flows, runs the application-layer
+//! handlers and collects EVE lines. Each worker owns all of its state; no
+//! lock is taken on the packet path.
+
+use crate::app::dns::{write_dns_object, Scratch as DnsScratch, TcpDnsState};
+use crate::app::{self, AppProto, AppState, Emitter, EventPacket, FlowApp, Side};
+use crate::capture::RawPacket;
+use crate::flow::key::{Endpoint, FlowKey, Tuple};
+use crate::flow::table::{Direction, EndReason, Flow, FlowStats, FlowTable, PacketMeta, Timeouts};
+use crate::output::eve::flow_id;
+use crate::output::EventSender;
+use crate::time::Timestamp;
+use virga_parsers::defrag::{DefragConfig, DefragOutcome, Defragmenter};
+use virga_parsers::packet::{self, LinkType, PacketView, Transport};
+
+/// Decode counters of one worker.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct DecodeCounters {
+    /// Packets handed to the worker.
+    pub packets: u64,
+    /// Bytes of those packets on the wire.
+    pub bytes: u64,
+    /// Packets that did not decode to IP (other link payloads, errors).
+    pub not_ip: u64,
+    /// Packets whose decoding stopped early (truncated or invalid header).
+    pub decode_errors: u64,
+    /// IP fragments seen.
+    pub fragments: u64,
+    /// Datagrams rebuilt from fragments.
+    pub reassembled: u64,
+}
+
+/// Worker settings.
+#[derive(Clone)]
+pub struct WorkerConfig {
+    /// Flow table capacity.
+    pub max_flows: usize,
+    /// Idle timeouts.
+    pub timeouts: Timeouts,
+    /// Emitter settings (catalogue, log_all, limits, Community ID seed).
+    pub emit: app::EmitConfig,
+}
+
+/// One worker's state.
+pub struct Worker {
+    flows: FlowTable<FlowApp>,
+    defrag: Defragmenter,
+    emit: Emitter,
+    sender: EventSender,
+    dns_scratch: DnsScratch,
+    tls_scratch: Vec<u8>,
+    reasm: Vec<u8>,
+    ended: Vec<(FlowKey, Flow<FlowApp>, EndReason)>,
+    now: Timestamp,
+    /// Decode counters.
+    pub decode: DecodeCounters,
+}
+
+impl Worker {
+    /// A worker that sends its lines through `sender`.
+    pub fn new(cfg: WorkerConfig, sender: EventSender) -> Worker {
+        Worker {
+            flows: FlowTable::new(cfg.max_flows, cfg.timeouts),
+            defrag: Defragmenter::new(DefragConfig::default()),
+            emit: Emitter::new(cfg.emit),
+            sender,
+            dns_scratch: DnsScratch::default(),
+            tls_scratch: Vec::new(),
+            reasm: Vec::new(),
+            ended: Vec::new(),
+            now: Timestamp(0),
+            decode: DecodeCounters::default(),
+        }
+    }
+
+    /// Sets where the following packets come from (`pcap_filename` or
+    /// `in_iface` of their events).
+    pub fn set_origin(&mut self, origin: &str, live: bool) {
+        self.emit.origin.clear();
+        self.emit.origin.push_str(origin);
+        self.emit.live = live;
+    }
+
+    /// Flow table counters.
+    pub fn flow_stats(&self) -> FlowStats {
+        self.flows.stats()
+    }
+
+    /// Parse counters.
+    pub fn app_counters(&self) -> app::AppCounters {
+        self.emit.counters
+    }
+
+    /// Processes one packet.
+    pub fn process(&mut self, pkt: &RawPacket<'_>) {
+        self.decode.packets += 1;
+        self.decode.bytes += u64::from(pkt.wire_len);
+        // Packet time never runs backwards for timeouts, even when a
+        // capture's timestamps do.
+        if pkt.ts > self.now {
+            self.now = pkt.ts;
+        }
+        let view = match packet::decode(LinkType(pkt.linktype), pkt.data) {
+            Ok(v) => v,
+            Err(_) => {
+                self.decode.decode_errors += 1;
+                return;
+            }
+        };
+        if view.stop.is_some() {
+            self.decode.decode_errors += 1;
+        }
+        let Some(ip) = view.ip.as_ref() else {
+            self.decode.not_ip += 1;
+            return;
+        };
+        let ev = EventPacket {
+            ts: pkt.ts,
+            pcap_cnt: pkt.pcap_cnt,
+        };
+        if ip.fragment.is_some() {
+            self.decode.fragments += 1;
+            let now_us = self.now.0 / 1_000;
+            if let DefragOutcome::Reassembled(bytes) = self.defrag.push(ip, now_us) {
+                self.decode.reassembled += 1;
+                self.reasm.clear();
+                self.reasm.extend_from_slice(bytes);
+                let buf = std::mem::take(&mut self.reasm);
+                let whole = packet::decode_ip(&buf);
+                self.handle(&whole, ev);
+                self.reasm = buf;
+            }
+            return;
+        }
+        self.handle(&view, ev);
+        self.expire();
+        self.sender.send_if_full(&mut self.emit.out);
+    }
+
+    /// Ends idle flows.
+    fn expire(&mut self) {
+        let ended = &mut self.ended;
+        self.flows.expire(self.now, |k, f, r| ended.push((k, f, r)));
+        self.finish_ended();
+    }
+
+    fn finish_ended(&mut self) {
+        while let Some((_k, mut f, r)) = self.ended.pop() {
+            end_flow(&mut f, r, self.now, &mut self.emit);
+        }
+    }
+
+    /// Ends every flow, writes the pending events and hands all lines to the
+    /// writer.
+    pub fn finish(&mut self) {
+        let ended = &mut self.ended;
+        self.flows.drain(|k, f, r| ended.push((k, f, r)));
+        // Oldest first, as drained.
+        self.ended.reverse();
+        self.finish_ended();
+        self.flush();
+    }
+
+    /// Sends buffered lines to the writer.
+    pub fn flush(&mut self) {
+        let out = std::mem::take(&mut self.emit.out);
+        self.sender.send(out);
+    }
+
+    fn handle(&mut self, view: &PacketView<'_>, ev: EventPacket) {
+        let Some(ip) = view.ip.as_ref() else {
+            return;
+        };
+        let (proto, sport, dport, flags, seq, payload) = match view.transport {
+            Transport::Tcp(t) => (6u8, t.src_port, t.dst_port, (t.flags.0 & 0xff) as u8, t.seq, t.payload),
+            Transport::Udp(u) => (17u8, u.src_port, u.dst_port, 0u8, 0u32, u.payload),
+            Transport::Other { protocol } => (protocol.0, 0, 0, 0, 0, &[][..]),
+            Transport::None => return,
+        };
+        let tuple = Tuple {
+            src: Endpoint { ip: ip.src, port: sport },
+            dst: Endpoint { ip: ip.dst, port: dport },
+            proto,
+        };
+        let meta = PacketMeta {
+            tuple,
+            ts: ev.ts,
+            ip_len: ip.total_len,
+            tcp_flags: flags,
+        };
+        let ended = &mut self.ended;
+        let (flow, dir) = self.flows.track(&meta, |k, f, r| ended.push((k, f, r)));
+        let d = dir as usize;
+        if proto == 6 && flags & 0x02 != 0 {
+            flow.app.isn[d] = Some(seq.wrapping_add(1));
+        }
+        let fid = flow_id(flow.key_hash, flow.start);
+        let ctuple = flow.tuple();
+        let em = &mut self.emit;
+        match proto {
+            17 => udp(flow, dir, &tuple, fid, payload, ev, em, &mut self.dns_scratch),
+            6 if !payload.is_empty() => tcp(
+                flow,
+                dir,
+                &tuple,
+                &ctuple,
+                fid,
+                seq,
+                payload,
+                ev,
+                em,
+                &mut self.dns_scratch,
+                &mut self.tls_scratch,
+            ),
+            _ => {}
+        }
+        self.finish_ended();
+    }
+}
+
+fn is_dns_port(t: &Tuple) -> bool {
+    t.src.port == 53 || t.dst.port == 53
+}
+
+#[allow(clippy::too_many_arguments)]
+fn udp(
+    flow: &mut Flow<FlowApp>,
+    dir: Direction,
+    tuple: &Tuple,
+    fid: u64,
+    payload: &[u8],
+    ev: EventPacket,
+    em: &mut Emitter,
+    s: &mut DnsScratch,
+) {
+    if payload.is_empty() {
+        return;
+    }
+    if is_dns_port(tuple) {
+        flow.app.proto = AppProto::Dns;
+        dns_message(flow, tuple, fid, payload, ev, em, s);
+        return;
+    }
+    let ctuple = flow.tuple();
+    match (&mut flow.app.state, dir) {
+        (AppState::Quic(q), Direction::ToServer) => {
+            let ctx = app::quic::QuicCtx {
+                tuple: &ctuple,
+                flow_id: fid,
+                log: em.cfg.log_all,
+            };
+            if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx) {
+                note_name(&mut flow.app, sni, em);
+            }
+        }
+        (AppState::Idle, Direction::ToServer) if flow.app.proto == AppProto::Unknown => {
+            if app::quic::probe(payload) {
+                flow.app.proto = AppProto::Quic;
+                let mut q = Box::<app::quic::QuicState>::default();
+                let ctx = app::quic::QuicCtx {
+                    tuple: &ctuple,
+                    flow_id: fid,
+                    log: em.cfg.log_all,
+                };
+                let sni = app::quic::on_client_datagram(&mut q, payload, ev, em, &ctx);
+                flow.app.state = AppState::Quic(q);
+                if let Some(sni) = sni {
+                    note_name(&mut flow.app, sni, em);
+                }
+            } else {
+                flow.app.proto = AppProto::Failed;
+            }
+        }
+        _ => {}
+    }
+}
+
+/// Records the server name of a flow and whether it is serverless.
+fn note_name(app: &mut FlowApp, name: Option<Box<str>>, em: &Emitter) {
+    if let Some(n) = name {
+        if em.is_serverless(&n) {
+            app.serverless = true;
+        }
+        app.server_name = Some(n);
+    }
+}
+
+/// Parses one DNS message and writes its event.
+fn dns_message(
+    flow: &mut Flow<FlowApp>,
+    tuple: &Tuple,
+    fid: u64,
+    payload: &[u8],
+    ev: EventPacket,
+    em: &mut Emitter,
+    s: &mut DnsScratch,
+) {
+    let msg = match virga_parsers::dns::parse(payload) {
+        Ok(m) => m,
+        Err(_) => {
+            em.counters.dns_errors += 1;
+            return;
+        }
+    };
+    em.counters.dns_messages += 1;
+    let tx = u64::from(flow.app.tx_count);
+    flow.app.tx_count = flow.app.tx_count.saturating_add(1);
+    let mut serverless = false;
+    let mut name = String::new();
+    for q in msg.questions().take(8) {
+        app::dns::name_text(&q.name, &mut name);
+        serverless |= em.is_serverless(&name);
+    }
+    if serverless {
+        flow.app.serverless = true;
+    }
+    if em.cfg.log_all || serverless {
+        em.event("dns", tuple, fid, Some(ev), ev.ts, |w| write_dns_object(w, &msg, tx, s));
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tcp(
+    flow: &mut Flow<FlowApp>,
+    dir: Direction,
+    tuple: &Tuple,
+    ctuple: &Tuple,
+    fid: u64,
+    seq: u32,
+    payload: &[u8],
+    ev: EventPacket,
+    em: &mut Emitter,
+    dns_s: &mut DnsScratch,
+    tls_s: &mut Vec<u8>,
+) {
+    let d = dir as usize;
+    let lim = em.cfg.limits;
+    if flow.app.proto == AppProto::Unknown {
+        if is_dns_port(tuple) {
+            flow.app.proto = AppProto::Dns;
+            flow.app.state = AppState::DnsTcp(Box::default());
+        } else if dir == Direction::ToServer && virga_parsers::tls::probe(payload) {
+            flow.app.proto = AppProto::Tls;
+            let mut st = Box::<app::tls::TlsState>::default();
+            st.client = Side::new(flow.app.isn[0]);
+            st.server = Side::new(flow.app.isn[1]);
+            flow.app.state = AppState::Tls(st);
+        } else if dir == Direction::ToServer && virga_parsers::http::probe_request(payload) {
+            flow.app.proto = AppProto::Http;
+            flow.app.state = AppState::Http(Box::new(Side::new(flow.app.isn[0])));
+        } else {
+            flow.app.proto = AppProto::Failed;
+            return;
+        }
+    }
+    let log_all = em.cfg.log_all;
+    let mut learned: Option<Option<Box<str>>> = None;
+    match &mut flow.app.state {
+        AppState::Tls(st) => {
+            if dir == Direction::ToServer {
+                learned = app::tls::on_client_data(st, seq, payload, ev, lim, em, tls_s);
+            } else {
+                let log = log_all || flow.app.serverless;
+                let ctx = app::tls::EventCtx {
+                    tuple: ctuple,
+                    flow_id: fid,
+                    log,
+                };
+                app::tls::on_server_data(st, seq, payload, ev, lim, em, tls_s, &ctx);
+            }
+        }
+        AppState::Http(side) if dir == Direction::ToServer => {
+            learned = app::http::on_client_data(side, seq, payload, ev, lim, em, ctuple, fid, log_all);
+        }
+        AppState::DnsTcp(st) => {
+            let st: &mut TcpDnsState = st;
+            let mut msgs: Vec<Vec<u8>> = Vec::new();
+            st.push(d, seq, payload, |m| msgs.push(m.to_vec()));
+            for m in msgs {
+                dns_message(flow, tuple, fid, &m, ev, em, dns_s);
+            }
+            return;
+        }
+        _ => {}
+    }
+    if let Some(name) = learned {
+        note_name(&mut flow.app, name, em);
+    }
+}
+
+/// Writes what a flow still owes when it ends: a pending `tls` event, and the
+/// `flow` event when the flow is logged.
+fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut Emitter) {
+    let fid = flow_id(f.key_hash, f.start);
+    let tuple = f.tuple();
+    let log = em.cfg.log_all || f.app.serverless;
+    if let AppState::Tls(st) = &mut f.app.state {
+        let ctx = app::tls::EventCtx {
+            tuple: &tuple,
+            flow_id: fid,
+            log,
+        };
+        app::tls::on_flow_end(st, f.last, em, &ctx);
+    }
+    if !log {
+        return;
+    }
+    let ts = if reason == EndReason::Shutdown { f.last } else { now.max(f.last) };
+    let (start, last) = (f.start, f.last);
+    let (pkts, bytes, flags, state, app_proto) = (f.pkts, f.bytes, f.tcp_flags, f.state, f.app.proto);
+    em.event("flow", &tuple, fid, None, ts, |w| {
+        if app_proto != AppProto::Unknown {
+            w.str("app_proto", app_proto.name());
+        }
+        let mut t = String::new();
+        w.object("flow")
+            .u64("pkts_toserver", u64::from(pkts[0]))
+            .u64("pkts_toclient", u64::from(pkts[1]))
+            .u64("bytes_toserver", bytes[0])
+            .u64("bytes_toclient", bytes[1]);
+        start.write_eve(&mut t);
+        w.str("start", &t);
+        t.clear();
+        last.write_eve(&mut t);
+        w.str("end", &t)
+            .u64("age", last.secs().saturating_sub(start.secs()))
+            .str("state", state.name())
+            .str("reason", reason.name())
+            .bool("alerted", false)
+            .end_object();
+        if tuple.proto == 6 {
+            let all = flags[0] | flags[1];
+            let mut hex = String::new();
+            for (k, v) in [("tcp_flags", all), ("tcp_flags_ts", flags[0]), ("tcp_flags_tc", flags[1])] {
+                hex.clear();
+                use std::fmt::Write as _;
+                let _ = write!(hex, "{v:02x}");
+                if k == "tcp_flags" {
+                    w.object("tcp");
+                }
+                w.str(k, &hex);
+            }
+            for (bit, k) in [(0x02u8, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack")] {
+                if all & bit != 0 {
+                    w.bool(k, true);
+                }
+            }
+            w.str("state", state.name()).end_object();
+        }
+    });
+}
