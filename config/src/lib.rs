@@ -1,1 +1,10 @@
-//! placeholder
+//! Configuration of the virga sensor (work in progress).
+
+#![forbid(unsafe_code)]
+#![deny(missing_docs)]
+#![allow(dead_code)] // interim: the loader that uses these lands in a later commit
+
+mod de;
+mod error;
+mod path;
+mod source;
