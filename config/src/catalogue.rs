@@ -368,6 +368,14 @@ impl Builder {
             return;
         }
         let platform = match self.platforms.iter().position(|p| &*p.id == id) {
+            // A platform whose entries were all removed is redefined by the new entry.
+            Some(i) if !self.entries.iter().any(|e| e.platform == i) => {
+                if let Some(existing) = self.platforms.get_mut(i) {
+                    existing.name = name.into();
+                    existing.tier = tier;
+                }
+                i
+            }
             Some(i) => {
                 let Some(existing) = self.platforms.get(i) else {
                     return;
@@ -819,6 +827,24 @@ mod tests {
         ];
         assert_eq!(got, want);
         assert_eq!(c.len(), Catalogue::builtin().len());
+    }
+
+    #[test]
+    fn removed_platform_can_be_redefined() {
+        let raw = RawCatalogue {
+            add: vec![entry("ngrok", "ngrok tunnels", 1, "*.ngrok.io", Some(3))],
+            remove: vec!["ngrok".into()],
+        };
+        let mut p = Problems::default();
+        let c = Catalogue::from_raw(&raw, &KeyPath::keys("catalogue"), &mut p);
+        assert!(p.is_empty(), "{:?}", p.into_vec());
+        let m = c.lookup("abc.ngrok.io").unwrap();
+        assert_eq!((m.platform.name(), m.tier), ("ngrok tunnels", Tier::One));
+        assert!(c.lookup("abc.ngrok.app").is_none());
+        assert_eq!(
+            c.platforms().iter().filter(|p| p.id() == "ngrok").count(),
+            1
+        );
     }
 
     #[test]

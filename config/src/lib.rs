@@ -11,6 +11,21 @@
 //! [`ConfigError`] has file, line, key path (`allowlist[2].client`, 0-based indexes) and reason,
 //! and [`ConfigErrors`] displays one per line as `FILE:LINE: KEY: REASON`.
 //!
+//! ```
+//! let config = virga_config::from_str("[capture]\ninterface = \"eth0\"\n", "virga.toml")?;
+//! assert_eq!(config.capture.snaplen_bytes, 65535); // default
+//!
+//! let m = config.catalogue.lookup("relay.ACME.workers.dev.").expect("catalogued");
+//! assert_eq!(m.platform.name(), "Cloudflare Workers");
+//! assert_eq!(m.account, Some("ACME"));
+//!
+//! let errors = virga_config::from_str("[flow]\nmax_flows = 0\nidle = 5\n", "virga.toml")
+//!     .unwrap_err();
+//! assert_eq!(errors.len(), 2);
+//! assert!(errors.to_string().starts_with("virga.toml:2: flow.max_flows: 0 is out of range"));
+//! # Ok::<(), virga_config::ConfigErrors>(())
+//! ```
+//!
 //! # Layers
 //! - [`raw`]: serde structs mirroring the file (`deny_unknown_fields`, defaults, units in key
 //!   names: `_secs`, `_ms`, `_bytes`, `_packets`);
@@ -42,6 +57,7 @@ mod path;
 pub mod raw;
 mod source;
 
+use std::io::Read;
 use std::path::Path;
 
 pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
@@ -69,22 +85,21 @@ pub const MAX_FILE_BYTES: u64 = 1 << 20;
 /// single error without line.
 pub fn load(path: impl AsRef<Path>) -> Result<Config, ConfigErrors> {
     let path = path.as_ref();
-    let too_big = |len: u64| {
-        ConfigErrors::whole_file(
+    let read = || -> std::io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)?
+            .take(MAX_FILE_BYTES + 1)
+            .read_to_end(&mut bytes)?;
+        Ok(bytes)
+    };
+    let bytes =
+        read().map_err(|e| ConfigErrors::whole_file(path, None, format!("cannot read: {e}")))?;
+    if bytes.len() as u64 > MAX_FILE_BYTES {
+        return Err(ConfigErrors::whole_file(
             path,
             None,
-            format!("file is {len} bytes; at most {MAX_FILE_BYTES} are accepted"),
-        )
-    };
-    let meta = std::fs::metadata(path)
-        .map_err(|e| ConfigErrors::whole_file(path, None, format!("cannot read: {e}")))?;
-    if meta.len() > MAX_FILE_BYTES {
-        return Err(too_big(meta.len()));
-    }
-    let bytes = std::fs::read(path)
-        .map_err(|e| ConfigErrors::whole_file(path, None, format!("cannot read: {e}")))?;
-    if bytes.len() as u64 > MAX_FILE_BYTES {
-        return Err(too_big(bytes.len() as u64));
+            format!("file is larger than {MAX_FILE_BYTES} bytes"),
+        ));
     }
     let text = String::from_utf8(bytes).map_err(|e| {
         let offset = e.utf8_error().valid_up_to();
@@ -255,6 +270,31 @@ listen = 'nowhere'
             "{err}"
         );
         assert_eq!(err.errors()[0].line(), None);
+    }
+
+    #[test]
+    fn load_refuses_oversized_file() {
+        let dir = std::env::temp_dir().join(format!("virga-config-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("big.toml");
+        let body = "# padding\n".repeat(usize::try_from(MAX_FILE_BYTES).unwrap() / 10 + 1);
+        std::fs::write(&file, body).unwrap();
+        let err = load(&file).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(err.len(), 1);
+        assert!(err.to_string().contains("larger than"), "{err}");
+    }
+
+    #[test]
+    fn load_reports_invalid_utf8_line() {
+        let dir = std::env::temp_dir().join(format!("virga-config-utf8-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("bad.toml");
+        std::fs::write(&file, b"[capture]\ninterface = \"\xff\"\n").unwrap();
+        let err = load(&file).unwrap_err();
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(err.errors()[0].line(), Some(2));
+        assert!(err.to_string().contains("UTF-8"), "{err}");
     }
 
     #[test]
