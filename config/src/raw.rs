@@ -1,0 +1,372 @@
+//! Raw configuration: the TOML file exactly as written, before validation.
+//!
+//! Every struct rejects unknown keys and takes its defaults from its `Default` impl, so a file
+//! holding only some keys gets defaults for the rest. Values are only type-checked here; ranges,
+//! addresses, patterns and cross-field rules are checked when the validated [`crate::Config`] is
+//! built with `Config::try_from(raw)`.
+//!
+//! To add a key: add the field here (doc: meaning, default, unit), set its default in the
+//! `Default` impl, add the validated field to its section of [`crate::Config`] (`model.rs`),
+//! and document it in `deploy/virga.toml`.
+
+use serde::Deserialize;
+
+/// The whole configuration file.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    /// `[capture]`: packet capture. Defaults: see [`RawCapture`].
+    pub capture: RawCapture,
+    /// `[pipeline]`: worker threads and queues. Defaults: see [`RawPipeline`].
+    pub pipeline: RawPipeline,
+    /// `[flow]`: flow table and timeouts. Defaults: see [`RawFlow`].
+    pub flow: RawFlow,
+    /// `[names]`: per-client DNS name attribution cache. Defaults: see [`RawNames`].
+    pub names: RawNames,
+    /// `[output]`: EVE JSON output. Defaults: see [`RawOutput`].
+    pub output: RawOutput,
+    /// `[run]`: process identity. Defaults: see [`RawRun`].
+    pub run: RawRun,
+    /// `[metrics]`: metrics endpoint. Default: off.
+    pub metrics: RawMetrics,
+    /// `[catalogue]`: changes to the built-in serverless catalogue. Default: no changes.
+    pub catalogue: RawCatalogue,
+    /// `[[allowlist]]`: traffic never alerted on. Default: empty.
+    pub allowlist: Vec<RawAllowEntry>,
+    /// `[detect]`: detectors. Defaults: see [`RawDetect`].
+    pub detect: RawDetect,
+}
+
+/// What the capture thread does when a worker queue is full.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawQueueFull {
+    /// Drop the batch and count it (live capture keeps pace with the wire). The default.
+    #[default]
+    Drop,
+    /// Wait for room (no sensor-side loss; the kernel ring may drop instead).
+    Block,
+}
+
+/// `[capture]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCapture {
+    /// Network interface for live capture, e.g. `"eth0"`. Default: none (an interface or a pcap
+    /// file must then be given on the command line).
+    pub interface: Option<String>,
+    /// Bytes captured per packet. Default: 65535 bytes. Range 64 to 262144.
+    pub snaplen_bytes: u64,
+    /// Kernel capture buffer size. Default: 33554432 bytes (32 MiB). Range 65536 to 2147483647.
+    pub buffer_size_bytes: u64,
+    /// BPF filter applied in the kernel, libpcap syntax. Default: `""` (all packets).
+    pub bpf_filter: String,
+    /// Put the interface in promiscuous mode. Default: true.
+    pub promiscuous: bool,
+    /// Deliver packets as they arrive instead of when the kernel buffer fills. Default: true.
+    pub immediate_mode: bool,
+    /// Live capture policy when a worker queue is full: `"drop"` or `"block"`. Default: `"drop"`.
+    /// Reading a pcap file always blocks.
+    pub live_queue_full: RawQueueFull,
+}
+
+impl Default for RawCapture {
+    fn default() -> Self {
+        Self {
+            interface: None,
+            snaplen_bytes: 65_535,
+            buffer_size_bytes: 32 * 1024 * 1024,
+            bpf_filter: String::new(),
+            promiscuous: true,
+            immediate_mode: true,
+            live_queue_full: RawQueueFull::Drop,
+        }
+    }
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPipeline {
+    /// Worker threads. Default: 0 (one per available CPU core). Range 0 to 1024.
+    pub workers: u64,
+    /// Packets per batch handed from capture to a worker. Default: 64 packets. Range 1 to 4096.
+    pub batch_packets: u64,
+    /// Capacity of each worker queue, in batches. Default: 1024 batches. Range 1 to 1048576.
+    pub queue_batches: u64,
+}
+
+impl Default for RawPipeline {
+    fn default() -> Self {
+        Self {
+            workers: 0,
+            batch_packets: 64,
+            queue_batches: 1024,
+        }
+    }
+}
+
+/// `[flow]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFlow {
+    /// Flows tracked per worker; the oldest is evicted past this. Default: 65536 flows.
+    /// Range 1 to 16777216.
+    pub max_flows: u64,
+    /// Expire an established TCP flow idle this long. Default: 600 s (Suricata's
+    /// `flow-timeouts.tcp.established`; Zeek's `tcp_inactivity_timeout` is 300 s).
+    /// Range 1 to 86400.
+    pub tcp_idle_timeout_secs: u64,
+    /// Expire a TCP flow this long after FIN/RST in both directions. Default: 10 s
+    /// (Suricata's `emergency-closed`; Zeek's `tcp_close_delay` is 5 s). Range 0 to 3600.
+    pub tcp_closed_timeout_secs: u64,
+    /// Expire a UDP flow idle this long. Default: 60 s (Zeek's `udp_inactivity_timeout`).
+    /// Range 1 to 86400.
+    pub udp_idle_timeout_secs: u64,
+    /// Client payload bytes buffered per flow to parse the first flight (TLS ClientHello, QUIC
+    /// Initial, HTTP request head). Default: 16384 bytes. Range 1024 to 1048576.
+    pub first_flight_max_bytes: u64,
+    /// Client segments or datagrams looked at for the first flight. Default: 16. Range 1 to 1024.
+    pub first_flight_max_segments: u64,
+}
+
+impl Default for RawFlow {
+    fn default() -> Self {
+        Self {
+            max_flows: 65_536,
+            tcp_idle_timeout_secs: 600,
+            tcp_closed_timeout_secs: 10,
+            udp_idle_timeout_secs: 60,
+            first_flight_max_bytes: 16_384,
+            first_flight_max_segments: 16,
+        }
+    }
+}
+
+/// `[names]`: which DNS names each client resolved to which addresses, so that a connection
+/// without SNI (or with ECH) can still be attributed to a name.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawNames {
+    /// Cached (client, address) → name entries per worker; least recently used is evicted.
+    /// Default: 65536 entries. Range 1 to 16777216.
+    pub max_entries_per_worker: u64,
+    /// Longest time an entry is kept, whatever the DNS TTL says. Default: 86400 s (1 day).
+    /// Range 1 to 604800.
+    pub max_ttl_secs: u64,
+    /// Shortest time an entry is kept, even for TTL 0 answers. Default: 30 s. Range 0 to
+    /// `max_ttl_secs`.
+    pub min_ttl_secs: u64,
+}
+
+impl Default for RawNames {
+    fn default() -> Self {
+        Self {
+            max_entries_per_worker: 65_536,
+            max_ttl_secs: 86_400,
+            min_ttl_secs: 30,
+        }
+    }
+}
+
+/// `[output]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawOutput {
+    /// EVE JSON file (one event per line), appended to; `"-"` writes to standard output.
+    /// Relative paths are relative to the working directory. Default: `"eve.json"`.
+    pub eve_path: String,
+    /// Unix stream socket to which EVE lines are also sent (the sensor connects as a client, as
+    /// Suricata's `unix_stream` output does). Default: none.
+    pub socket_path: Option<String>,
+    /// Flush buffered output at least this often. Default: 1000 ms. Range 0 to 60000; 0 flushes
+    /// after every batch of events.
+    pub flush_interval_ms: u64,
+    /// Log every parsed DNS, TLS, QUIC, HTTP and flow record, not only those involving a
+    /// catalogued platform (alerts and stats are always logged). Default: false.
+    pub log_all: bool,
+    /// Emit a `stats` event this often. Default: 60 s. Range 0 to 86400; 0 turns stats off.
+    pub stats_interval_secs: u64,
+    /// Seed of the Community ID flow hash (`community_id` field). Default: 0. Range 0 to 65535.
+    pub community_id_seed: u64,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        Self {
+            eve_path: "eve.json".to_owned(),
+            socket_path: None,
+            flush_interval_ms: 1000,
+            log_all: false,
+            stats_interval_secs: 60,
+            community_id_seed: 0,
+        }
+    }
+}
+
+/// `[run]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRun {
+    /// User (name or numeric id) to switch to once capture is open. Default: none (stay).
+    pub run_as_user: Option<String>,
+    /// Group (name or numeric id) to switch to once capture is open. Default: none (the user's
+    /// primary group when `run_as_user` is set, otherwise stay).
+    pub run_as_group: Option<String>,
+    /// Allow packet processing to go on as root. Default: false.
+    pub allow_root: bool,
+}
+
+/// `[metrics]`.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawMetrics {
+    /// Address and port of the metrics HTTP endpoint, e.g. `"127.0.0.1:9911"` or `"[::1]:9911"`.
+    /// Default: none (metrics endpoint off).
+    pub listen: Option<String>,
+}
+
+/// `[catalogue]`: changes applied to the built-in serverless catalogue at load.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCatalogue {
+    /// Entries to add, same shape as the built-in ones. Default: none.
+    pub add: Vec<RawCatalogueEntry>,
+    /// Built-in entries to drop, by platform id (`"google_apps_script"`: all its patterns) or by
+    /// exact pattern (`"*.ngrok.io"`). Applied before `add`. Default: none.
+    pub remove: Vec<String>,
+}
+
+/// One catalogue entry: a name pattern belonging to a platform.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawCatalogueEntry {
+    /// Platform id, snake_case (`"cloudflare_workers"`). Required. Entries sharing an id share
+    /// the platform and must agree on `name` and `tier`.
+    pub id: Option<String>,
+    /// Human-readable platform name for alert signatures (`"Cloudflare Workers"`). Required.
+    pub name: Option<String>,
+    /// 1 (function/edge platforms seen fronting C2), 2 (edge/PaaS hosts usable as redirectors)
+    /// or 3 (lower prevalence). Required.
+    pub tier: Option<u64>,
+    /// Name pattern, e.g. `"*.*.workers.dev"`; see [`crate::Pattern`] for the syntax. Required.
+    pub pattern: Option<String>,
+    /// Position of the account/tenant label, counted from the right end of the name
+    /// (1 = top-level label), e.g. 3 for the `acme` in `relay.acme.workers.dev`. Must point at
+    /// a wildcard. Default: none (no account grouping).
+    pub account_label: Option<u64>,
+}
+
+/// One `[[allowlist]]` entry; it matches when every field given matches.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAllowEntry {
+    /// Client address or network in CIDR notation (`"10.1.2.3"`, `"10.0.0.0/8"`,
+    /// `"2001:db8::/32"`). Default: any client.
+    pub client: Option<String>,
+    /// Server name, exact (`"api.example.com"`) or every name below a suffix
+    /// (`"*.example.com"`). Case-insensitive. Default: any name.
+    pub server_name: Option<String>,
+    /// JA4 TLS/QUIC client fingerprint, exact (`"t13d1516h2_8daaf6152771_02713d6af862"`).
+    /// Default: any fingerprint.
+    pub ja4: Option<String>,
+    /// Why this traffic is allowed; shown in logs. Required, non-empty.
+    pub reason: Option<String>,
+}
+
+/// `[detect]`: one sub-table per detector.
+#[derive(Debug, Clone, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDetect {
+    /// `[detect.beacon]`: periodic client→function traffic. Defaults: see [`RawBeacon`].
+    pub beacon: RawBeacon,
+    /// `[detect.client]`: unusual client software (JA4) talking to functions. Default: enabled.
+    pub client: RawClientDetect,
+    /// `[detect.dns]`: suspicious DNS use around functions. Default: enabled.
+    pub dns: RawDnsDetect,
+}
+
+/// `[detect.beacon]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawBeacon {
+    /// Run the beacon detector. Default: true.
+    pub enabled: bool,
+    /// Connections (beats) from a client to a name before it can be scored. Default: 6 beats.
+    /// Range 3 to 100000.
+    pub min_beats: u64,
+    /// Alert when the periodicity score reaches this. Default: 0.7. Range 0.0 to 1.0.
+    pub score_threshold: f64,
+    /// After an alert, stay quiet for the same pair this long. Default: 3600 s. Range 0 to
+    /// 604800.
+    pub realert_quiet_secs: u64,
+    /// Track every server name, not only catalogued platforms. Default: false.
+    pub all_names: bool,
+    /// (client, name) pairs tracked per worker; least recently seen is evicted.
+    /// Default: 65536 pairs. Range 1 to 16777216.
+    pub max_pairs_per_worker: u64,
+}
+
+impl Default for RawBeacon {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            min_beats: 6,
+            score_threshold: 0.7,
+            realert_quiet_secs: 3600,
+            all_names: false,
+            max_pairs_per_worker: 65_536,
+        }
+    }
+}
+
+/// `[detect.client]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawClientDetect {
+    /// Run the client detector. Default: true.
+    pub enabled: bool,
+}
+
+impl Default for RawClientDetect {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// `[detect.dns]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDnsDetect {
+    /// Run the DNS detector. Default: true.
+    pub enabled: bool,
+}
+
+impl Default for RawDnsDetect {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn documented_defaults() {
+        let r = RawConfig::default();
+        assert_eq!(r.capture.snaplen_bytes, 65_535);
+        assert_eq!(r.capture.buffer_size_bytes, 33_554_432);
+        assert!(r.capture.promiscuous && r.capture.immediate_mode);
+        assert_eq!(r.capture.live_queue_full, RawQueueFull::Drop);
+        assert_eq!(r.pipeline.workers, 0);
+        assert_eq!(r.flow.tcp_idle_timeout_secs, 600);
+        assert_eq!(r.names.min_ttl_secs, 30);
+        assert_eq!(r.output.eve_path, "eve.json");
+        assert!(!r.run.allow_root);
+        assert!(r.metrics.listen.is_none());
+        assert!(r.allowlist.is_empty());
+        assert!(r.detect.beacon.enabled && r.detect.client.enabled && r.detect.dns.enabled);
+        assert_eq!(r.detect.beacon.min_beats, 6);
+    }
+}
