@@ -2,7 +2,7 @@
 //! (RFC 9001 §5.4, AES-128) and AEAD decryption (RFC 9001 §5.3,
 //! AES-128-GCM), on the RustCrypto crates `hkdf`, `sha2`, `aes`, `aes-gcm`.
 
-use aes::cipher::{BlockEncrypt, KeyInit as _};
+use aes::cipher::BlockEncrypt;
 use aes::Aes128;
 use aes_gcm::aead::generic_array::GenericArray;
 use aes_gcm::{AeadInPlace, Aes128Gcm, KeyInit};
@@ -256,7 +256,9 @@ pub fn decrypt_initial_with_largest_pn<'o>(
         .filter(|_| sample_start + SAMPLE_LEN <= packet_len)
         .and_then(|s| s.try_into().ok())
         .ok_or(invalid("packet_too_short"))?;
-    let src = packet.get(..packet_len).ok_or(invalid("packet_too_short"))?;
+    let src = packet
+        .get(..packet_len)
+        .ok_or(invalid("packet_too_short"))?;
     let buf = out
         .get_mut(..packet_len)
         .ok_or(unsupported("output_buffer_too_small"))?;
@@ -287,7 +289,9 @@ pub fn decrypt_initial_with_largest_pn<'o>(
     }
     let (aad, rest) = buf.split_at_mut(header_len);
     let (ciphertext, tag) = rest.split_at_mut(ct_end - header_len);
-    let tag: [u8; TAG_LEN] = (&*tag).try_into().map_err(|_| invalid("packet_too_short"))?;
+    let tag: [u8; TAG_LEN] = (&*tag)
+        .try_into()
+        .map_err(|_| invalid("packet_too_short"))?;
     keys.aead
         .decrypt_in_place_detached(
             &GenericArray::from(nonce),
@@ -346,7 +350,11 @@ mod tests {
     fn hkdf_label_info_bytes_match_spec() {
         // Exact `info` bytes from the spec (RFC 9001 A.1, RFC 9369 A.1).
         for (label, len, want) in [
-            (&b"client in"[..], 32, "00200f746c73313320636c69656e7420696e00"),
+            (
+                &b"client in"[..],
+                32,
+                "00200f746c73313320636c69656e7420696e00",
+            ),
             (b"quic key", 16, "00100e746c7331332071756963206b657900"),
             (b"quicv2 hp", 16, "00100f746c7331332071756963763220687000"),
         ] {

@@ -249,10 +249,7 @@ pub fn parse_long_header(datagram: &[u8]) -> Result<(LongHeader<'_>, usize), Par
         };
         return Ok((header, datagram.len()));
     }
-    let family = inv
-        .version
-        .family()
-        .ok_or(unsupported("quic_version"))?;
+    let family = inv.version.family().ok_or(unsupported("quic_version"))?;
     if inv.dcid.len() > MAX_CID_LEN || inv.scid.len() > MAX_CID_LEN {
         return Err(invalid("connection_id_too_long"));
     }
@@ -451,7 +448,10 @@ mod tests {
         assert_eq!(h.packet_type, PacketType::VersionNegotiation);
         assert_eq!(len, d.len());
         let v: Vec<_> = h.supported_versions().collect();
-        assert_eq!(v, [QuicVersion::V1, QuicVersion(0x1a2a_3a4a), QuicVersion::V2]);
+        assert_eq!(
+            v,
+            [QuicVersion::V1, QuicVersion(0x1a2a_3a4a), QuicVersion::V2]
+        );
         assert!(v[1].is_reserved());
         assert!(!QuicVersion::V1.is_reserved());
         let bad = &d[..d.len() - 1];

@@ -303,8 +303,10 @@ mod tests {
     const V1_CHROMIUM115: &[u8] =
         include_bytes!("../../tests/fixtures/quic/quic_v1_chromium115.bin");
     const DRAFT29: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_draft29_chaos.bin");
-    const UNORDERED_1: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_1.bin");
-    const UNORDERED_2: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_2.bin");
+    const UNORDERED_1: &[u8] =
+        include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_1.bin");
+    const UNORDERED_2: &[u8] =
+        include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_2.bin");
     const TRUNCATED: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_truncated.bin");
 
     fn contains(hay: &[u8], needle: &[u8]) -> bool {
@@ -345,14 +347,21 @@ mod tests {
             let mut ci = ClientInitials::new();
             let mut scratch = [0u8; 1500];
             let r = ci.on_datagram(&pkt, &mut scratch);
-            assert_eq!((r.initials, r.decrypted, r.crypto_frames), (1, 1, 1), "{name}");
+            assert_eq!(
+                (r.initials, r.decrypted, r.crypto_frames),
+                (1, 1, 1),
+                "{name}"
+            );
             assert_eq!(r.error, None);
             let ch = ci.client_hello().unwrap();
             // The CRYPTO frame is 06 00 40f1 then the 241-byte hello.
             assert_eq!(ch, &frame[4..]);
             assert_hello_with_sni(ch, "example.com");
             assert_eq!(ci.largest_pn(), Some(2));
-            assert_eq!(ci.original_dcid(), Some(&[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08][..]));
+            assert_eq!(
+                ci.original_dcid(),
+                Some(&[0x83, 0x94, 0xc8, 0xf0, 0x3e, 0x51, 0x57, 0x08][..])
+            );
         }
     }
 
@@ -509,7 +518,15 @@ mod tests {
         assert_eq!(ci.original_dcid().unwrap(), &dcid[..]);
         // A client Initial with another DCID that decrypts under it (as after
         // a Retry): re-key and restart.
-        let r = ci.on_datagram(&hex::decode(v["rfc_vectors"]["quic_v1_rfc9001_A2"]["protected_packet_hex"].as_str().unwrap()).unwrap(), &mut scratch);
+        let r = ci.on_datagram(
+            &hex::decode(
+                v["rfc_vectors"]["quic_v1_rfc9001_A2"]["protected_packet_hex"]
+                    .as_str()
+                    .unwrap(),
+            )
+            .unwrap(),
+            &mut scratch,
+        );
         assert!(r.rekeyed);
         assert_eq!(ci.rekeys(), 1);
         assert_hello_with_sni(ci.client_hello().unwrap(), "example.com");
