@@ -39,7 +39,8 @@ pub struct DatagramReport {
 /// same DCID (compatible version negotiation) swaps the keys and keeps the
 /// data. Per packet at most two key derivations are tried.
 ///
-/// Memory: the assembler's buffer (allocated once, here) plus about 1 KB.
+/// Memory: the assembler's buffer (allocated once, at construction) plus
+/// about 2 KB inline (mostly the expanded AES/GHASH key schedules).
 #[derive(Debug, Clone)]
 pub struct ClientInitials {
     keys: Option<InitialKeys>,
