@@ -49,6 +49,7 @@ pub struct Worker {
     sender: EventSender,
     dns_scratch: DnsScratch,
     tls_scratch: Vec<u8>,
+    quic_scratch: Vec<u8>,
     reasm: Vec<u8>,
     ended: Vec<(FlowKey, Flow<FlowApp>, EndReason)>,
     now: Timestamp,
@@ -66,6 +67,8 @@ impl Worker {
             sender,
             dns_scratch: DnsScratch::default(),
             tls_scratch: Vec::new(),
+            // Decryption space for the largest UDP payload, allocated once.
+            quic_scratch: vec![0; 65_536],
             reasm: Vec::new(),
             ended: Vec::new(),
             now: Timestamp(0),
@@ -198,7 +201,7 @@ impl Worker {
         let ctuple = flow.tuple();
         let em = &mut self.emit;
         match proto {
-            17 => udp(flow, dir, &tuple, fid, payload, ev, em, &mut self.dns_scratch),
+            17 => udp(flow, dir, &tuple, fid, payload, ev, em, &mut self.dns_scratch, &mut self.quic_scratch),
             6 if !payload.is_empty() => tcp(
                 flow,
                 dir,
@@ -232,6 +235,7 @@ fn udp(
     ev: EventPacket,
     em: &mut Emitter,
     s: &mut DnsScratch,
+    quic_s: &mut [u8],
 ) {
     if payload.is_empty() {
         return;
@@ -249,7 +253,7 @@ fn udp(
                 flow_id: fid,
                 log: em.cfg.log_all,
             };
-            if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx) {
+            if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx, quic_s) {
                 note_name(&mut flow.app, sni, em);
             }
         }
@@ -262,7 +266,7 @@ fn udp(
                     flow_id: fid,
                     log: em.cfg.log_all,
                 };
-                let sni = app::quic::on_client_datagram(&mut q, payload, ev, em, &ctx);
+                let sni = app::quic::on_client_datagram(&mut q, payload, ev, em, &ctx, quic_s);
                 flow.app.state = AppState::Quic(q);
                 if let Some(sni) = sni {
                     note_name(&mut flow.app, sni, em);

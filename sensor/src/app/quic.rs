@@ -7,43 +7,19 @@ use super::{Emitter, EventPacket};
 use crate::flow::key::Tuple;
 use crate::output::json::JsonWriter;
 use virga_parsers::fingerprint::{self, Transport};
-use virga_parsers::quic::{self, CryptoAssembler, InitialKeys, PacketType, QuicVersion};
+use virga_parsers::quic::{self, ClientInitials, PacketType, QuicVersion};
 use virga_parsers::tls::{self, ClientHello};
 
-/// Initial packets decrypted per connection before giving up on its hello.
+/// Client datagrams examined per connection before giving up on its hello.
 pub const MAX_INITIALS: u16 = 16;
 
 /// Per-connection QUIC state.
+#[derive(Debug, Default)]
 pub struct QuicState {
-    assembler: CryptoAssembler,
-    /// Keys for the last DCID seen, with that DCID.
-    keys: Option<(Vec<u8>, InitialKeys)>,
-    /// Decryption buffer, reused across packets.
-    plain: Vec<u8>,
-    initials: u16,
+    initials: ClientInitials,
+    datagrams: u16,
     /// True once the hello was logged or abandoned.
     pub done: bool,
-}
-
-impl std::fmt::Debug for QuicState {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("QuicState")
-            .field("initials", &self.initials)
-            .field("done", &self.done)
-            .finish_non_exhaustive()
-    }
-}
-
-impl Default for QuicState {
-    fn default() -> Self {
-        QuicState {
-            assembler: CryptoAssembler::new(),
-            keys: None,
-            plain: Vec::new(),
-            initials: 0,
-            done: false,
-        }
-    }
 }
 
 /// True when a UDP payload starts with a client Initial of a version virga
@@ -72,51 +48,23 @@ pub fn on_client_datagram(
     pkt: EventPacket,
     em: &mut Emitter,
     ctx: &QuicCtx<'_>,
+    scratch: &mut [u8],
 ) -> Option<Option<Box<str>>> {
     if st.done {
         return None;
     }
-    let mut version = QuicVersion::V1;
-    for p in quic::packets(datagram) {
-        let Ok(p) = p else {
-            em.counters.quic_errors += 1;
-            break;
-        };
-        if p.header.packet_type != PacketType::Initial || !p.header.version.is_supported() {
-            continue;
-        }
-        st.initials += 1;
-        if st.initials > MAX_INITIALS {
-            st.done = true;
-            em.counters.quic_errors += 1;
-            return None;
-        }
-        version = p.header.version;
-        let dcid = p.header.dcid;
-        let fresh = !matches!(&st.keys, Some((d, k)) if d.as_slice() == dcid && k.version() == version);
-        if fresh {
-            match quic::client_initial_keys(version, dcid) {
-                Ok(k) => st.keys = Some((dcid.to_vec(), k)),
-                Err(_) => {
-                    em.counters.quic_errors += 1;
-                    continue;
-                }
-            }
-        }
-        let Some((_, keys)) = st.keys.as_ref() else {
-            continue;
-        };
-        st.plain.resize(p.bytes.len(), 0);
-        match quic::decrypt_initial(p.bytes, keys, &mut st.plain) {
-            Ok(d) => {
-                if st.assembler.add_frames(d.payload).is_err() {
-                    em.counters.quic_errors += 1;
-                }
-            }
-            Err(_) => em.counters.quic_errors += 1,
-        }
+    st.datagrams += 1;
+    if st.datagrams > MAX_INITIALS {
+        st.done = true;
+        em.counters.quic_errors += 1;
+        return None;
     }
-    let msg = st.assembler.client_hello().ok()?;
+    let report = st.initials.on_datagram(datagram, scratch);
+    if report.error.is_some() && report.decrypted == 0 {
+        em.counters.quic_errors += 1;
+    }
+    let version = st.initials.version().unwrap_or(QuicVersion::V1);
+    let msg = st.initials.client_hello().ok()?;
     let ch = match tls::parse_client_hello(msg) {
         Ok(ch) => ch,
         Err(e) if e.is_incomplete() => return None,

@@ -1,0 +1,40 @@
+//! Every EVE line virga writes validates against Suricata 8's schema
+//! (`shared/eve/suricata-eve-schema.json`, read from the shared folder; it is
+//! GPL-covered data and is not copied into this repository).
+
+mod common;
+
+use common::*;
+
+#[test]
+fn all_output_validates_against_the_eve_schema() {
+    let Some(shared) = shared() else {
+        eprintln!("note: ../shared absent: the EVE schema check needs shared/eve; skipped");
+        return;
+    };
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).unwrap()).unwrap();
+    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let mut inputs = vec![pcap("sample.pcap")];
+    for e in std::fs::read_dir(pcap("clients")).unwrap() {
+        let p = e.unwrap().path();
+        if p.extension().is_some_and(|x| x == "pcap") {
+            inputs.push(p.to_string_lossy().into_owned());
+        }
+    }
+    let mut lines = 0;
+    for input in &inputs {
+        for log_all in [false, true] {
+            for l in replay_lines(std::slice::from_ref(input), log_all) {
+                let v: serde_json::Value = serde_json::from_str(&l).unwrap();
+                let errs: Vec<String> = validator.iter_errors(&v).map(|e| format!("{e} at {}", e.instance_path)).collect();
+                assert!(errs.is_empty(), "{input}: invalid EVE line {l}\n{errs:#?}");
+                lines += 1;
+            }
+        }
+    }
+    assert!(lines > 500, "only {lines} lines validated");
+    // The check can fail: a line with a field the closed schema does not know.
+    let bad = serde_json::json!({"timestamp": "2026-01-01T00:00:00.000000+0000", "event_type": "tls", "tls": {"serverless": true}});
+    assert!(!validator.is_valid(&bad));
+}
