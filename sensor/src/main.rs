@@ -40,7 +40,9 @@ fn main() -> ExitCode {
         Err(e) => {
             let _ = e.print();
             return match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => ExitCode::SUCCESS,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    ExitCode::SUCCESS
+                }
                 _ => ExitCode::from(2),
             };
         }
@@ -66,7 +68,9 @@ fn main() -> ExitCode {
                 Some(o) => Target::parse(&o),
                 None => match &config.output.eve {
                     virga_config::EveTarget::Stdout => Target::Stdout,
-                    virga_config::EveTarget::File(p) => Target::File(p.to_string_lossy().into_owned()),
+                    virga_config::EveTarget::File(p) => {
+                        Target::File(p.to_string_lossy().into_owned())
+                    }
                 },
             };
             let opts = ReplayOptions {

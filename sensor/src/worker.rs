@@ -124,7 +124,7 @@ impl Worker {
         if ip.fragment.is_some() {
             self.decode.fragments += 1;
             let now_us = self.now.0 / 1_000;
-            if let DefragOutcome::Reassembled(bytes) = self.defrag.push(ip, now_us) {
+            if let DefragOutcome::Complete(bytes) = self.defrag.push(ip, now_us) {
                 self.decode.reassembled += 1;
                 self.reasm.clear();
                 self.reasm.extend_from_slice(bytes);
@@ -175,14 +175,27 @@ impl Worker {
             return;
         };
         let (proto, sport, dport, flags, seq, payload) = match view.transport {
-            Transport::Tcp(t) => (6u8, t.src_port, t.dst_port, (t.flags.0 & 0xff) as u8, t.seq, t.payload),
+            Transport::Tcp(t) => (
+                6u8,
+                t.src_port,
+                t.dst_port,
+                (t.flags.0 & 0xff) as u8,
+                t.seq,
+                t.payload,
+            ),
             Transport::Udp(u) => (17u8, u.src_port, u.dst_port, 0u8, 0u32, u.payload),
             Transport::Other { protocol } => (protocol.0, 0, 0, 0, 0, &[][..]),
             Transport::None => return,
         };
         let tuple = Tuple {
-            src: Endpoint { ip: ip.src, port: sport },
-            dst: Endpoint { ip: ip.dst, port: dport },
+            src: Endpoint {
+                ip: ip.src,
+                port: sport,
+            },
+            dst: Endpoint {
+                ip: ip.dst,
+                port: dport,
+            },
             proto,
         };
         let meta = PacketMeta {
@@ -201,7 +214,17 @@ impl Worker {
         let ctuple = flow.tuple();
         let em = &mut self.emit;
         match proto {
-            17 => udp(flow, dir, &tuple, fid, payload, ev, em, &mut self.dns_scratch, &mut self.quic_scratch),
+            17 => udp(
+                flow,
+                dir,
+                &tuple,
+                fid,
+                payload,
+                ev,
+                em,
+                &mut self.dns_scratch,
+                &mut self.quic_scratch,
+            ),
             6 if !payload.is_empty() => tcp(
                 flow,
                 dir,
@@ -319,7 +342,9 @@ fn dns_message(
         flow.app.serverless = true;
     }
     if em.cfg.log_all || serverless {
-        em.event("dns", tuple, fid, Some(ev), ev.ts, |w| write_dns_object(w, &msg, tx, s));
+        em.event("dns", tuple, fid, Some(ev), ev.ts, |w| {
+            write_dns_object(w, &msg, tx, s)
+        });
     }
 }
 
@@ -374,7 +399,8 @@ fn tcp(
             }
         }
         AppState::Http(side) if dir == Direction::ToServer => {
-            learned = app::http::on_client_data(side, seq, payload, ev, lim, em, ctuple, fid, log_all);
+            learned =
+                app::http::on_client_data(side, seq, payload, ev, lim, em, ctuple, fid, log_all);
         }
         AppState::DnsTcp(st) => {
             let st: &mut TcpDnsState = st;
@@ -409,9 +435,14 @@ fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut E
     if !log {
         return;
     }
-    let ts = if reason == EndReason::Shutdown { f.last } else { now.max(f.last) };
+    let ts = if reason == EndReason::Shutdown {
+        f.last
+    } else {
+        now.max(f.last)
+    };
     let (start, last) = (f.start, f.last);
-    let (pkts, bytes, flags, state, app_proto) = (f.pkts, f.bytes, f.tcp_flags, f.state, f.app.proto);
+    let (pkts, bytes, flags, state, app_proto) =
+        (f.pkts, f.bytes, f.tcp_flags, f.state, f.app.proto);
     em.event("flow", &tuple, fid, None, ts, |w| {
         if app_proto != AppProto::Unknown {
             w.str("app_proto", app_proto.name());
@@ -435,7 +466,11 @@ fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut E
         if tuple.proto == 6 {
             let all = flags[0] | flags[1];
             let mut hex = String::new();
-            for (k, v) in [("tcp_flags", all), ("tcp_flags_ts", flags[0]), ("tcp_flags_tc", flags[1])] {
+            for (k, v) in [
+                ("tcp_flags", all),
+                ("tcp_flags_ts", flags[0]),
+                ("tcp_flags_tc", flags[1]),
+            ] {
                 hex.clear();
                 use std::fmt::Write as _;
                 let _ = write!(hex, "{v:02x}");
@@ -444,7 +479,13 @@ fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut E
                 }
                 w.str(k, &hex);
             }
-            for (bit, k) in [(0x02u8, "syn"), (0x01, "fin"), (0x04, "rst"), (0x08, "psh"), (0x10, "ack")] {
+            for (bit, k) in [
+                (0x02u8, "syn"),
+                (0x01, "fin"),
+                (0x04, "rst"),
+                (0x08, "psh"),
+                (0x10, "ack"),
+            ] {
                 if all & bit != 0 {
                     w.bool(k, true);
                 }

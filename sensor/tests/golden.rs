@@ -17,19 +17,37 @@ fn every_client_connection_has_its_sni_and_ja4() {
     let mut by_pcap: HashMap<String, Vec<Value>> = HashMap::new();
     for l in labels.lines() {
         let v: Value = serde_json::from_str(l).unwrap();
-        by_pcap.entry(v["pcap"].as_str().unwrap().to_string()).or_default().push(v);
+        by_pcap
+            .entry(v["pcap"].as_str().unwrap().to_string())
+            .or_default()
+            .push(v);
     }
     let mut checked = 0;
     for (file, rows) in &by_pcap {
         let events = replay(&[pcap(&format!("clients/{file}"))], true);
         let mut seen: HashMap<String, &Value> = HashMap::new();
-        for e in events.iter().filter(|e| e["event_type"] == "tls" || e["event_type"] == "quic") {
+        for e in events
+            .iter()
+            .filter(|e| e["event_type"] == "tls" || e["event_type"] == "quic")
+        {
             seen.insert(tuple_key(e), e);
         }
         for r in rows {
-            let key = format!("{}:{}->{}:{}", r["client_ip"].as_str().unwrap(), r["client_port"], r["server_ip"].as_str().unwrap(), r["server_port"]);
-            let e = seen.get(&key).unwrap_or_else(|| panic!("{file}: no event for {key}"));
-            let obj = if r["transport"] == "quic" { &e["quic"] } else { &e["tls"] };
+            let key = format!(
+                "{}:{}->{}:{}",
+                r["client_ip"].as_str().unwrap(),
+                r["client_port"],
+                r["server_ip"].as_str().unwrap(),
+                r["server_port"]
+            );
+            let e = seen
+                .get(&key)
+                .unwrap_or_else(|| panic!("{file}: no event for {key}"));
+            let obj = if r["transport"] == "quic" {
+                &e["quic"]
+            } else {
+                &e["tls"]
+            };
             assert_eq!(obj["sni"], r["sni"], "{file} {key} sni");
             assert_eq!(obj["ja4"], r["ja4"], "{file} {key} ja4");
             if r["transport"] == "tcp" {
@@ -40,7 +58,11 @@ fn every_client_connection_has_its_sni_and_ja4() {
             checked += 1;
         }
         // One tls/quic event per connection, no more.
-        assert_eq!(seen.len(), rows.len(), "{file}: events vs labelled connections");
+        assert_eq!(
+            seen.len(),
+            rows.len(),
+            "{file}: events vs labelled connections"
+        );
     }
     assert_eq!(checked, 161);
 }
@@ -52,10 +74,17 @@ fn dns_answers_with_cname_chain() {
     let dns = of_type(&events, "dns");
     let resp = dns
         .iter()
-        .find(|e| e["dns"]["type"] == "response" && e["dns"]["queries"][0]["rrname"] == "fn-x.azurewebsites.net" && e["dns"]["queries"][0]["rrtype"] == "A")
+        .find(|e| {
+            e["dns"]["type"] == "response"
+                && e["dns"]["queries"][0]["rrname"] == "fn-x.azurewebsites.net"
+                && e["dns"]["queries"][0]["rrtype"] == "A"
+        })
         .expect("response for fn-x.azurewebsites.net");
     let answers = resp["dns"]["answers"].as_array().unwrap();
-    let chain: Vec<(&str, &str)> = answers.iter().map(|a| (a["rrtype"].as_str().unwrap(), a["rdata"].as_str().unwrap())).collect();
+    let chain: Vec<(&str, &str)> = answers
+        .iter()
+        .map(|a| (a["rrtype"].as_str().unwrap(), a["rdata"].as_str().unwrap()))
+        .collect();
     assert_eq!(
         chain,
         [
@@ -70,9 +99,16 @@ fn dns_answers_with_cname_chain() {
     // The AAAA answer is logged fully expanded, as Suricata does.
     let aaaa = dns
         .iter()
-        .find(|e| e["dns"]["type"] == "response" && e["dns"]["queries"][0]["rrname"] == "a1b2c3.someacct.workers.dev" && e["dns"]["queries"][0]["rrtype"] == "AAAA")
+        .find(|e| {
+            e["dns"]["type"] == "response"
+                && e["dns"]["queries"][0]["rrname"] == "a1b2c3.someacct.workers.dev"
+                && e["dns"]["queries"][0]["rrtype"] == "AAAA"
+        })
         .expect("AAAA response");
-    assert_eq!(aaaa["dns"]["answers"][0]["rdata"], "0000:0000:0000:0000:0000:ffff:0a4d:0015");
+    assert_eq!(
+        aaaa["dns"]["answers"][0]["rdata"],
+        "0000:0000:0000:0000:0000:ffff:0a4d:0015"
+    );
 }
 
 /// Every flow event's Community ID is the spec's hash of its tuple.
@@ -114,7 +150,9 @@ fn default_logs_only_serverless_names() {
         let name = match e["event_type"].as_str().unwrap() {
             "tls" => e["tls"]["sni"].as_str().map(str::to_string),
             "quic" => e["quic"]["sni"].as_str().map(str::to_string),
-            "dns" => e["dns"]["queries"][0]["rrname"].as_str().map(str::to_string),
+            "dns" => e["dns"]["queries"][0]["rrname"]
+                .as_str()
+                .map(str::to_string),
             _ => None,
         };
         if let Some(n) = name {
@@ -124,5 +162,7 @@ fn default_logs_only_serverless_names() {
     let all = replay(&[pcap("sample.pcap")], true);
     assert!(all.len() > events.len());
     assert!(all.iter().any(|e| e["tls"]["sni"] == "updates.example.com"));
-    assert!(!events.iter().any(|e| e["tls"]["sni"] == "updates.example.com"));
+    assert!(!events
+        .iter()
+        .any(|e| e["tls"]["sni"] == "updates.example.com"));
 }

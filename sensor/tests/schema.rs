@@ -12,8 +12,10 @@ fn all_output_validates_against_the_eve_schema() {
         eprintln!("note: ../shared absent: the EVE schema check needs shared/eve; skipped");
         return;
     };
-    let schema: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).unwrap()).unwrap();
+    let schema: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).unwrap(),
+    )
+    .unwrap();
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut inputs = vec![pcap("sample.pcap")];
     for e in std::fs::read_dir(pcap("clients")).unwrap() {
@@ -27,7 +29,10 @@ fn all_output_validates_against_the_eve_schema() {
         for log_all in [false, true] {
             for l in replay_lines(std::slice::from_ref(input), log_all) {
                 let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-                let errs: Vec<String> = validator.iter_errors(&v).map(|e| format!("{e} at {}", e.instance_path)).collect();
+                let errs: Vec<String> = validator
+                    .iter_errors(&v)
+                    .map(|e| format!("{e} at {}", e.instance_path))
+                    .collect();
                 assert!(errs.is_empty(), "{input}: invalid EVE line {l}\n{errs:#?}");
                 lines += 1;
             }

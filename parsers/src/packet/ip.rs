@@ -201,6 +201,17 @@ pub(super) fn decode_into<'a>(bytes: &'a [u8], view: &mut PacketView<'a>) {
             }
         }
     };
+    let mut v = v;
+    let mut ext_err = ext_err;
+    if let Some(f) = v.fragment.filter(|f| v.version == 6 && f.offset != 0) {
+        // A later IPv6 fragment holds payload only: etherparse may have taken
+        // its first bytes for extension headers when the Fragment header's
+        // Next Header names one. Its data starts right after the Fragment header.
+        ext_err = None;
+        v.protocol = f.protocol;
+        v.header_len = f.data_offset;
+        v.payload = v.datagram.get(f.data_offset as usize..).unwrap_or(&[]);
+    }
     if let Some((e, _)) = &ext_err {
         stop = Some(ext_error(e, v.truncated));
     }

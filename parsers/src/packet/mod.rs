@@ -292,6 +292,8 @@ mod tests {
     const QINQINQ_GET: &[u8] =
         include_bytes!("../../tests/fixtures/packet/packet_eth_qinqinq_http_get.bin");
     const QINQ_ARP: &[u8] = include_bytes!("../../tests/fixtures/packet/packet_eth_qinq_arp.bin");
+    const V6_LATER_FRAGMENT: &[u8] =
+        include_bytes!("../../tests/fixtures/defrag/defrag_ipv6_mdns_frag2.bin");
     const NULL_V6_UDP_CUT: &[u8] =
         include_bytes!("../../tests/fixtures/packet/packet_null_ipv6_udp_snaplen.bin");
 
@@ -422,6 +424,32 @@ mod tests {
         assert!(u.payload_truncated);
         assert_eq!(v.payload(), u.payload);
         assert_eq!(v.ports(), Some((65165, 443)));
+    }
+
+    #[test]
+    fn later_ipv6_fragment_is_payload_only() {
+        // PcapPlusPlus ip6_fragments.pcap record 2: offset 120, more, id 2904867.
+        let v = decode(LinkType::ETHERNET, V6_LATER_FRAGMENT).unwrap();
+        let ip = v.ip.unwrap();
+        let f = ip.fragment.unwrap();
+        assert_eq!(
+            (f.offset, f.more, f.id, f.protocol),
+            (120, true, 2_904_867, IpProto::UDP)
+        );
+        assert_eq!((v.transport, v.stop), (Transport::None, None));
+        assert_eq!(ip.total_len, 168);
+        assert_eq!((ip.header_len, ip.payload.len()), (48, 120));
+        assert_eq!(ip.payload, &V6_LATER_FRAGMENT[14 + 48..]);
+
+        // Fragment header naming Destination Options: the fragment's bytes
+        // must not be read as an extension header.
+        let mut opts = V6_LATER_FRAGMENT.to_vec();
+        opts[14 + 40] = 60;
+        let w = decode(LinkType::ETHERNET, &opts).unwrap();
+        let wip = w.ip.unwrap();
+        assert_eq!(w.stop, None);
+        assert_eq!(wip.fragment.map(|f| f.protocol), Some(IpProto::IPV6_OPTS));
+        assert_eq!((wip.header_len, wip.payload), (48, &opts[14 + 48..]));
     }
 
     #[test]

@@ -48,7 +48,14 @@ pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64
     s.a.clear();
     let _ = write!(s.a, "{:x}", h.flags);
     w.str("flags", &s.a);
-    for (bit, key) in [(0x8000u16, "qr"), (0x0400, "aa"), (0x0200, "tc"), (0x0100, "rd"), (0x0080, "ra"), (0x0040, "z")] {
+    for (bit, key) in [
+        (0x8000u16, "qr"),
+        (0x0400, "aa"),
+        (0x0200, "tc"),
+        (0x0100, "rd"),
+        (0x0080, "ra"),
+        (0x0040, "z"),
+    ] {
         if h.flags & bit != 0 {
             w.bool(key, true);
         }
@@ -64,7 +71,10 @@ pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64
         }
         name_text(&q.name, &mut s.a);
         type_text(q.qtype, &mut s.b);
-        w.begin_object().str("rrname", &s.a).str("rrtype", &s.b).end_object();
+        w.begin_object()
+            .str("rrname", &s.a)
+            .str("rrtype", &s.b)
+            .end_object();
     }
     if any {
         w.end_array();
@@ -95,7 +105,10 @@ fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &
         }
         name_text(&r.name, &mut s.a);
         type_text(r.rtype, &mut s.b);
-        w.begin_object().str("rrname", &s.a).str("rrtype", &s.b).u64("ttl", u64::from(r.ttl));
+        w.begin_object()
+            .str("rrname", &s.a)
+            .str("rrtype", &s.b)
+            .u64("ttl", u64::from(r.ttl));
         match r.data() {
             Ok(Rdata::Soa(soa)) => {
                 w.object("soa");
@@ -110,7 +123,12 @@ fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &
                     .u64("minimum", u64::from(soa.minimum))
                     .end_object();
             }
-            Ok(Rdata::Srv { priority, weight, port, target }) => {
+            Ok(Rdata::Srv {
+                priority,
+                weight,
+                port,
+                target,
+            }) => {
                 name_text(&target, &mut s.c);
                 w.object("srv")
                     .u64("priority", u64::from(priority))
@@ -130,7 +148,10 @@ fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &
                     for b in o.data {
                         let _ = write!(s.c, "{b:02x}");
                     }
-                    w.begin_object().u64("code", u64::from(o.code)).str("data", &s.c).end_object();
+                    w.begin_object()
+                        .u64("code", u64::from(o.code))
+                        .str("data", &s.c)
+                        .end_object();
                 }
                 if opened {
                     w.end_array();
@@ -185,11 +206,23 @@ pub fn rdata_text(d: &Rdata<'_>, out: &mut String) -> bool {
 
 /// Writes `grouped`: answer data by type, for the types Suricata groups.
 fn write_grouped(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, s: &mut Scratch) {
-    let groups = [DnsType::A, DnsType::AAAA, DnsType::CNAME, DnsType::TXT, DnsType::PTR, DnsType::MX, DnsType::NS];
+    let groups = [
+        DnsType::A,
+        DnsType::AAAA,
+        DnsType::CNAME,
+        DnsType::TXT,
+        DnsType::PTR,
+        DnsType::MX,
+        DnsType::NS,
+    ];
     let mut opened = false;
     for g in groups {
         let mut arr = false;
-        for r in msg.answers().take(MAX_LOGGED_RECORDS).filter(|r| r.rtype == g) {
+        for r in msg
+            .answers()
+            .take(MAX_LOGGED_RECORDS)
+            .filter(|r| r.rtype == g)
+        {
             let Ok(d) = r.data() else { continue };
             if !rdata_text(&d, &mut s.c) {
                 continue;
@@ -232,7 +265,13 @@ impl TcpDnsState {
     /// Adds a segment of direction `dir` (0 = to server) and calls `each`
     /// for every whole message now available. Out-of-order data stops the
     /// direction (counted by the caller through the return value `false`).
-    pub fn push(&mut self, dir: usize, seq: u32, payload: &[u8], mut each: impl FnMut(&[u8])) -> bool {
+    pub fn push(
+        &mut self,
+        dir: usize,
+        seq: u32,
+        payload: &[u8],
+        mut each: impl FnMut(&[u8]),
+    ) -> bool {
         let d = dir.min(1);
         if self.broken[d] || payload.is_empty() {
             return !self.broken[d];

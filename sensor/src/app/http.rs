@@ -91,7 +91,9 @@ fn render(r: &HttpRequest<'_>) -> Fields {
 fn host_of(r: &HttpRequest<'_>) -> Option<Box<str>> {
     let h = r.host_str()?;
     let h = match h.rsplit_once(':') {
-        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => name,
+        Some((name, port)) if port.bytes().all(|b| b.is_ascii_digit()) && !name.contains(':') => {
+            name
+        }
         _ => h,
     };
     Some(h.to_ascii_lowercase().into_boxed_str())

@@ -76,7 +76,9 @@ pub fn on_client_datagram(
     };
     st.done = true;
     em.counters.quic_client_hellos += 1;
-    let sni = ch.sni().map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str());
+    let sni = ch
+        .sni()
+        .map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str());
     let log = ctx.log || sni.as_deref().is_some_and(|n| em.is_serverless(n));
     if log {
         em.event("quic", ctx.tuple, ctx.flow_id, Some(pkt), pkt.ts, |w| {
@@ -99,12 +101,18 @@ fn write_quic_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, version: Quic
     }
     let mut ja3 = String::new();
     if let Ok(hash) = fingerprint::ja3(ch, &mut ja3) {
-        w.object("ja3").str("hash", hash.as_str()).str("string", &ja3).end_object();
+        w.object("ja3")
+            .str("hash", hash.as_str())
+            .str("string", &ja3)
+            .end_object();
     }
     w.str("ja4", fingerprint::ja4(ch, Transport::Quic).as_str());
     let mut alpn = ch.alpn_protocols().peekable();
     if alpn.peek().is_some() {
-        w.array("extensions").begin_object().str("name", "alpn").u64("type", 16);
+        w.array("extensions")
+            .begin_object()
+            .str("name", "alpn")
+            .u64("type", 16);
         write_alpns(w, "values", alpn);
         w.end_object().end_array();
     }

@@ -97,7 +97,8 @@ pub fn on_client_data(
 }
 
 fn sni_of(ch: &ClientHello<'_>) -> Option<Box<str>> {
-    ch.sni().map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str())
+    ch.sni()
+        .map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str())
 }
 
 /// Handles a server payload: once the ServerHello parses (or the server is
@@ -125,7 +126,9 @@ pub fn on_server_data(
         Step::Fail => {}
     }
     st.server.finish();
-    let sh = sh_copy.as_deref().and_then(|m| tls::parse_server_hello(m).ok());
+    let sh = sh_copy
+        .as_deref()
+        .and_then(|m| tls::parse_server_hello(m).ok());
     write_event(st, sh.as_ref(), pkt.ts, Some(pkt), em, ev);
 }
 
@@ -166,13 +169,24 @@ fn write_event(
         return;
     }
     let at = st.hello_at.or(pkt);
-    em.event("tls", ev.tuple, ev.flow_id, at, at.map_or(ts, |p| p.ts), |w| {
-        write_tls_object(w, &ch, sh);
-    });
+    em.event(
+        "tls",
+        ev.tuple,
+        ev.flow_id,
+        at,
+        at.map_or(ts, |p| p.ts),
+        |w| {
+            write_tls_object(w, &ch, sh);
+        },
+    );
 }
 
 /// Writes the `tls` object: SNI, version, JA3/JA3S, JA4, ALPNs.
-pub fn write_tls_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, sh: Option<&ServerHello<'_>>) {
+pub fn write_tls_object(
+    w: &mut JsonWriter<'_>,
+    ch: &ClientHello<'_>,
+    sh: Option<&ServerHello<'_>>,
+) {
     w.object("tls");
     if let Some(sni) = ch.sni() {
         w.bytes("sni", sni);
@@ -181,12 +195,18 @@ pub fn write_tls_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, sh: Option
     w.str("version", version.name());
     let mut ja3s = String::new();
     if let Ok(hash) = fingerprint::ja3(ch, &mut ja3s) {
-        w.object("ja3").str("hash", hash.as_str()).str("string", &ja3s).end_object();
+        w.object("ja3")
+            .str("hash", hash.as_str())
+            .str("string", &ja3s)
+            .end_object();
     }
     if let Some(sh) = sh {
         ja3s.clear();
         if let Ok(hash) = fingerprint::ja3s(sh, &mut ja3s) {
-            w.object("ja3s").str("hash", hash.as_str()).str("string", &ja3s).end_object();
+            w.object("ja3s")
+                .str("hash", hash.as_str())
+                .str("string", &ja3s)
+                .end_object();
         }
     }
     w.str("ja4", fingerprint::ja4(ch, Transport::Tcp).as_str());

@@ -340,15 +340,27 @@ mod tests {
     #[test]
     fn syn_ack_first_still_names_the_client() {
         let mut t: FlowTable<()> = FlowTable::new(10, Timeouts::default());
-        let (f, dir) = t.track(&meta("1.1.1.1", 443, "10.0.0.1", 5000, 1, SYN | ACK, 6), |_, _, _| {});
+        let (f, dir) = t.track(
+            &meta("1.1.1.1", 443, "10.0.0.1", 5000, 1, SYN | ACK, 6),
+            |_, _, _| {},
+        );
         assert_eq!(dir, Direction::ToClient);
         assert_eq!(f.client.port, 5000);
-        let (f, dir) = t.track(&meta("10.0.0.1", 5000, "1.1.1.1", 443, 1, ACK, 6), |_, _, _| {});
+        let (f, dir) = t.track(
+            &meta("10.0.0.1", 5000, "1.1.1.1", 443, 1, ACK, 6),
+            |_, _, _| {},
+        );
         assert_eq!(dir, Direction::ToServer);
         assert_eq!(f.state, FlowState::Established);
         assert_eq!(f.pkts, [1, 1]);
-        t.track(&meta("10.0.0.1", 5000, "1.1.1.1", 443, 2, FIN | ACK, 6), |_, _, _| {});
-        let (f, _) = t.track(&meta("1.1.1.1", 443, "10.0.0.1", 5000, 2, FIN | ACK, 6), |_, _, _| {});
+        t.track(
+            &meta("10.0.0.1", 5000, "1.1.1.1", 443, 2, FIN | ACK, 6),
+            |_, _, _| {},
+        );
+        let (f, _) = t.track(
+            &meta("1.1.1.1", 443, "10.0.0.1", 5000, 2, FIN | ACK, 6),
+            |_, _, _| {},
+        );
         assert_eq!(f.state, FlowState::Closed);
         assert_eq!(t.len(), 1);
     }
@@ -357,11 +369,23 @@ mod tests {
     fn capacity_evicts_the_least_recently_active() {
         let mut t: FlowTable<u8> = FlowTable::new(2, Timeouts::default());
         let mut ended = Vec::new();
-        t.track(&meta("10.0.0.1", 1000, "8.8.8.8", 53, 1, 0, 17), |k, _, r| ended.push((k, r)));
-        t.track(&meta("10.0.0.1", 1001, "8.8.8.8", 53, 2, 0, 17), |k, _, r| ended.push((k, r)));
+        t.track(
+            &meta("10.0.0.1", 1000, "8.8.8.8", 53, 1, 0, 17),
+            |k, _, r| ended.push((k, r)),
+        );
+        t.track(
+            &meta("10.0.0.1", 1001, "8.8.8.8", 53, 2, 0, 17),
+            |k, _, r| ended.push((k, r)),
+        );
         // Touch the first so the second becomes the oldest.
-        t.track(&meta("8.8.8.8", 53, "10.0.0.1", 1000, 3, 0, 17), |k, _, r| ended.push((k, r)));
-        t.track(&meta("10.0.0.1", 1002, "8.8.8.8", 53, 4, 0, 17), |k, _, r| ended.push((k, r)));
+        t.track(
+            &meta("8.8.8.8", 53, "10.0.0.1", 1000, 3, 0, 17),
+            |k, _, r| ended.push((k, r)),
+        );
+        t.track(
+            &meta("10.0.0.1", 1002, "8.8.8.8", 53, 4, 0, 17),
+            |k, _, r| ended.push((k, r)),
+        );
         assert_eq!(ended.len(), 1);
         assert_eq!(ended[0].1, EndReason::Forced);
         let second = FlowKey::of(&meta("10.0.0.1", 1001, "8.8.8.8", 53, 0, 0, 17).tuple);
@@ -373,8 +397,14 @@ mod tests {
     #[test]
     fn idle_flows_expire_in_packet_time() {
         let mut t: FlowTable<()> = FlowTable::new(100, Timeouts::default());
-        t.track(&meta("10.0.0.1", 1000, "8.8.8.8", 53, 100, 0, 17), |_, _, _| {});
-        t.track(&meta("10.0.0.1", 2000, "1.1.1.1", 443, 140, SYN, 6), |_, _, _| {});
+        t.track(
+            &meta("10.0.0.1", 1000, "8.8.8.8", 53, 100, 0, 17),
+            |_, _, _| {},
+        );
+        t.track(
+            &meta("10.0.0.1", 2000, "1.1.1.1", 443, 140, SYN, 6),
+            |_, _, _| {},
+        );
         let mut n = 0;
         t.expire(Timestamp::from_secs_nanos(150, 0), |_, _, _| n += 1);
         assert_eq!(n, 0);

@@ -54,5 +54,11 @@ pub fn of_type<'a>(events: &'a [Value], t: &str) -> Vec<&'a Value> {
 
 /// `src_ip:src_port->dest_ip:dest_port` of an event.
 pub fn tuple_key(e: &Value) -> String {
-    format!("{}:{}->{}:{}", e["src_ip"].as_str().unwrap_or(""), e["src_port"], e["dest_ip"].as_str().unwrap_or(""), e["dest_port"])
+    format!(
+        "{}:{}->{}:{}",
+        e["src_ip"].as_str().unwrap_or(""),
+        e["src_port"],
+        e["dest_ip"].as_str().unwrap_or(""),
+        e["dest_port"]
+    )
 }

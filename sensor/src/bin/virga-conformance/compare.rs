@@ -64,7 +64,13 @@ fn s(v: &Value, k: &str) -> String {
 
 /// `src:sport->dst:dport` from a ref record.
 fn ref_key(v: &Value) -> String {
-    format!("{}:{}->{}:{}", s(v, "src"), s(v, "sport"), s(v, "dst"), s(v, "dport"))
+    format!(
+        "{}:{}->{}:{}",
+        s(v, "src"),
+        s(v, "sport"),
+        s(v, "dst"),
+        s(v, "dport")
+    )
 }
 
 /// `src:sport->dst:dport` from an EVE event.
@@ -79,7 +85,9 @@ fn eve_key(v: &Value) -> String {
 }
 
 fn norm_ip(x: &str) -> String {
-    x.parse::<IpAddr>().map(|i| i.to_string()).unwrap_or_else(|_| x.to_string())
+    x.parse::<IpAddr>()
+        .map(|i| i.to_string())
+        .unwrap_or_else(|_| x.to_string())
 }
 
 /// tshark's SNI, from `sni_hex` when the name is not printable.
@@ -98,14 +106,25 @@ fn list(v: Option<&Value>) -> String {
     match v {
         Some(Value::Array(a)) => a
             .iter()
-            .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+            .map(|x| {
+                x.as_str()
+                    .map(str::to_string)
+                    .unwrap_or_else(|| x.to_string())
+            })
             .collect::<Vec<_>>()
             .join(","),
         _ => String::new(),
     }
 }
 
-fn check(diffs: &mut Vec<Diff>, kind: &'static str, key: &str, field: &str, ours: String, theirs: String) -> bool {
+fn check(
+    diffs: &mut Vec<Diff>,
+    kind: &'static str,
+    key: &str,
+    field: &str,
+    ours: String,
+    theirs: String,
+) -> bool {
     if ours == theirs {
         return true;
     }
@@ -130,7 +149,9 @@ pub fn public_file(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<D
 
 fn by_type<'a>(events: &'a [Value], ty: &str) -> impl Iterator<Item = &'a Value> + 'a {
     let ty = ty.to_string();
-    events.iter().filter(move |e| e.get("event_type").and_then(Value::as_str) == Some(&ty))
+    events
+        .iter()
+        .filter(move |e| e.get("event_type").and_then(Value::as_str) == Some(&ty))
 }
 
 fn tls_tcp(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t: &mut Tally) {
@@ -157,15 +178,35 @@ fn tls_tcp(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t:
             continue;
         };
         t.tls += 1;
-        let mut ok = check(diffs, "tls", key, "count", es.len().to_string(), rs.len().to_string())
-            || rs.len() > 1;
+        let mut ok = check(
+            diffs,
+            "tls",
+            key,
+            "count",
+            es.len().to_string(),
+            rs.len().to_string(),
+        ) || rs.len() > 1;
         let (r, e) = (rs[0], es[0]);
         let tls = e.get("tls").cloned().unwrap_or(Value::Null);
         ok &= check(diffs, "tls", key, "sni", s(&tls, "sni"), ref_sni(r));
-        ok &= check(diffs, "tls", key, "alpn", list(tls.get("client_alpns")), list(r.get("alpn")));
+        ok &= check(
+            diffs,
+            "tls",
+            key,
+            "alpn",
+            list(tls.get("client_alpns")),
+            list(r.get("alpn")),
+        );
         let ja3 = tls.get("ja3").cloned().unwrap_or(Value::Null);
         ok &= check(diffs, "tls", key, "ja3", s(&ja3, "hash"), s(r, "ja3"));
-        ok &= check(diffs, "tls", key, "ja3_string", s(&ja3, "string"), s(r, "ja3_full"));
+        ok &= check(
+            diffs,
+            "tls",
+            key,
+            "ja3_string",
+            s(&ja3, "string"),
+            s(r, "ja3_full"),
+        );
         if ok {
             t.same += 1;
         }
@@ -176,7 +217,11 @@ fn tls_tcp(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t:
                 kind: "tls",
                 key: key.clone(),
                 field: "extra".into(),
-                ours: format!("{} tls event(s), sni {}", es.len(), s(es[0].get("tls").unwrap_or(&Value::Null), "sni")),
+                ours: format!(
+                    "{} tls event(s), sni {}",
+                    es.len(),
+                    s(es[0].get("tls").unwrap_or(&Value::Null), "sni")
+                ),
                 theirs: "no ClientHello".into(),
             });
         }
@@ -199,9 +244,17 @@ fn quic(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t: &m
     for key in keys {
         t.quic += 1;
         let fmt = |x: Option<&BTreeSet<String>>| {
-            x.map(|v| v.iter().cloned().collect::<Vec<_>>().join(",")).unwrap_or_else(|| "-".into())
+            x.map(|v| v.iter().cloned().collect::<Vec<_>>().join(","))
+                .unwrap_or_else(|| "-".into())
         };
-        if check(diffs, "quic", key, "sni", fmt(ours.get(key)), fmt(theirs.get(key))) {
+        if check(
+            diffs,
+            "quic",
+            key,
+            "sni",
+            fmt(ours.get(key)),
+            fmt(theirs.get(key)),
+        ) {
             t.same += 1;
         }
     }
@@ -213,7 +266,9 @@ fn type_name(n: u64) -> String {
 }
 
 fn rcode_name(n: u64) -> String {
-    virga_parsers::dns::rcode_name(n as u16).map(str::to_string).unwrap_or_else(|| n.to_string())
+    virga_parsers::dns::rcode_name(n as u16)
+        .map(str::to_string)
+        .unwrap_or_else(|| n.to_string())
 }
 
 /// Normalises answer data for comparison (IPv6 forms differ).
@@ -241,13 +296,27 @@ fn dns(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t: &mu
         if s(r, "proto") != "dns" {
             continue;
         }
-        let dir = if r.get("response").and_then(Value::as_bool) == Some(true) { "response" } else { "request" };
-        theirs.entry(format!("{} id {} {dir}", ref_key(r), s(r, "id"))).or_default().push(r);
+        let dir = if r.get("response").and_then(Value::as_bool) == Some(true) {
+            "response"
+        } else {
+            "request"
+        };
+        theirs
+            .entry(format!("{} id {} {dir}", ref_key(r), s(r, "id")))
+            .or_default()
+            .push(r);
     }
     let mut ours: BTreeMap<String, Vec<&Value>> = BTreeMap::new();
     for e in by_type(events, "dns") {
         let d = e.get("dns").cloned().unwrap_or(Value::Null);
-        ours.entry(format!("{} id {} {}", eve_key(e), s(&d, "id"), s(&d, "type"))).or_default().push(e);
+        ours.entry(format!(
+            "{} id {} {}",
+            eve_key(e),
+            s(&d, "id"),
+            s(&d, "type")
+        ))
+        .or_default()
+        .push(e);
     }
     for (key, rs) in &theirs {
         let es = ours.get(key).map(Vec::as_slice).unwrap_or(&[]);
@@ -259,45 +328,115 @@ fn dns(events: &[Value], refs: &crate::refs::Refs, diffs: &mut Vec<Diff>, t: &mu
                     key: key.clone(),
                     field: "missing".into(),
                     ours: "no dns event".into(),
-                    theirs: format!("message with {} queries", r.get("queries").and_then(Value::as_array).map_or(0, Vec::len)),
+                    theirs: format!(
+                        "message with {} queries",
+                        r.get("queries")
+                            .and_then(Value::as_array)
+                            .map_or(0, Vec::len)
+                    ),
                 });
                 continue;
             };
             let d = e.get("dns").cloned().unwrap_or(Value::Null);
-            let mut ok = check(diffs, "dns", key, "rcode", s(&d, "rcode"), rcode_name(r.get("rcode").and_then(Value::as_u64).unwrap_or(0)));
-            let rq: Vec<String> = r.get("queries").and_then(Value::as_array).map(|qs| {
-                qs.iter().map(|q| format!("{}/{}", ref_name(q), type_name(q.get("type").and_then(Value::as_u64).unwrap_or(0)))).collect()
-            }).unwrap_or_default();
-            let oq: Vec<String> = d.get("queries").and_then(Value::as_array).map(|qs| {
-                qs.iter().map(|q| format!("{}/{}", s(q, "rrname"), s(q, "rrtype"))).collect()
-            }).unwrap_or_default();
+            let mut ok = check(
+                diffs,
+                "dns",
+                key,
+                "rcode",
+                s(&d, "rcode"),
+                rcode_name(r.get("rcode").and_then(Value::as_u64).unwrap_or(0)),
+            );
+            let rq: Vec<String> = r
+                .get("queries")
+                .and_then(Value::as_array)
+                .map(|qs| {
+                    qs.iter()
+                        .map(|q| {
+                            format!(
+                                "{}/{}",
+                                ref_name(q),
+                                type_name(q.get("type").and_then(Value::as_u64).unwrap_or(0))
+                            )
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let oq: Vec<String> = d
+                .get("queries")
+                .and_then(Value::as_array)
+                .map(|qs| {
+                    qs.iter()
+                        .map(|q| format!("{}/{}", s(q, "rrname"), s(q, "rrtype")))
+                        .collect()
+                })
+                .unwrap_or_default();
             ok &= check(diffs, "dns", key, "queries", oq.join(" "), rq.join(" "));
             // Answers: A, AAAA and CNAME with name, type, ttl and data.
             let compared = ["A", "AAAA", "CNAME"];
-            let ra: Vec<String> = r.get("answers").and_then(Value::as_array).map(|a| {
-                a.iter().filter_map(|x| {
-                    let ty = type_name(x.get("type").and_then(Value::as_u64).unwrap_or(0));
-                    compared.contains(&ty.as_str()).then(|| format!("{} {} {} {}", ref_name(x), ty, s(x, "ttl"), norm_data(&ty, &s(x, "data"))))
-                }).collect()
-            }).unwrap_or_default();
-            let oa: Vec<String> = d.get("answers").and_then(Value::as_array).map(|a| {
-                a.iter().filter_map(|x| {
-                    let ty = s(x, "rrtype");
-                    compared.contains(&ty.as_str()).then(|| format!("{} {} {} {}", s(x, "rrname"), ty, s(x, "ttl"), norm_data(&ty, &s(x, "rdata"))))
-                }).collect()
-            }).unwrap_or_default();
+            let ra: Vec<String> = r
+                .get("answers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| {
+                            let ty = type_name(x.get("type").and_then(Value::as_u64).unwrap_or(0));
+                            compared.contains(&ty.as_str()).then(|| {
+                                format!(
+                                    "{} {} {} {}",
+                                    ref_name(x),
+                                    ty,
+                                    s(x, "ttl"),
+                                    norm_data(&ty, &s(x, "data"))
+                                )
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            let oa: Vec<String> = d
+                .get("answers")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|x| {
+                            let ty = s(x, "rrtype");
+                            compared.contains(&ty.as_str()).then(|| {
+                                format!(
+                                    "{} {} {} {}",
+                                    s(x, "rrname"),
+                                    ty,
+                                    s(x, "ttl"),
+                                    norm_data(&ty, &s(x, "rdata"))
+                                )
+                            })
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
             ok &= check(diffs, "dns", key, "answers", oa.join(" | "), ra.join(" | "));
             if ok {
                 t.same += 1;
             }
         }
         if es.len() > rs.len() {
-            diffs.push(Diff { kind: "dns", key: key.clone(), field: "count".into(), ours: es.len().to_string(), theirs: rs.len().to_string() });
+            diffs.push(Diff {
+                kind: "dns",
+                key: key.clone(),
+                field: "count".into(),
+                ours: es.len().to_string(),
+                theirs: rs.len().to_string(),
+            });
         }
     }
     for (key, es) in &ours {
         if !theirs.contains_key(key) {
-            diffs.push(Diff { kind: "dns", key: key.clone(), field: "extra".into(), ours: format!("{} dns event(s)", es.len()), theirs: "no message".into() });
+            diffs.push(Diff {
+                kind: "dns",
+                key: key.clone(),
+                field: "extra".into(),
+                ours: format!("{} dns event(s)", es.len()),
+                theirs: "no message".into(),
+            });
         }
     }
 }
@@ -321,15 +460,35 @@ pub fn ja4_labels(clients: &Path, labels: &Path, diffs: &mut Vec<Diff>) -> anyho
                 _ => None,
             };
             if let Some(o) = obj {
-                ours.insert(format!("{} {}", s(e, "proto").to_lowercase(), eve_key(e)), s(o, "ja4"));
+                ours.insert(
+                    format!("{} {}", s(e, "proto").to_lowercase(), eve_key(e)),
+                    s(o, "ja4"),
+                );
             }
         }
         for r in rs {
             n += 1;
-            let proto = if s(r, "transport") == "quic" { "udp" } else { "tcp" };
-            let key = format!("{proto} {}:{}->{}:{}", s(r, "client_ip"), s(r, "client_port"), s(r, "server_ip"), s(r, "server_port"));
+            let proto = if s(r, "transport") == "quic" {
+                "udp"
+            } else {
+                "tcp"
+            };
+            let key = format!(
+                "{proto} {}:{}->{}:{}",
+                s(r, "client_ip"),
+                s(r, "client_port"),
+                s(r, "server_ip"),
+                s(r, "server_port")
+            );
             let got = ours.get(&key).cloned().unwrap_or_else(|| "-".into());
-            check(diffs, "ja4", &format!("{pcap} {key}"), "ja4", got, s(r, "ja4"));
+            check(
+                diffs,
+                "ja4",
+                &format!("{pcap} {key}"),
+                "ja4",
+                got,
+                s(r, "ja4"),
+            );
         }
     }
     Ok(n)

@@ -37,7 +37,10 @@ impl KnownDifferences {
         let f: File = toml::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
         for (i, k) in f.difference.iter().enumerate() {
             if k.reason.trim().is_empty() {
-                return Err(format!("{}: difference[{i}]: reason: must not be empty", path.display()));
+                return Err(format!(
+                    "{}: difference[{i}]: reason: must not be empty",
+                    path.display()
+                ));
             }
         }
         Ok(KnownDifferences(f.difference))

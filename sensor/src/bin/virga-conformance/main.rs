@@ -62,7 +62,9 @@ fn main() -> ExitCode {
 }
 
 fn usage(msg: &str) -> ExitCode {
-    eprintln!("virga-conformance: {msg}\nusage: virga-conformance SHARED_DIR [--known FILE] [--verbose]");
+    eprintln!(
+        "virga-conformance: {msg}\nusage: virga-conformance SHARED_DIR [--known FILE] [--verbose]"
+    );
     ExitCode::from(2)
 }
 
@@ -132,7 +134,10 @@ fn run(shared: &Path, known: &known::KnownDifferences, verbose: bool) -> anyhow:
     }
     for (i, k) in known.entries().iter().enumerate() {
         if !used_known.contains(&i) && k.file != "corpus/clients" {
-            println!("  note: known difference no longer seen: {} {}", k.file, k.key);
+            println!(
+                "  note: known difference no longer seen: {} {}",
+                k.file, k.key
+            );
         }
     }
     println!(
