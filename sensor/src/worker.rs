@@ -294,13 +294,20 @@ fn udp(
                 if let Some(sni) = sni {
                     note_name(&mut flow.app, sni, em);
                 }
-            } else {
+            } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS {
+                // A long header of another version (a greased or reserved
+                // one before version negotiation) leaves the flow open for
+                // the client's next Initial.
                 flow.app.proto = AppProto::Failed;
             }
         }
         _ => {}
     }
 }
+
+/// Client datagrams of a UDP flow that may pass before it is given up as
+/// "not QUIC" while it only carries long headers of other versions.
+const MAX_UNDECIDED_DATAGRAMS: u32 = 8;
 
 /// Records the server name of a flow and whether it is serverless.
 fn note_name(app: &mut FlowApp, name: Option<Box<str>>, em: &Emitter) {
@@ -334,7 +341,7 @@ fn dns_message(
     flow.app.tx_count = flow.app.tx_count.saturating_add(1);
     let mut serverless = false;
     let mut name = String::new();
-    for q in msg.questions().take(8) {
+    for q in msg.questions().map_while(Result::ok).take(8) {
         app::dns::name_text(&q.name, &mut name);
         serverless |= em.is_serverless(&name);
     }
@@ -368,7 +375,7 @@ fn tcp(
         if is_dns_port(tuple) {
             flow.app.proto = AppProto::Dns;
             flow.app.state = AppState::DnsTcp(Box::default());
-        } else if dir == Direction::ToServer && virga_parsers::tls::probe(payload) {
+        } else if dir == Direction::ToServer && virga_parsers::tls::record::probe(payload) {
             flow.app.proto = AppProto::Tls;
             let mut st = Box::<app::tls::TlsState>::default();
             st.client = Side::new(flow.app.isn[0]);

@@ -4,7 +4,7 @@
 use crate::output::eve::expanded_v6;
 use crate::output::json::JsonWriter;
 use std::fmt::Write as _;
-use virga_parsers::dns::{self, DnsMessage, DnsType, Name, Rdata};
+use virga_parsers::dns::{self, DnsMessage, DnsType, Name, Rdata, SvcParamKey, SvcParamValue};
 
 /// Most answers (and authorities, additionals) written per section; the rest
 /// are counted in the message but not logged, so one hostile message cannot
@@ -64,7 +64,7 @@ pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64
     rcode_text(msg.full_rcode(), &mut s.a);
     w.str("rcode", &s.a);
     let mut any = false;
-    for q in msg.questions().take(MAX_LOGGED_RECORDS) {
+    for q in msg.questions().map_while(Result::ok).take(MAX_LOGGED_RECORDS) {
         if !any {
             w.array("queries");
             any = true;
@@ -98,7 +98,7 @@ pub struct Scratch {
 
 fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &mut Scratch) {
     let mut any = false;
-    for r in recs.take(MAX_LOGGED_RECORDS) {
+    for r in recs.map_while(Result::ok).take(MAX_LOGGED_RECORDS) {
         if !any {
             w.array(key);
             any = true;
@@ -193,9 +193,16 @@ pub fn rdata_text(d: &Rdata<'_>, out: &mut String) -> bool {
             name_text(&svcb.target, &mut t);
             out.push_str(if t.is_empty() { "." } else { &t });
             for p in svcb.params.clone() {
-                let _ = write!(out, " {}", p.key);
+                match p.key.name() {
+                    Some(n) => {
+                        let _ = write!(out, " {n}");
+                    }
+                    None => {
+                        let _ = write!(out, " key{}", p.key.0);
+                    }
+                }
                 if let Ok(v) = p.decode() {
-                    let _ = write!(out, "={v}");
+                    svc_value_text(&v, out);
                 }
             }
         }
@@ -220,6 +227,7 @@ fn write_grouped(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, s: &mut Scratch) 
         let mut arr = false;
         for r in msg
             .answers()
+            .map_while(Result::ok)
             .take(MAX_LOGGED_RECORDS)
             .filter(|r| r.rtype == g)
         {
@@ -308,5 +316,56 @@ impl TcpDnsState {
         let rest = it.remainder().to_vec();
         self.buf[d] = rest;
         true
+    }
+}
+
+/// Appends `=value` of a SvcParam in presentation form (RFC 9460).
+fn svc_value_text(v: &SvcParamValue<'_>, out: &mut String) {
+    match v {
+        SvcParamValue::NoDefaultAlpn => {}
+        SvcParamValue::Mandatory(keys) => {
+            out.push('=');
+            for (i, k) in keys.clone().enumerate() {
+                let sep = if i > 0 { "," } else { "" };
+                match SvcParamKey(k).name() {
+                    Some(n) => {
+                        let _ = write!(out, "{sep}{n}");
+                    }
+                    None => {
+                        let _ = write!(out, "{sep}key{k}");
+                    }
+                }
+            }
+        }
+        SvcParamValue::Alpn(ids) => {
+            out.push('=');
+            for (i, id) in ids.clone().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&String::from_utf8_lossy(id));
+            }
+        }
+        SvcParamValue::Port(p) => {
+            let _ = write!(out, "={p}");
+        }
+        SvcParamValue::Ipv4Hint(a) => {
+            out.push('=');
+            for (i, ip) in a.clone().enumerate() {
+                let _ = write!(out, "{}{ip}", if i > 0 { "," } else { "" });
+            }
+        }
+        SvcParamValue::Ipv6Hint(a) => {
+            out.push('=');
+            for (i, ip) in a.clone().enumerate() {
+                let _ = write!(out, "{}{ip}", if i > 0 { "," } else { "" });
+            }
+        }
+        SvcParamValue::Ech(b) | SvcParamValue::Other(b) => {
+            use base64::Engine as _;
+            out.push('=');
+            base64::engine::general_purpose::STANDARD.encode_string(b, out);
+        }
+        _ => {}
     }
 }

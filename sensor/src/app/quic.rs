@@ -31,6 +31,11 @@ pub fn probe(payload: &[u8]) -> bool {
     }
 }
 
+/// True when a UDP payload starts with a QUIC long header of any version.
+pub fn is_long_header(payload: &[u8]) -> bool {
+    payload.first().is_some_and(|b| b & 0x80 != 0) && quic::parse_invariant_header(payload).is_ok()
+}
+
 /// What an event needs to know about its flow.
 pub struct QuicCtx<'a> {
     /// Client → server tuple.

@@ -44,7 +44,7 @@ fn feed<T>(
 ) -> Step<T> {
     let in_place = side.in_place(seq);
     let res = match side.bytes(seq, payload, lim) {
-        Bytes::Parse(b) => match tls::first_handshake_message(b, scratch) {
+        Bytes::Parse(b) => match tls::record::first_handshake_message(b, scratch) {
             Ok(m) => parse(m.message),
             Err(e) => Err(e),
         },

@@ -26,8 +26,21 @@ impl fmt::Display for Diff {
         write!(
             f,
             "{} {} {}: virga {} / ref {}",
-            self.kind, self.key, self.field, self.ours, self.theirs
+            self.kind,
+            self.key,
+            self.field,
+            clip(&self.ours),
+            clip(&self.theirs)
         )
+    }
+}
+
+/// Shortens a long value for display.
+fn clip(s: &str) -> String {
+    const MAX: usize = 200;
+    match s.char_indices().nth(MAX) {
+        Some((i, _)) => format!("{}… ({} bytes)", &s[..i], s.len()),
+        None => s.to_string(),
     }
 }
 
