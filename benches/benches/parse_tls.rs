@@ -2,6 +2,9 @@
 //! hello, one record) and Chromium 156 (2031-byte post-quantum hello, the
 //! sensor's worst common case, joined from its two TCP segments first).
 
+// `criterion_group!` generates an undocumented `pub fn`.
+#![allow(missing_docs)]
+
 use std::hint::black_box;
 
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};

@@ -294,7 +294,8 @@ fn udp(
                 if let Some(sni) = sni {
                     note_name(&mut flow.app, sni, em);
                 }
-            } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS {
+            } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS
+            {
                 // A long header of another version (a greased or reserved
                 // one before version negotiation) leaves the flow open for
                 // the client's next Initial.

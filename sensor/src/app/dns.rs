@@ -64,7 +64,11 @@ pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64
     rcode_text(msg.full_rcode(), &mut s.a);
     w.str("rcode", &s.a);
     let mut any = false;
-    for q in msg.questions().map_while(Result::ok).take(MAX_LOGGED_RECORDS) {
+    for q in msg
+        .questions()
+        .map_while(Result::ok)
+        .take(MAX_LOGGED_RECORDS)
+    {
         if !any {
             w.array("queries");
             any = true;

@@ -1,1 +1,0 @@
-//! Not yet written: see the parsers issue.
