@@ -23,6 +23,40 @@ pub struct RawPacket<'a> {
     pub pcap_cnt: u64,
 }
 
+/// What a source returns when asked for its next packet.
+#[derive(Debug)]
+pub enum Next<'a> {
+    /// A packet.
+    Packet(RawPacket<'a>),
+    /// No packet right now (live capture read timeout); ask again.
+    Idle,
+    /// The source is exhausted (end of file, interface gone after shutdown).
+    End,
+}
+
+/// Counters a source keeps about itself (libpcap's view for live capture).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct CaptureStats {
+    /// Packets received by the source (libpcap `ps_recv`, or packets read).
+    pub received: u64,
+    /// Packets the kernel dropped for lack of buffer space (`ps_drop`).
+    pub kernel_drops: u64,
+    /// Packets dropped by the interface or driver (`ps_ifdrop`).
+    pub interface_drops: u64,
+}
+
+/// A packet source the pipeline reads from: a capture file or an interface.
+pub trait PacketSource {
+    /// The next packet. `Err` is fatal for the source.
+    fn next_packet(&mut self) -> Result<Next<'_>, CaptureError>;
+    /// `pcap_filename` (file path as given) or `in_iface` (interface name).
+    fn origin(&self) -> &str;
+    /// True for live capture (events carry `in_iface`).
+    fn is_live(&self) -> bool;
+    /// Counters so far.
+    fn stats(&mut self) -> CaptureStats;
+}
+
 /// A failure to open or read a packet source; fatal for that source.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

@@ -97,3 +97,27 @@ mod tests {
         assert!(matches!(err, CaptureError::Open { .. }), "{err}");
     }
 }
+
+impl super::PacketSource for PcapFile {
+    fn next_packet(&mut self) -> Result<super::Next<'_>, CaptureError> {
+        Ok(match PcapFile::next_packet(self)? {
+            Some(p) => super::Next::Packet(p),
+            None => super::Next::End,
+        })
+    }
+
+    fn origin(&self) -> &str {
+        &self.path
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    fn stats(&mut self) -> super::CaptureStats {
+        super::CaptureStats {
+            received: self.count,
+            ..Default::default()
+        }
+    }
+}
