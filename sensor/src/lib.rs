@@ -12,6 +12,7 @@ pub mod app;
 pub mod capture;
 pub mod flow;
 pub mod output;
+pub mod pipeline;
 pub mod replay;
 pub mod time;
 pub mod worker;

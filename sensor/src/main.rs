@@ -78,6 +78,7 @@ fn main() -> ExitCode {
                 output,
                 log_all,
                 config,
+                workers: None,
             };
             match replay::run(&opts) {
                 Ok(_) => ExitCode::SUCCESS,

@@ -5,7 +5,9 @@ use crate::app::{EmitConfig, FlightLimits};
 use crate::capture::{expand_inputs, pcap_file::PcapFile};
 use crate::flow::table::Timeouts;
 use crate::output::{Output, OutputStats, Target};
-use crate::worker::{Worker, WorkerConfig};
+use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::worker::WorkerConfig;
+use std::sync::atomic::AtomicBool;
 use anyhow::Context as _;
 use std::sync::Arc;
 use virga_config::Config;
@@ -21,6 +23,8 @@ pub struct ReplayOptions {
     pub log_all: bool,
     /// Settings (defaults when no file is given).
     pub config: Config,
+    /// Worker threads; `None` = the configuration's `pipeline.workers`.
+    pub workers: Option<usize>,
 }
 
 impl Default for ReplayOptions {
@@ -30,6 +34,7 @@ impl Default for ReplayOptions {
             output: Target::File("eve.json".into()),
             log_all: false,
             config: Config::default(),
+            workers: None,
         }
     }
 }
@@ -73,13 +78,29 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
 /// Replays the inputs. A file that cannot be opened or breaks off ends the
 /// replay with an error naming it; every event produced before is written.
 pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
+    run_until(opts, &AtomicBool::new(false))
+}
+
+/// As [`run`], stopping early (and still draining) once `stop` is set.
+pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<ReplaySummary> {
     let files = expand_inputs(&opts.inputs)?;
     let output = Output::start(&opts.output, opts.config.output.flush_interval)
         .with_context(|| format!("cannot open EVE output {:?}", opts.output))?;
-    let mut worker = Worker::new(worker_config(&opts.config, opts.log_all), output.sender());
+    let p = &opts.config.pipeline;
+    let cfg = PipelineConfig {
+        workers: opts.workers.unwrap_or_else(|| p.worker_count().get()),
+        batch_packets: p.batch_packets.get(),
+        queue_batches: p.queue_batches.get(),
+        drop_when_full: false,
+        worker: worker_config(&opts.config, opts.log_all),
+    };
+    let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;
     let mut summary = ReplaySummary::default();
     let mut failure = None;
     for path in &files {
+        if stop.load(std::sync::atomic::Ordering::Relaxed) {
+            break;
+        }
         let mut f = match PcapFile::open(path) {
             Ok(f) => f,
             Err(e) => {
@@ -87,28 +108,15 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
                 break;
             }
         };
-        worker.set_origin(path, false);
         summary.files += 1;
-        loop {
-            match f.next_packet() {
-                Ok(Some(p)) => {
-                    summary.packets += 1;
-                    worker.process(&p);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            }
-        }
-        if failure.is_some() {
+        if let Err(e) = pipeline.run_source(&mut f, stop) {
+            failure = Some(e);
             break;
         }
     }
-    worker.finish();
-    summary.flows = worker.flow_stats().created;
-    drop(worker);
+    let stats = pipeline.finish();
+    summary.packets = stats.packets;
+    summary.flows = stats.flows;
     summary.output = output.finish();
     match failure {
         Some(e) => Err(e.into()),

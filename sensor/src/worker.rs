@@ -98,11 +98,6 @@ impl Worker {
     pub fn process(&mut self, pkt: &RawPacket<'_>) {
         self.decode.packets += 1;
         self.decode.bytes += u64::from(pkt.wire_len);
-        // Packet time never runs backwards for timeouts, even when a
-        // capture's timestamps do.
-        if pkt.ts > self.now {
-            self.now = pkt.ts;
-        }
         let view = match packet::decode(LinkType(pkt.linktype), pkt.data) {
             Ok(v) => v,
             Err(_) => {
@@ -123,7 +118,7 @@ impl Worker {
         };
         if ip.fragment.is_some() {
             self.decode.fragments += 1;
-            let now_us = self.now.0 / 1_000;
+            let now_us = pkt.ts.max(self.now).0 / 1_000;
             if let DefragOutcome::Complete(bytes) = self.defrag.push(ip, now_us) {
                 self.decode.reassembled += 1;
                 self.reasm.clear();
@@ -136,15 +131,22 @@ impl Worker {
             return;
         }
         self.handle(&view, ev);
-        self.expire();
         self.sender.send_if_full(&mut self.emit.out);
     }
 
-    /// Ends idle flows.
-    fn expire(&mut self) {
+    /// Advances packet time to `now` (a tick from the capture thread, sent to
+    /// every worker each second of packet time): ends idle flows and hands
+    /// buffered lines to the writer. Expiry runs only here, so the events do
+    /// not depend on how packets are spread over workers.
+    pub fn advance(&mut self, now: Timestamp) {
+        if now > self.now {
+            self.now = now;
+        }
         let ended = &mut self.ended;
         self.flows.expire(self.now, |k, f, r| ended.push((k, f, r)));
         self.finish_ended();
+        self.defrag.expire(self.now.0 / 1_000);
+        self.flush();
     }
 
     fn finish_ended(&mut self) {
@@ -166,8 +168,10 @@ impl Worker {
 
     /// Sends buffered lines to the writer.
     pub fn flush(&mut self) {
-        let out = std::mem::take(&mut self.emit.out);
-        self.sender.send(out);
+        if !self.emit.out.is_empty() {
+            let out = std::mem::replace(&mut self.emit.out, Vec::with_capacity(64 * 1024));
+            self.sender.send(out);
+        }
     }
 
     fn handle(&mut self, view: &PacketView<'_>, ev: EventPacket) {

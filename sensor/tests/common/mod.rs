@@ -26,11 +26,17 @@ pub fn temp(name: &str) -> PathBuf {
 
 /// Replays `inputs` with `--log-all` as set and returns the EVE lines as text.
 pub fn replay_lines(inputs: &[String], log_all: bool) -> Vec<String> {
+    replay_lines_with(inputs, log_all, None)
+}
+
+/// As [`replay_lines`] with a given number of workers.
+pub fn replay_lines_with(inputs: &[String], log_all: bool, workers: Option<usize>) -> Vec<String> {
     let out = temp("eve.json");
     let opts = virga::replay::ReplayOptions {
         inputs: inputs.to_vec(),
         output: virga::output::Target::File(out.to_string_lossy().into_owned()),
         log_all,
+        workers,
         ..Default::default()
     };
     virga::replay::run(&opts).expect("replay");

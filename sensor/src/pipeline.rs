@@ -1,0 +1,369 @@
+//! The pipeline: one capture thread feeding `workers` worker threads over
+//! bounded channels, in batches, sharded by the client address so that a
+//! client's DNS answers and its connections meet on one worker.
+//!
+//! ```text
+//! PacketSource ──► capture thread ──batches──► worker 0 ─┐
+//!   (file, iface)   (shard by client)  ...     worker N ─┴─► output thread ─► EVE
+//! ```
+//!
+//! Packet time is the only clock: the capture thread sends every worker a
+//! tick each second of packet time, and workers expire flows only on ticks, so
+//! the events are the same whatever the number of workers. Replay blocks when
+//! a worker is behind (nothing is lost); live capture drops the batch and
+//! counts it when the policy says so.
+
+use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
+use crate::flow::key::{source_looks_like_server, Endpoint, Tuple};
+use crate::time::Timestamp;
+use crate::worker::{DecodeCounters, Worker, WorkerConfig};
+use crate::output::EventSender;
+use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use virga_parsers::packet::{self, LinkType, Transport};
+
+/// Pipeline settings.
+#[derive(Clone)]
+pub struct PipelineConfig {
+    /// Number of worker threads (at least 1).
+    pub workers: usize,
+    /// Packets per batch.
+    pub batch_packets: usize,
+    /// Batches queued per worker.
+    pub queue_batches: usize,
+    /// On a full queue, drop the batch (live) instead of waiting (replay).
+    pub drop_when_full: bool,
+    /// Worker settings.
+    pub worker: WorkerConfig,
+}
+
+/// Counters of a finished pipeline run.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct PipelineStats {
+    /// Packets read from the sources.
+    pub packets: u64,
+    /// Packets dropped because a worker queue was full.
+    pub queue_drops: u64,
+    /// Sum of the workers' decode counters.
+    pub decode: DecodeCounters,
+    /// Flows created over all workers.
+    pub flows: u64,
+    /// Flows evicted for capacity over all workers.
+    pub flows_evicted: u64,
+    /// The last source's own counters.
+    pub capture: CaptureStats,
+}
+
+/// Packets copied out of the capture buffer, with their metadata.
+#[derive(Default)]
+struct Batch {
+    bytes: Vec<u8>,
+    meta: Vec<Meta>,
+}
+
+#[derive(Clone, Copy)]
+struct Meta {
+    start: usize,
+    len: usize,
+    ts: Timestamp,
+    linktype: u32,
+    wire_len: u32,
+    pcap_cnt: u64,
+}
+
+impl Batch {
+    fn push(&mut self, p: &RawPacket<'_>) {
+        self.meta.push(Meta {
+            start: self.bytes.len(),
+            len: p.data.len(),
+            ts: p.ts,
+            linktype: p.linktype,
+            wire_len: p.wire_len,
+            pcap_cnt: p.pcap_cnt,
+        });
+        self.bytes.extend_from_slice(p.data);
+    }
+
+    fn clear(&mut self) {
+        self.bytes.clear();
+        self.meta.clear();
+    }
+}
+
+enum Msg {
+    Batch(Batch),
+    Origin(String, bool),
+    Tick(Timestamp),
+}
+
+struct WorkerHandle {
+    tx: Sender<Msg>,
+    join: JoinHandle<(DecodeCounters, u64, u64)>,
+}
+
+/// A running pipeline: feed it sources, then finish it.
+pub struct Pipeline {
+    cfg: PipelineConfig,
+    workers: Vec<WorkerHandle>,
+    pending: Vec<Batch>,
+    pool_rx: Receiver<Batch>,
+    last_tick: u64,
+    now: Timestamp,
+    stats: PipelineStats,
+}
+
+impl Pipeline {
+    /// Starts the worker threads; each sends its lines through a clone of `sender`.
+    pub fn start(cfg: PipelineConfig, sender: &EventSender) -> std::io::Result<Pipeline> {
+        let n = cfg.workers.max(1);
+        let (pool_tx, pool_rx) = bounded::<Batch>(n * (cfg.queue_batches + 2));
+        let mut workers = Vec::with_capacity(n);
+        for i in 0..n {
+            let (tx, rx) = bounded::<Msg>(cfg.queue_batches.max(1));
+            let mut w = Worker::new(cfg.worker.clone(), sender.clone());
+            let pool = pool_tx.clone();
+            let join = std::thread::Builder::new()
+                .name(format!("virga-worker-{i}"))
+                .spawn(move || worker_loop(&mut w, &rx, &pool))?;
+            workers.push(WorkerHandle { tx, join });
+        }
+        let pending = (0..n).map(|_| Batch::default()).collect();
+        Ok(Pipeline {
+            cfg,
+            workers,
+            pending,
+            pool_rx,
+            last_tick: 0,
+            now: Timestamp(0),
+            stats: PipelineStats::default(),
+        })
+    }
+
+    /// Reads `source` to its end (or until `stop` is set). Returns the
+    /// source's error, if any; the packets before it are processed.
+    pub fn run_source(&mut self, source: &mut dyn PacketSource, stop: &AtomicBool) -> Result<(), CaptureError> {
+        self.flush_all();
+        let origin = source.origin().to_string();
+        let live = source.is_live();
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Origin(origin.clone(), live));
+        }
+        let result = loop {
+            if stop.load(Ordering::Relaxed) {
+                break Ok(());
+            }
+            match source.next_packet() {
+                Ok(Next::Packet(p)) => self.dispatch(&p),
+                Ok(Next::Idle) => self.flush_all(),
+                Ok(Next::End) => break Ok(()),
+                Err(e) => break Err(e),
+            }
+        };
+        self.flush_all();
+        self.stats.capture = source.stats();
+        result
+    }
+
+    fn dispatch(&mut self, p: &RawPacket<'_>) {
+        self.stats.packets += 1;
+        if p.ts > self.now {
+            self.now = p.ts;
+            let sec = p.ts.secs();
+            if sec != self.last_tick {
+                self.last_tick = sec;
+                self.flush_all();
+                for w in &self.workers {
+                    let _ = w.tx.send(Msg::Tick(self.now));
+                }
+            }
+        }
+        let i = shard(p, self.workers.len());
+        let b = &mut self.pending[i];
+        b.push(p);
+        if b.meta.len() >= self.cfg.batch_packets.max(1) {
+            self.send(i);
+        }
+    }
+
+    fn send(&mut self, i: usize) {
+        if self.pending[i].meta.is_empty() {
+            return;
+        }
+        let fresh = match self.pool_rx.try_recv() {
+            Ok(mut b) => {
+                b.clear();
+                b
+            }
+            Err(_) => Batch::default(),
+        };
+        let batch = std::mem::replace(&mut self.pending[i], fresh);
+        let n = batch.meta.len() as u64;
+        let tx = &self.workers[i].tx;
+        if self.cfg.drop_when_full {
+            match tx.try_send(Msg::Batch(batch)) {
+                Ok(()) => {}
+                Err(TrySendError::Full(_)) => self.stats.queue_drops += n,
+                Err(TrySendError::Disconnected(_)) => {}
+            }
+        } else {
+            let _ = tx.send(Msg::Batch(batch));
+        }
+    }
+
+    fn flush_all(&mut self) {
+        for i in 0..self.workers.len() {
+            self.send(i);
+        }
+    }
+
+    /// Sends what is pending, stops the workers (each ends its flows and
+    /// flushes), and returns the counters.
+    pub fn finish(mut self) -> PipelineStats {
+        self.flush_all();
+        let mut stats = self.stats;
+        for w in self.workers.drain(..) {
+            drop(w.tx);
+            if let Ok((d, created, evicted)) = w.join.join() {
+                stats.decode = add(stats.decode, d);
+                stats.flows += created;
+                stats.flows_evicted += evicted;
+            }
+        }
+        stats
+    }
+}
+
+fn add(a: DecodeCounters, b: DecodeCounters) -> DecodeCounters {
+    DecodeCounters {
+        packets: a.packets + b.packets,
+        bytes: a.bytes + b.bytes,
+        not_ip: a.not_ip + b.not_ip,
+        decode_errors: a.decode_errors + b.decode_errors,
+        fragments: a.fragments + b.fragments,
+        reassembled: a.reassembled + b.reassembled,
+    }
+}
+
+fn worker_loop(w: &mut Worker, rx: &Receiver<Msg>, pool: &Sender<Batch>) -> (DecodeCounters, u64, u64) {
+    for msg in rx.iter() {
+        match msg {
+            Msg::Batch(b) => {
+                for m in &b.meta {
+                    let data = b.bytes.get(m.start..m.start + m.len).unwrap_or_default();
+                    w.process(&RawPacket {
+                        ts: m.ts,
+                        linktype: m.linktype,
+                        data,
+                        wire_len: m.wire_len,
+                        pcap_cnt: m.pcap_cnt,
+                    });
+                }
+                let _ = pool.try_send(b);
+            }
+            Msg::Origin(o, live) => w.set_origin(&o, live),
+            Msg::Tick(t) => w.advance(t),
+        }
+    }
+    w.finish();
+    let fs = w.flow_stats();
+    (w.decode, fs.created, fs.evicted)
+}
+
+/// The worker a packet goes to: a hash of its client address, chosen the
+/// same way for both directions of a flow (the side not on a server port;
+/// else the higher port; else the lower address). IP fragments and non-IP
+/// frames go by their address pair, or to worker 0.
+pub fn shard(p: &RawPacket<'_>, workers: usize) -> usize {
+    if workers <= 1 {
+        return 0;
+    }
+    let Ok(view) = packet::decode(LinkType(p.linktype), p.data) else {
+        return 0;
+    };
+    let Some(ip) = view.ip.as_ref() else {
+        return 0;
+    };
+    let (sport, dport) = match view.transport {
+        Transport::Tcp(t) => (t.src_port, t.dst_port),
+        Transport::Udp(u) => (u.src_port, u.dst_port),
+        _ => {
+            let lo = if ip.src <= ip.dst { ip.src } else { ip.dst };
+            return (hash_ip(lo) % workers as u64) as usize;
+        }
+    };
+    let t = Tuple {
+        src: Endpoint { ip: ip.src, port: sport },
+        dst: Endpoint { ip: ip.dst, port: dport },
+        proto: 0,
+    };
+    (hash_ip(client_of(&t)) % workers as u64) as usize
+}
+
+/// The client address of a packet's flow, the same for both directions.
+fn client_of(t: &Tuple) -> IpAddr {
+    let rev = t.reversed();
+    let src_srv = source_looks_like_server(t);
+    let dst_srv = source_looks_like_server(&rev);
+    if src_srv != dst_srv {
+        return if src_srv { t.dst.ip } else { t.src.ip };
+    }
+    if t.src.port != t.dst.port {
+        return if t.src.port > t.dst.port { t.src.ip } else { t.dst.ip };
+    }
+    if t.src.ip <= t.dst.ip {
+        t.src.ip
+    } else {
+        t.dst.ip
+    }
+}
+
+fn hash_ip(ip: IpAddr) -> u64 {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let mut eat = |b: &[u8]| {
+        for x in b {
+            h ^= u64::from(*x);
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+    };
+    match ip {
+        IpAddr::V4(a) => eat(&a.octets()),
+        IpAddr::V6(a) => eat(&a.octets()),
+    }
+    h ^ (h >> 29)
+}
+
+/// A stop flag nobody sets, for runs without signal handling.
+pub fn never_stop() -> Arc<AtomicBool> {
+    Arc::new(AtomicBool::new(false))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tup(s: &str, sp: u16, d: &str, dp: u16) -> Tuple {
+        Tuple {
+            src: Endpoint { ip: s.parse().unwrap(), port: sp },
+            dst: Endpoint { ip: d.parse().unwrap(), port: dp },
+            proto: 6,
+        }
+    }
+
+    #[test]
+    fn client_is_the_same_for_both_directions() {
+        for t in [
+            tup("10.0.0.1", 40000, "1.1.1.1", 443),
+            tup("10.0.0.1", 40000, "10.0.0.53", 53),
+            tup("10.0.0.1", 40000, "10.0.0.2", 50000),
+            tup("10.0.0.1", 5000, "10.0.0.2", 5000),
+            tup("10.0.0.1", 22, "10.0.0.2", 443),
+        ] {
+            assert_eq!(client_of(&t), client_of(&t.reversed()), "{t:?}");
+        }
+        assert_eq!(client_of(&tup("1.1.1.1", 443, "10.0.0.1", 40000)), "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(client_of(&tup("10.0.0.53", 53, "10.0.0.1", 40000)), "10.0.0.1".parse::<IpAddr>().unwrap());
+    }
+}
