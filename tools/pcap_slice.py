@@ -4,8 +4,9 @@
 Used to make the small sample captures under sensor/tests/data/pcaps from
 ../shared/corpus (see the README there for the exact commands).
 
-usage: pcap_slice.py OUT.pcap FILE[@T0-T1[,T0-T1...]] ...
+usage: pcap_slice.py [--host IPv4] OUT.pcap FILE[@T0-T1[,T0-T1...]] ...
   T0/T1 are epoch seconds; without a window the whole file is taken.
+  --host keeps only Ethernet/IPv4 frames to or from that address.
 All inputs must be classic pcap with the same link type.
 """
 import struct
@@ -38,7 +39,12 @@ def read_pcap(path):
 def main():
     if len(sys.argv) < 3:
         raise SystemExit(__doc__)
-    out, specs = sys.argv[1], sys.argv[2:]
+    args = sys.argv[1:]
+    host = None
+    if args[:1] == ["--host"]:
+        host = bytes(int(x) for x in args[1].split("."))
+        args = args[2:]
+    out, specs = args[0], args[1:]
     chosen, link0 = [], None
     for spec in specs:
         path, _, windows = spec.partition("@")
@@ -52,6 +58,10 @@ def main():
             a, b = w.split("-")
             wins.append((float(a), float(b)))
         for p in pkts:
+            if host is not None:
+                body = p[4]
+                if body[12:14] != b"\x08\x00" or host not in (body[26:30], body[30:34]):
+                    continue
             if not wins or any(a <= p[0] <= b for a, b in wins):
                 chosen.append(p)
     chosen.sort(key=lambda p: p[0])

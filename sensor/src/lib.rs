@@ -11,6 +11,7 @@
 pub mod app;
 pub mod capture;
 pub mod flow;
+pub mod names;
 pub mod output;
 pub mod pipeline;
 pub mod replay;

@@ -15,9 +15,9 @@
 
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
 use crate::flow::key::{source_looks_like_server, Endpoint, Tuple};
+use crate::output::EventSender;
 use crate::time::Timestamp;
 use crate::worker::{DecodeCounters, Worker, WorkerConfig};
-use crate::output::EventSender;
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -144,7 +144,11 @@ impl Pipeline {
 
     /// Reads `source` to its end (or until `stop` is set). Returns the
     /// source's error, if any; the packets before it are processed.
-    pub fn run_source(&mut self, source: &mut dyn PacketSource, stop: &AtomicBool) -> Result<(), CaptureError> {
+    pub fn run_source(
+        &mut self,
+        source: &mut dyn PacketSource,
+        stop: &AtomicBool,
+    ) -> Result<(), CaptureError> {
         self.flush_all();
         let origin = source.origin().to_string();
         let live = source.is_live();
@@ -247,7 +251,11 @@ fn add(a: DecodeCounters, b: DecodeCounters) -> DecodeCounters {
     }
 }
 
-fn worker_loop(w: &mut Worker, rx: &Receiver<Msg>, pool: &Sender<Batch>) -> (DecodeCounters, u64, u64) {
+fn worker_loop(
+    w: &mut Worker,
+    rx: &Receiver<Msg>,
+    pool: &Sender<Batch>,
+) -> (DecodeCounters, u64, u64) {
     for msg in rx.iter() {
         match msg {
             Msg::Batch(b) => {
@@ -295,8 +303,14 @@ pub fn shard(p: &RawPacket<'_>, workers: usize) -> usize {
         }
     };
     let t = Tuple {
-        src: Endpoint { ip: ip.src, port: sport },
-        dst: Endpoint { ip: ip.dst, port: dport },
+        src: Endpoint {
+            ip: ip.src,
+            port: sport,
+        },
+        dst: Endpoint {
+            ip: ip.dst,
+            port: dport,
+        },
         proto: 0,
     };
     (hash_ip(client_of(&t)) % workers as u64) as usize
@@ -311,7 +325,11 @@ fn client_of(t: &Tuple) -> IpAddr {
         return if src_srv { t.dst.ip } else { t.src.ip };
     }
     if t.src.port != t.dst.port {
-        return if t.src.port > t.dst.port { t.src.ip } else { t.dst.ip };
+        return if t.src.port > t.dst.port {
+            t.src.ip
+        } else {
+            t.dst.ip
+        };
     }
     if t.src.ip <= t.dst.ip {
         t.src.ip
@@ -346,8 +364,14 @@ mod tests {
 
     fn tup(s: &str, sp: u16, d: &str, dp: u16) -> Tuple {
         Tuple {
-            src: Endpoint { ip: s.parse().unwrap(), port: sp },
-            dst: Endpoint { ip: d.parse().unwrap(), port: dp },
+            src: Endpoint {
+                ip: s.parse().unwrap(),
+                port: sp,
+            },
+            dst: Endpoint {
+                ip: d.parse().unwrap(),
+                port: dp,
+            },
             proto: 6,
         }
     }
@@ -363,7 +387,13 @@ mod tests {
         ] {
             assert_eq!(client_of(&t), client_of(&t.reversed()), "{t:?}");
         }
-        assert_eq!(client_of(&tup("1.1.1.1", 443, "10.0.0.1", 40000)), "10.0.0.1".parse::<IpAddr>().unwrap());
-        assert_eq!(client_of(&tup("10.0.0.53", 53, "10.0.0.1", 40000)), "10.0.0.1".parse::<IpAddr>().unwrap());
+        assert_eq!(
+            client_of(&tup("1.1.1.1", 443, "10.0.0.1", 40000)),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
+        assert_eq!(
+            client_of(&tup("10.0.0.53", 53, "10.0.0.1", 40000)),
+            "10.0.0.1".parse::<IpAddr>().unwrap()
+        );
     }
 }

@@ -7,8 +7,8 @@ use crate::flow::table::Timeouts;
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::worker::WorkerConfig;
-use std::sync::atomic::AtomicBool;
 use anyhow::Context as _;
+use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use virga_config::Config;
 
@@ -63,6 +63,9 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
             tcp_closed_secs: f.tcp_closed_timeout.as_secs(),
             udp_secs: f.udp_idle_timeout.as_secs(),
         },
+        names_capacity: cfg.names.max_entries_per_worker,
+        names_min_ttl_secs: cfg.names.min_ttl.as_secs(),
+        names_max_ttl_secs: cfg.names.max_ttl.as_secs(),
         emit: EmitConfig {
             log_all: log_all || cfg.output.log_all,
             community_id_seed: cfg.output.community_id_seed,

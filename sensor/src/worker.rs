@@ -7,9 +7,11 @@ use crate::app::{self, AppProto, AppState, Emitter, EventPacket, FlowApp, Side};
 use crate::capture::RawPacket;
 use crate::flow::key::{Endpoint, FlowKey, Tuple};
 use crate::flow::table::{Direction, EndReason, Flow, FlowStats, FlowTable, PacketMeta, Timeouts};
+use crate::names::{Learned, NameCache, NameSource};
 use crate::output::eve::flow_id;
 use crate::output::EventSender;
 use crate::time::Timestamp;
+use std::sync::Arc;
 use virga_parsers::defrag::{DefragConfig, DefragOutcome, Defragmenter};
 use virga_parsers::packet::{self, LinkType, PacketView, Transport};
 
@@ -39,6 +41,12 @@ pub struct WorkerConfig {
     pub timeouts: Timeouts,
     /// Emitter settings (catalogue, log_all, limits, Community ID seed).
     pub emit: app::EmitConfig,
+    /// Entries of the per-client name cache.
+    pub names_capacity: std::num::NonZeroUsize,
+    /// Shortest lifetime of a learned name, seconds.
+    pub names_min_ttl_secs: u64,
+    /// Longest lifetime of a learned name, seconds.
+    pub names_max_ttl_secs: u64,
 }
 
 /// One worker's state.
@@ -51,6 +59,7 @@ pub struct Worker {
     tls_scratch: Vec<u8>,
     quic_scratch: Vec<u8>,
     reasm: Vec<u8>,
+    names: NameCache,
     ended: Vec<(FlowKey, Flow<FlowApp>, EndReason)>,
     now: Timestamp,
     /// Decode counters.
@@ -70,6 +79,11 @@ impl Worker {
             // Decryption space for the largest UDP payload, allocated once.
             quic_scratch: vec![0; 65_536],
             reasm: Vec::new(),
+            names: NameCache::new(
+                cfg.names_capacity,
+                cfg.names_min_ttl_secs,
+                cfg.names_max_ttl_secs,
+            ),
             ended: Vec::new(),
             now: Timestamp(0),
             decode: DecodeCounters::default(),
@@ -214,6 +228,15 @@ impl Worker {
         if proto == 6 && flags & 0x02 != 0 {
             flow.app.isn[d] = Some(seq.wrapping_add(1));
         }
+        if flow.pkts[0] + flow.pkts[1] == 1 && matches!(proto, 6 | 17) && !is_dns_port(&tuple) {
+            if let Some(l) = self.names.lookup(flow.client.ip, flow.server.ip, ev.ts) {
+                let em = &self.emit;
+                if l.serverless_name.is_some() || em.is_serverless(&l.name) {
+                    flow.app.serverless = true;
+                }
+                flow.app.dns_name = Some(Box::new(l));
+            }
+        }
         let fid = flow_id(flow.key_hash, flow.start);
         let ctuple = flow.tuple();
         let em = &mut self.emit;
@@ -228,6 +251,7 @@ impl Worker {
                 em,
                 &mut self.dns_scratch,
                 &mut self.quic_scratch,
+                &mut self.names,
             ),
             6 if !payload.is_empty() => tcp(
                 flow,
@@ -241,6 +265,7 @@ impl Worker {
                 em,
                 &mut self.dns_scratch,
                 &mut self.tls_scratch,
+                &mut self.names,
             ),
             _ => {}
         }
@@ -263,13 +288,14 @@ fn udp(
     em: &mut Emitter,
     s: &mut DnsScratch,
     quic_s: &mut [u8],
+    names: &mut NameCache,
 ) {
     if payload.is_empty() {
         return;
     }
     if is_dns_port(tuple) {
         flow.app.proto = AppProto::Dns;
-        dns_message(flow, tuple, fid, payload, ev, em, s);
+        dns_message(flow, tuple, fid, payload, ev, em, s, names);
         return;
     }
     let ctuple = flow.tuple();
@@ -278,10 +304,10 @@ fn udp(
             let ctx = app::quic::QuicCtx {
                 tuple: &ctuple,
                 flow_id: fid,
-                log: em.cfg.log_all,
+                log: em.cfg.log_all || flow.app.serverless,
             };
             if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx, quic_s) {
-                note_name(&mut flow.app, sni, em);
+                note_name(&mut flow.app, sni, NameSource::Sni, em);
             }
         }
         (AppState::Idle, Direction::ToServer) if flow.app.proto == AppProto::Unknown => {
@@ -291,12 +317,12 @@ fn udp(
                 let ctx = app::quic::QuicCtx {
                     tuple: &ctuple,
                     flow_id: fid,
-                    log: em.cfg.log_all,
+                    log: em.cfg.log_all || flow.app.serverless,
                 };
                 let sni = app::quic::on_client_datagram(&mut q, payload, ev, em, &ctx, quic_s);
                 flow.app.state = AppState::Quic(q);
                 if let Some(sni) = sni {
-                    note_name(&mut flow.app, sni, em);
+                    note_name(&mut flow.app, sni, NameSource::Sni, em);
                 }
             } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS
             {
@@ -314,17 +340,19 @@ fn udp(
 /// "not QUIC" while it only carries long headers of other versions.
 const MAX_UNDECIDED_DATAGRAMS: u32 = 8;
 
-/// Records the server name of a flow and whether it is serverless.
-fn note_name(app: &mut FlowApp, name: Option<Box<str>>, em: &Emitter) {
+/// Records the server name of a flow, its source, and whether it is serverless.
+fn note_name(app: &mut FlowApp, name: Option<Box<str>>, source: NameSource, em: &Emitter) {
     if let Some(n) = name {
         if em.is_serverless(&n) {
             app.serverless = true;
         }
         app.server_name = Some(n);
+        app.name_source = Some(source);
     }
 }
 
 /// Parses one DNS message and writes its event.
+#[allow(clippy::too_many_arguments)]
 fn dns_message(
     flow: &mut Flow<FlowApp>,
     tuple: &Tuple,
@@ -333,6 +361,7 @@ fn dns_message(
     ev: EventPacket,
     em: &mut Emitter,
     s: &mut DnsScratch,
+    names: &mut NameCache,
 ) {
     let msg = match virga_parsers::dns::parse(payload) {
         Ok(m) => m,
@@ -349,6 +378,9 @@ fn dns_message(
     for q in msg.questions().map_while(Result::ok).take(8) {
         app::dns::name_text(&q.name, &mut name);
         serverless |= em.is_serverless(&name);
+    }
+    if msg.header().qr() {
+        serverless |= learn_names(&msg, tuple.dst.ip, ev.ts, em, names);
     }
     if serverless {
         flow.app.serverless = true;
@@ -373,6 +405,7 @@ fn tcp(
     em: &mut Emitter,
     dns_s: &mut DnsScratch,
     tls_s: &mut Vec<u8>,
+    names: &mut NameCache,
 ) {
     let d = dir as usize;
     let lim = em.cfg.limits;
@@ -419,14 +452,19 @@ fn tcp(
             let mut msgs: Vec<Vec<u8>> = Vec::new();
             st.push(d, seq, payload, |m| msgs.push(m.to_vec()));
             for m in msgs {
-                dns_message(flow, tuple, fid, &m, ev, em, dns_s);
+                dns_message(flow, tuple, fid, &m, ev, em, dns_s, names);
             }
             return;
         }
         _ => {}
     }
     if let Some(name) = learned {
-        note_name(&mut flow.app, name, em);
+        let source = if flow.app.proto == AppProto::Http {
+            NameSource::HttpHost
+        } else {
+            NameSource::Sni
+        };
+        note_name(&mut flow.app, name, source, em);
     }
 }
 
@@ -453,11 +491,19 @@ fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut E
         now.max(f.last)
     };
     let (start, last) = (f.start, f.last);
+    let vars = flow_vars(&f.app, em);
     let (pkts, bytes, flags, state, app_proto) =
         (f.pkts, f.bytes, f.tcp_flags, f.state, f.app.proto);
     em.event("flow", &tuple, fid, None, ts, |w| {
         if app_proto != AppProto::Unknown {
             w.str("app_proto", app_proto.name());
+        }
+        if !vars.is_empty() {
+            w.object("metadata").array("flowvars");
+            for (k, v) in &vars {
+                w.begin_object().str("key", k).str("value", v).end_object();
+            }
+            w.end_array().end_object();
         }
         let mut t = String::new();
         w.object("flow")
@@ -505,4 +551,114 @@ fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut E
             w.str("state", state.name()).end_object();
         }
     });
+}
+
+/// Most answers of one response fed to the name cache.
+const MAX_LEARNED_PER_RESPONSE: usize = 32;
+
+/// Learns, from a DNS response to `client`, which names its addresses stand
+/// for: the queried name, reached through the CNAME chain. Returns true when a
+/// name of the chain is serverless.
+fn learn_names(
+    msg: &virga_parsers::dns::DnsMessage<'_>,
+    client: std::net::IpAddr,
+    now: Timestamp,
+    em: &Emitter,
+    names: &mut NameCache,
+) -> bool {
+    use virga_parsers::dns::{Rdata, SvcParamValue};
+    let Some(q) = msg.first_question() else {
+        return false;
+    };
+    let mut qname = String::new();
+    app::dns::name_text(&q.name, &mut qname);
+    if qname.is_empty() {
+        return false;
+    }
+    // The first serverless name of the chain: the query, or a CNAME target.
+    let mut serverless_name: Option<Arc<str>> =
+        em.is_serverless(&qname).then(|| Arc::from(qname.as_str()));
+    let mut target = String::new();
+    for r in msg
+        .answers()
+        .map_while(Result::ok)
+        .take(MAX_LEARNED_PER_RESPONSE)
+    {
+        if serverless_name.is_some() {
+            break;
+        }
+        if let Ok(Rdata::Cname(t)) = r.data() {
+            app::dns::name_text(&t, &mut target);
+            if em.is_serverless(&target) {
+                serverless_name = Some(Arc::from(target.as_str()));
+            }
+        }
+    }
+    let learned = Learned {
+        name: Arc::from(qname.as_str()),
+        serverless_name,
+    };
+    for r in msg
+        .answers()
+        .map_while(Result::ok)
+        .take(MAX_LEARNED_PER_RESPONSE)
+    {
+        match r.data() {
+            Ok(Rdata::A(a)) => names.learn(client, a.into(), &learned, r.ttl, now),
+            Ok(Rdata::Aaaa(a)) => names.learn(client, a.into(), &learned, r.ttl, now),
+            Ok(Rdata::Https(svcb)) | Ok(Rdata::Svcb(svcb)) => {
+                for p in svcb.params.clone().take(MAX_LEARNED_PER_RESPONSE) {
+                    match p.decode() {
+                        Ok(SvcParamValue::Ipv4Hint(a)) => {
+                            for ip in a.take(MAX_LEARNED_PER_RESPONSE) {
+                                names.learn(client, ip.into(), &learned, r.ttl, now);
+                            }
+                        }
+                        Ok(SvcParamValue::Ipv6Hint(a)) => {
+                            for ip in a.take(MAX_LEARNED_PER_RESPONSE) {
+                                names.learn(client, ip.into(), &learned, r.ttl, now);
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    learned.serverless_name.is_some()
+}
+
+/// virga's flow variables for the `flow` event (`metadata.flowvars`, the
+/// schema's place for variables attached to a flow): the server name, where
+/// it came from, and the serverless platform.
+fn flow_vars(app: &FlowApp, em: &Emitter) -> Vec<(&'static str, String)> {
+    let mut vars = Vec::new();
+    let (name, source) = match (&app.server_name, app.name_source, &app.dns_name) {
+        (Some(n), Some(src), _) => (Some(n.to_string()), Some(src)),
+        (_, _, Some(l)) => (Some(l.name.to_string()), Some(NameSource::Dns)),
+        _ => (None, None),
+    };
+    let Some(name) = name else {
+        return vars;
+    };
+    let platform = em
+        .cfg
+        .catalogue
+        .lookup(&name)
+        .or_else(|| {
+            app.dns_name
+                .as_ref()
+                .and_then(|l| l.serverless_name.as_deref())
+                .and_then(|n| em.cfg.catalogue.lookup(n))
+        })
+        .map(|m| m.platform.id().to_string());
+    vars.push(("virga.server_name", name));
+    if let Some(src) = source {
+        vars.push(("virga.name_source", src.name().to_string()));
+    }
+    if let Some(p) = platform {
+        vars.push(("virga.platform", p));
+    }
+    vars
 }

@@ -166,3 +166,35 @@ fn default_logs_only_serverless_names() {
         .iter()
         .any(|e| e["tls"]["sni"] == "updates.example.com"));
 }
+
+/// A client that connects to an IP literal (no SNI) is named from its own
+/// DNS answer: the flow is attributed to the Lambda URL it looked up, so it
+/// is logged by default with the name, its source and the platform.
+#[test]
+fn flows_without_sni_are_named_from_the_clients_dns() {
+    let events = replay(&[pcap("no_sni_lambda.pcap")], false);
+    let tls = of_type(&events, "tls");
+    assert!(tls.len() >= 10, "only {} tls events", tls.len());
+    for t in &tls {
+        assert!(t["tls"].get("sni").is_none(), "this client sends no SNI");
+    }
+    let flows: Vec<_> = of_type(&events, "flow")
+        .into_iter()
+        .filter(|f| f["proto"] == "TCP")
+        .collect();
+    assert_eq!(flows.len(), tls.len());
+    for f in flows {
+        let vars = f["metadata"]["flowvars"].as_array().expect("flowvars");
+        let get = |k: &str| {
+            vars.iter()
+                .find(|v| v["key"] == k)
+                .map(|v| v["value"].as_str().unwrap().to_string())
+        };
+        assert_eq!(
+            get("virga.server_name").as_deref(),
+            Some("4kq2v8zt6nmw3ryx5pbl7hcd9jsf1ega.lambda-url.eu-west-1.on.aws")
+        );
+        assert_eq!(get("virga.name_source").as_deref(), Some("dns"));
+        assert_eq!(get("virga.platform").as_deref(), Some("aws_lambda_url"));
+    }
+}

@@ -78,6 +78,10 @@ pub struct FlowApp {
     pub isn: [Option<u32>; 2],
     /// Name of the server (SNI, HTTP Host), once known.
     pub server_name: Option<Box<str>>,
+    /// Where `server_name` came from.
+    pub name_source: Option<crate::names::NameSource>,
+    /// What the client's own DNS answers said about the server address.
+    pub dns_name: Option<Box<crate::names::Learned>>,
     /// Transactions logged (DNS messages, hellos, requests).
     pub tx_count: u32,
     /// True once the flow touched a catalogue name (its `flow` event is

@@ -1,0 +1,241 @@
+//! Per-client name attribution: which name a client had in mind when it
+//! connected to an address, learned from that client's own DNS answers.
+//!
+//! Every `*.workers.dev` name resolves to the same Cloudflare anycast
+//! addresses, so a global address → name map would be wrong; the cache is
+//! keyed by (client, server address) and fed only by answers the client
+//! itself received (the pipeline shards by client, so they reach the same
+//! worker as its connections). A–AAAA answers are followed back through the
+//! CNAME chain to the name the client asked for; HTTPS/SVCB address hints
+//! count as answers too. Entries live as long as the answer's TTL, clamped to
+//! `[min_ttl, max_ttl]`, in packet time; the cache holds a fixed number of
+//! entries and evicts the least recently used.
+
+use crate::time::Timestamp;
+use lru::LruCache;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+
+/// Where a flow's server name came from (`name_source`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NameSource {
+    /// TLS or QUIC Server Name Indication.
+    Sni,
+    /// HTTP Host header.
+    HttpHost,
+    /// The client's own DNS answer for the server address.
+    Dns,
+}
+
+impl NameSource {
+    /// Stable lower-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            NameSource::Sni => "sni",
+            NameSource::HttpHost => "http_host",
+            NameSource::Dns => "dns",
+        }
+    }
+}
+
+/// What the client's DNS said about an address.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Learned {
+    /// The name the client queried.
+    pub name: Arc<str>,
+    /// The first name of the answer chain (the queried name or a CNAME
+    /// target) that is under a serverless suffix, if any.
+    pub serverless_name: Option<Arc<str>>,
+}
+
+struct Entry {
+    learned: Learned,
+    expires: Timestamp,
+}
+
+/// Counters of the cache.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct NameStats {
+    /// Entries inserted or refreshed.
+    pub learned: u64,
+    /// Lookups that found a live entry.
+    pub hits: u64,
+    /// Entries dropped for capacity.
+    pub evicted: u64,
+}
+
+/// A bounded, TTL-aware (client, server address) → name cache.
+pub struct NameCache {
+    map: LruCache<(IpAddr, IpAddr), Entry>,
+    min_ttl_secs: u64,
+    max_ttl_secs: u64,
+    stats: NameStats,
+}
+
+impl NameCache {
+    /// A cache of at most `capacity` entries with TTLs clamped to the bounds.
+    pub fn new(capacity: NonZeroUsize, min_ttl_secs: u64, max_ttl_secs: u64) -> Self {
+        NameCache {
+            map: LruCache::new(capacity),
+            min_ttl_secs,
+            max_ttl_secs: max_ttl_secs.max(min_ttl_secs),
+            stats: NameStats::default(),
+        }
+    }
+
+    /// Records that `client` was told `server` is `learned`, valid for `ttl` seconds from `now`.
+    pub fn learn(
+        &mut self,
+        client: IpAddr,
+        server: IpAddr,
+        learned: &Learned,
+        ttl: u32,
+        now: Timestamp,
+    ) {
+        let ttl = u64::from(ttl).clamp(self.min_ttl_secs, self.max_ttl_secs);
+        let entry = Entry {
+            learned: learned.clone(),
+            expires: now.plus_secs(ttl),
+        };
+        let key = (client, canonical(server));
+        if !self.map.contains(&key) && self.map.len() == self.map.cap().get() {
+            self.stats.evicted += 1;
+        }
+        self.map.put(key, entry);
+        self.stats.learned += 1;
+    }
+
+    /// The name `client` resolved `server` from, if its answer is still live.
+    pub fn lookup(&mut self, client: IpAddr, server: IpAddr, now: Timestamp) -> Option<Learned> {
+        let key = (client, canonical(server));
+        let live = match self.map.get(&key) {
+            Some(e) if e.expires >= now => Some(e.learned.clone()),
+            Some(_) => None,
+            None => return None,
+        };
+        match live {
+            Some(l) => {
+                self.stats.hits += 1;
+                Some(l)
+            }
+            None => {
+                self.map.pop(&key);
+                None
+            }
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.map.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.map.is_empty()
+    }
+
+    /// Counters so far.
+    pub fn stats(&self) -> NameStats {
+        self.stats
+    }
+}
+
+/// IPv4-mapped IPv6 addresses (`::ffff:a.b.c.d`) are the IPv4 address: a
+/// client given such an AAAA answer connects over IPv4.
+fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn l(name: &str) -> Learned {
+        Learned {
+            name: Arc::from(name),
+            serverless_name: None,
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn per_client_and_ttl_bounded() {
+        let mut c = NameCache::new(NonZeroUsize::new(8).unwrap(), 30, 3600);
+        let t0 = Timestamp::from_secs_nanos(1000, 0);
+        // Two clients, the same anycast address, two different names.
+        c.learn(
+            ip("10.0.0.1"),
+            ip("104.16.0.1"),
+            &l("a.acct1.workers.dev"),
+            300,
+            t0,
+        );
+        c.learn(
+            ip("10.0.0.2"),
+            ip("104.16.0.1"),
+            &l("b.acct2.workers.dev"),
+            300,
+            t0,
+        );
+        assert_eq!(
+            &*c.lookup(ip("10.0.0.1"), ip("104.16.0.1"), t0).unwrap().name,
+            "a.acct1.workers.dev"
+        );
+        assert_eq!(
+            &*c.lookup(ip("10.0.0.2"), ip("104.16.0.1"), t0).unwrap().name,
+            "b.acct2.workers.dev"
+        );
+        assert!(c.lookup(ip("10.0.0.3"), ip("104.16.0.1"), t0).is_none());
+        // Expired after the TTL.
+        assert!(c
+            .lookup(ip("10.0.0.1"), ip("104.16.0.1"), t0.plus_secs(301))
+            .is_none());
+        // A TTL of 0 is raised to the floor.
+        c.learn(ip("10.0.0.1"), ip("1.2.3.4"), &l("x.example"), 0, t0);
+        assert!(c
+            .lookup(ip("10.0.0.1"), ip("1.2.3.4"), t0.plus_secs(29))
+            .is_some());
+        assert!(c
+            .lookup(ip("10.0.0.1"), ip("1.2.3.4"), t0.plus_secs(31))
+            .is_none());
+    }
+
+    #[test]
+    fn mapped_v6_answers_name_v4_connections() {
+        let mut c = NameCache::new(NonZeroUsize::new(8).unwrap(), 30, 3600);
+        let t0 = Timestamp::from_secs_nanos(1000, 0);
+        c.learn(
+            ip("10.66.0.11"),
+            ip("::ffff:10.77.0.21"),
+            &l("a1b2c3.someacct.workers.dev"),
+            300,
+            t0,
+        );
+        assert!(c.lookup(ip("10.66.0.11"), ip("10.77.0.21"), t0).is_some());
+    }
+
+    #[test]
+    fn capacity_evicts_least_recent() {
+        let mut c = NameCache::new(NonZeroUsize::new(2).unwrap(), 30, 3600);
+        let t0 = Timestamp::from_secs_nanos(1000, 0);
+        c.learn(ip("10.0.0.1"), ip("1.1.1.1"), &l("one"), 300, t0);
+        c.learn(ip("10.0.0.1"), ip("2.2.2.2"), &l("two"), 300, t0);
+        c.lookup(ip("10.0.0.1"), ip("1.1.1.1"), t0);
+        c.learn(ip("10.0.0.1"), ip("3.3.3.3"), &l("three"), 300, t0);
+        assert_eq!(c.len(), 2);
+        assert!(c.lookup(ip("10.0.0.1"), ip("2.2.2.2"), t0).is_none());
+        assert!(c.lookup(ip("10.0.0.1"), ip("1.1.1.1"), t0).is_some());
+        assert_eq!(c.stats().evicted, 1);
+    }
+}
