@@ -67,6 +67,30 @@ impl PcapFile {
     }
 }
 
+impl super::PacketSource for PcapFile {
+    fn next_packet(&mut self) -> Result<super::Next<'_>, CaptureError> {
+        Ok(match PcapFile::next_packet(self)? {
+            Some(p) => super::Next::Packet(p),
+            None => super::Next::End,
+        })
+    }
+
+    fn origin(&self) -> &str {
+        &self.path
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    fn stats(&mut self) -> super::CaptureStats {
+        super::CaptureStats {
+            received: self.count,
+            ..Default::default()
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,29 +119,5 @@ mod tests {
             .err()
             .unwrap();
         assert!(matches!(err, CaptureError::Open { .. }), "{err}");
-    }
-}
-
-impl super::PacketSource for PcapFile {
-    fn next_packet(&mut self) -> Result<super::Next<'_>, CaptureError> {
-        Ok(match PcapFile::next_packet(self)? {
-            Some(p) => super::Next::Packet(p),
-            None => super::Next::End,
-        })
-    }
-
-    fn origin(&self) -> &str {
-        &self.path
-    }
-
-    fn is_live(&self) -> bool {
-        false
-    }
-
-    fn stats(&mut self) -> super::CaptureStats {
-        super::CaptureStats {
-            received: self.count,
-            ..Default::default()
-        }
     }
 }
