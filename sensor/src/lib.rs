@@ -15,5 +15,6 @@ pub mod names;
 pub mod output;
 pub mod pipeline;
 pub mod replay;
+pub mod stats;
 pub mod time;
 pub mod worker;

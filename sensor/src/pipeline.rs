@@ -16,6 +16,7 @@
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
 use crate::flow::key::{source_looks_like_server, Endpoint, Tuple};
 use crate::output::EventSender;
+use crate::stats::Counters;
 use crate::time::Timestamp;
 use crate::worker::{DecodeCounters, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
@@ -36,6 +37,8 @@ pub struct PipelineConfig {
     pub queue_batches: usize,
     /// On a full queue, drop the batch (live) instead of waiting (replay).
     pub drop_when_full: bool,
+    /// Interval of `stats` events in packet time; `None` = only the final one.
+    pub stats_interval_secs: Option<u64>,
     /// Worker settings.
     pub worker: WorkerConfig,
 }
@@ -97,11 +100,14 @@ enum Msg {
     Batch(Batch),
     Origin(String, bool),
     Tick(Timestamp),
+    /// Send a `stats` part: (epoch, time, uptime, capture-thread counters
+    /// to add, given to worker 0 only).
+    Stats(u64, Timestamp, u64, Option<Box<Counters>>),
 }
 
 struct WorkerHandle {
     tx: Sender<Msg>,
-    join: JoinHandle<(DecodeCounters, u64, u64)>,
+    join: JoinHandle<Counters>,
 }
 
 /// A running pipeline: feed it sources, then finish it.
@@ -112,6 +118,9 @@ pub struct Pipeline {
     pool_rx: Receiver<Batch>,
     last_tick: u64,
     now: Timestamp,
+    first: Option<Timestamp>,
+    stats_epoch: u64,
+    sender: EventSender,
     stats: PipelineStats,
 }
 
@@ -125,12 +134,14 @@ impl Pipeline {
             let (tx, rx) = bounded::<Msg>(cfg.queue_batches.max(1));
             let mut w = Worker::new(cfg.worker.clone(), sender.clone());
             let pool = pool_tx.clone();
+            let out = sender.clone();
             let join = std::thread::Builder::new()
                 .name(format!("virga-worker-{i}"))
-                .spawn(move || worker_loop(&mut w, &rx, &pool))?;
+                .spawn(move || worker_loop(&mut w, &rx, &pool, &out))?;
             workers.push(WorkerHandle { tx, join });
         }
         let pending = (0..n).map(|_| Batch::default()).collect();
+        sender.set_stats_parts(n);
         Ok(Pipeline {
             cfg,
             workers,
@@ -138,6 +149,9 @@ impl Pipeline {
             pool_rx,
             last_tick: 0,
             now: Timestamp(0),
+            first: None,
+            stats_epoch: 0,
+            sender: sender.clone(),
             stats: PipelineStats::default(),
         })
     }
@@ -160,7 +174,11 @@ impl Pipeline {
                 break Ok(());
             }
             match source.next_packet() {
-                Ok(Next::Packet(p)) => self.dispatch(&p),
+                Ok(Next::Packet(p)) => {
+                    if self.dispatch(&p) {
+                        self.maybe_stats(source);
+                    }
+                }
                 Ok(Next::Idle) => self.flush_all(),
                 Ok(Next::End) => break Ok(()),
                 Err(e) => break Err(e),
@@ -171,8 +189,34 @@ impl Pipeline {
         result
     }
 
-    fn dispatch(&mut self, p: &RawPacket<'_>) {
+    /// Sends a `stats` request to the workers, and the capture part to the
+    /// writer, when packet time entered a new stats interval.
+    fn maybe_stats(&mut self, source: &mut dyn PacketSource) {
+        let (Some(iv), Some(first)) = (self.cfg.stats_interval_secs, self.first) else {
+            return;
+        };
+        let uptime = self.now.secs().saturating_sub(first.secs());
+        let epoch = uptime / iv.max(1);
+        if epoch <= self.stats_epoch {
+            return;
+        }
+        self.stats_epoch = epoch;
+        self.flush_all();
+        let mut part = Some(Box::new(Counters {
+            capture: source.stats(),
+            queue_drops: self.stats.queue_drops,
+            ..Default::default()
+        }));
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Stats(epoch, self.now, uptime, part.take()));
+        }
+    }
+
+    /// Queues a packet for its worker; true when a packet-time tick was sent.
+    fn dispatch(&mut self, p: &RawPacket<'_>) -> bool {
         self.stats.packets += 1;
+        self.first.get_or_insert(p.ts);
+        let mut ticked = false;
         if p.ts > self.now {
             self.now = p.ts;
             let sec = p.ts.secs();
@@ -182,6 +226,7 @@ impl Pipeline {
                 for w in &self.workers {
                     let _ = w.tx.send(Msg::Tick(self.now));
                 }
+                ticked = true;
             }
         }
         let i = shard(p, self.workers.len());
@@ -190,6 +235,7 @@ impl Pipeline {
         if b.meta.len() >= self.cfg.batch_packets.max(1) {
             self.send(i);
         }
+        ticked
     }
 
     fn send(&mut self, i: usize) {
@@ -224,30 +270,35 @@ impl Pipeline {
     }
 
     /// Sends what is pending, stops the workers (each ends its flows and
-    /// flushes), and returns the counters.
+    /// flushes), writes the final `stats` event and returns the counters.
     pub fn finish(mut self) -> PipelineStats {
         self.flush_all();
         let mut stats = self.stats;
+        let mut total = Counters {
+            capture: stats.capture,
+            queue_drops: stats.queue_drops,
+            ..Default::default()
+        };
         for w in self.workers.drain(..) {
             drop(w.tx);
-            if let Ok((d, created, evicted)) = w.join.join() {
-                stats.decode = add(stats.decode, d);
-                stats.flows += created;
-                stats.flows_evicted += evicted;
+            if let Ok(c) = w.join.join() {
+                stats.decode += c.decode;
+                stats.flows += c.flows.created;
+                stats.flows_evicted += c.flows.evicted;
+                total += c;
             }
         }
+        if let Some(first) = self.first {
+            let mut line = Vec::new();
+            crate::stats::write_event(
+                &mut line,
+                self.now,
+                self.now.secs().saturating_sub(first.secs()),
+                &total,
+            );
+            self.sender.send(line);
+        }
         stats
-    }
-}
-
-fn add(a: DecodeCounters, b: DecodeCounters) -> DecodeCounters {
-    DecodeCounters {
-        packets: a.packets + b.packets,
-        bytes: a.bytes + b.bytes,
-        not_ip: a.not_ip + b.not_ip,
-        decode_errors: a.decode_errors + b.decode_errors,
-        fragments: a.fragments + b.fragments,
-        reassembled: a.reassembled + b.reassembled,
     }
 }
 
@@ -255,7 +306,8 @@ fn worker_loop(
     w: &mut Worker,
     rx: &Receiver<Msg>,
     pool: &Sender<Batch>,
-) -> (DecodeCounters, u64, u64) {
+    out: &EventSender,
+) -> Counters {
     for msg in rx.iter() {
         match msg {
             Msg::Batch(b) => {
@@ -273,11 +325,21 @@ fn worker_loop(
             }
             Msg::Origin(o, live) => w.set_origin(&o, live),
             Msg::Tick(t) => w.advance(t),
+            Msg::Stats(epoch, ts, uptime, capture) => {
+                w.flush();
+                let mut c = w.counters();
+                if let Some(extra) = capture {
+                    c += *extra;
+                }
+                out.stats_part(epoch, ts, uptime, c);
+            }
         }
     }
+    // Counters at the end include the flows ended by finish().
     w.finish();
-    let fs = w.flow_stats();
-    (w.decode, fs.created, fs.evicted)
+    let mut c = w.counters();
+    c.flows_active = 0;
+    c
 }
 
 /// The worker a packet goes to: a hash of its client address, chosen the

@@ -95,6 +95,11 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
         batch_packets: p.batch_packets.get(),
         queue_batches: p.queue_batches.get(),
         drop_when_full: false,
+        stats_interval_secs: opts
+            .config
+            .output
+            .stats_interval
+            .map(|d| d.as_secs().max(1)),
         worker: worker_config(&opts.config, opts.log_all),
     };
     let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;

@@ -30,6 +30,29 @@ pub struct DecodeCounters {
     pub fragments: u64,
     /// Datagrams rebuilt from fragments.
     pub reassembled: u64,
+    /// IPv4 packets.
+    pub ipv4: u64,
+    /// IPv6 packets.
+    pub ipv6: u64,
+    /// TCP segments.
+    pub tcp: u64,
+    /// UDP datagrams.
+    pub udp: u64,
+}
+
+impl std::ops::AddAssign for DecodeCounters {
+    fn add_assign(&mut self, o: Self) {
+        self.packets += o.packets;
+        self.bytes += o.bytes;
+        self.not_ip += o.not_ip;
+        self.decode_errors += o.decode_errors;
+        self.fragments += o.fragments;
+        self.reassembled += o.reassembled;
+        self.ipv4 += o.ipv4;
+        self.ipv6 += o.ipv6;
+        self.tcp += o.tcp;
+        self.udp += o.udp;
+    }
 }
 
 /// Worker settings.
@@ -108,6 +131,19 @@ impl Worker {
         self.emit.counters
     }
 
+    /// Every counter of this worker, for `stats` events.
+    pub fn counters(&self) -> crate::stats::Counters {
+        crate::stats::Counters {
+            decode: self.decode,
+            flows: self.flows.stats(),
+            flows_active: self.flows.len() as u64,
+            app: self.emit.counters,
+            names: self.names.stats(),
+            defrag_timeouts: self.defrag.stats().timeouts,
+            ..Default::default()
+        }
+    }
+
     /// Processes one packet.
     pub fn process(&mut self, pkt: &RawPacket<'_>) {
         self.decode.packets += 1;
@@ -126,6 +162,16 @@ impl Worker {
             self.decode.not_ip += 1;
             return;
         };
+        if ip.version == 4 {
+            self.decode.ipv4 += 1;
+        } else {
+            self.decode.ipv6 += 1;
+        }
+        match view.transport {
+            Transport::Tcp(_) => self.decode.tcp += 1,
+            Transport::Udp(_) => self.decode.udp += 1,
+            _ => {}
+        }
         let ev = EventPacket {
             ts: pkt.ts,
             pcap_cnt: pkt.pcap_cnt,

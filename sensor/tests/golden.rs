@@ -198,3 +198,31 @@ fn flows_without_sni_are_named_from_the_clients_dns() {
         assert_eq!(get("virga.platform").as_deref(), Some("aws_lambda_url"));
     }
 }
+
+/// The final `stats` event counts every packet of the capture, and the
+/// periodic ones follow packet time.
+#[test]
+fn stats_events_count_the_capture() {
+    let events = replay(&[pcap("no_sni_lambda.pcap")], false);
+    let stats = of_type(&events, "stats");
+    assert!(
+        stats.len() >= 2,
+        "periodic and final stats expected, got {}",
+        stats.len()
+    );
+    let last = stats.last().unwrap();
+    assert_eq!(last["stats"]["decoder"]["pkts"], 295);
+    assert_eq!(last["stats"]["capture"]["kernel_packets"], 295);
+    assert_eq!(last["stats"]["decoder"]["ipv4"], 295);
+    assert!(
+        last["stats"]["uptime"].as_u64().unwrap() > 3000,
+        "an hour of packet time"
+    );
+    assert!(last["stats"]["app_layer"]["tx"]["tls"].as_u64().unwrap() >= 10);
+    let mut prev = 0;
+    for s in &stats {
+        let up = s["stats"]["uptime"].as_u64().unwrap();
+        assert!(up >= prev);
+        prev = up;
+    }
+}

@@ -35,6 +35,10 @@ impl Target {
 enum Msg {
     Lines(Vec<u8>),
     Reopen,
+    /// How many parts make one periodic `stats` snapshot.
+    StatsParts(usize),
+    /// One part of snapshot `epoch` (time, uptime, counters).
+    Stats(u64, crate::time::Timestamp, u64, Box<crate::stats::Counters>),
 }
 
 /// Counters kept by the writer thread.
@@ -71,6 +75,22 @@ impl EventSender {
             // The receiver only goes away after every sender is dropped.
             let _ = self.tx.send(Msg::Lines(lines));
         }
+    }
+
+    /// Sends one part of periodic `stats` snapshot `epoch`.
+    pub fn stats_part(
+        &self,
+        epoch: u64,
+        ts: crate::time::Timestamp,
+        uptime: u64,
+        c: crate::stats::Counters,
+    ) {
+        let _ = self.tx.send(Msg::Stats(epoch, ts, uptime, Box::new(c)));
+    }
+
+    /// Sets how many parts make a snapshot (workers + the capture thread).
+    pub fn set_stats_parts(&self, n: usize) {
+        let _ = self.tx.send(Msg::StatsParts(n));
     }
 
     /// Sends `buf` if it is large enough and leaves an empty buffer behind.
@@ -156,6 +176,8 @@ fn writer_loop(
     flush_interval: Duration,
 ) -> OutputStats {
     let mut stats = OutputStats::default();
+    let mut agg = crate::stats::Aggregator::new(1);
+    let mut stats_buf = Vec::new();
     let mut dirty_since: Option<Instant> = None;
     let mut error_reported = false;
     loop {
@@ -163,7 +185,22 @@ fn writer_loop(
             Some(t) => flush_interval.saturating_sub(t.elapsed()),
             None => Duration::from_secs(3600),
         };
-        match rx.recv_timeout(wait) {
+        let msg = match rx.recv_timeout(wait) {
+            Ok(Msg::StatsParts(n)) => {
+                agg = crate::stats::Aggregator::new(n);
+                continue;
+            }
+            Ok(Msg::Stats(epoch, ts, up, c)) => {
+                stats_buf.clear();
+                agg.add(epoch, ts, up, *c, &mut stats_buf);
+                if stats_buf.is_empty() {
+                    continue;
+                }
+                Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
+            }
+            other => other,
+        };
+        match msg {
             Ok(Msg::Lines(b)) => match sink.write_all(&b) {
                 Ok(()) => {
                     stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
@@ -190,6 +227,7 @@ fn writer_loop(
                 dirty_since = None;
             }
             Err(RecvTimeoutError::Disconnected) => break,
+            Ok(Msg::StatsParts(_)) | Ok(Msg::Stats(..)) => {}
         }
         if let Some(t) = dirty_since {
             if t.elapsed() >= flush_interval {
