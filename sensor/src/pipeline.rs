@@ -14,6 +14,7 @@
 //! counts it when the policy says so.
 
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
+use crate::detect::engine::{Engine, EngineConfig, EngineStats};
 use crate::flow::key::{source_looks_like_server, Endpoint, Tuple};
 use crate::output::EventSender;
 use crate::stats::Counters;
@@ -41,6 +42,8 @@ pub struct PipelineConfig {
     pub stats_interval_secs: Option<u64>,
     /// Worker settings.
     pub worker: WorkerConfig,
+    /// Detection stage settings.
+    pub engine: EngineConfig,
 }
 
 /// Counters of a finished pipeline run.
@@ -58,6 +61,8 @@ pub struct PipelineStats {
     pub flows_evicted: u64,
     /// The last source's own counters.
     pub capture: CaptureStats,
+    /// Detection stage counters.
+    pub engine: EngineStats,
 }
 
 /// Packets copied out of the capture buffer, with their metadata.
@@ -121,6 +126,7 @@ pub struct Pipeline {
     first: Option<Timestamp>,
     stats_epoch: u64,
     sender: EventSender,
+    engine: Option<Engine>,
     stats: PipelineStats,
 }
 
@@ -130,9 +136,11 @@ impl Pipeline {
         let n = cfg.workers.max(1);
         let (pool_tx, pool_rx) = bounded::<Batch>(n * (cfg.queue_batches + 2));
         let mut workers = Vec::with_capacity(n);
+        let engine = Engine::start(cfg.engine.clone(), n, sender.clone())?;
         for i in 0..n {
             let (tx, rx) = bounded::<Msg>(cfg.queue_batches.max(1));
             let mut w = Worker::new(cfg.worker.clone(), sender.clone());
+            w.set_stage(engine.sender(i));
             let pool = pool_tx.clone();
             let out = sender.clone();
             let join = std::thread::Builder::new()
@@ -152,6 +160,7 @@ impl Pipeline {
             first: None,
             stats_epoch: 0,
             sender: sender.clone(),
+            engine: Some(engine),
             stats: PipelineStats::default(),
         })
     }
@@ -287,6 +296,9 @@ impl Pipeline {
                 stats.flows_evicted += c.flows.evicted;
                 total += c;
             }
+        }
+        if let Some(e) = self.engine.take() {
+            stats.engine = e.finish();
         }
         if let Some(first) = self.first {
             let mut line = Vec::new();

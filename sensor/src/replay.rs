@@ -3,6 +3,7 @@
 
 use crate::app::{EmitConfig, FlightLimits};
 use crate::capture::{expand_inputs, pcap_file::PcapFile};
+use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::{Pipeline, PipelineConfig};
@@ -78,6 +79,20 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
     }
 }
 
+/// Builds the detection stage settings from the configuration.
+pub fn engine_config(cfg: &Config) -> EngineConfig {
+    EngineConfig {
+        community_id_seed: cfg.output.community_id_seed,
+        catalogue: Arc::new(cfg.catalogue.clone()),
+        allowlist: cfg.allowlist.clone(),
+        client_enabled: cfg.detect.client.enabled,
+        client_quiet_secs: 86_400,
+        prevalence_window_secs: 86_400,
+        prevalence_max_names: std::num::NonZeroUsize::new(65_536)
+            .unwrap_or(std::num::NonZeroUsize::MIN),
+    }
+}
+
 /// Replays the inputs. A file that cannot be opened or breaks off ends the
 /// replay with an error naming it; every event produced before is written.
 pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
@@ -101,6 +116,7 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
             .stats_interval
             .map(|d| d.as_secs().max(1)),
         worker: worker_config(&opts.config, opts.log_all),
+        engine: engine_config(&opts.config),
     };
     let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;
     let mut summary = ReplaySummary::default();

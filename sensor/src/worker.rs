@@ -5,6 +5,8 @@
 use crate::app::dns::{write_dns_object, Scratch as DnsScratch, TcpDnsState};
 use crate::app::{self, AppProto, AppState, Emitter, EventPacket, FlowApp, Side};
 use crate::capture::RawPacket;
+use crate::detect::engine::StageSender;
+use crate::detect::observe::{ConnObs, DnsObs, ObsKind, Observation};
 use crate::flow::key::{Endpoint, FlowKey, Tuple};
 use crate::flow::table::{Direction, EndReason, Flow, FlowStats, FlowTable, PacketMeta, Timeouts};
 use crate::names::{Learned, NameCache, NameSource};
@@ -13,7 +15,8 @@ use crate::output::EventSender;
 use crate::time::Timestamp;
 use std::sync::Arc;
 use virga_parsers::defrag::{DefragConfig, DefragOutcome, Defragmenter};
-use virga_parsers::packet::{self, LinkType, PacketView, Transport};
+use virga_parsers::fingerprint::Transport;
+use virga_parsers::packet::{self, LinkType, PacketView, Transport as L4};
 
 /// Decode counters of one worker.
 #[derive(Debug, Default, Clone, Copy)]
@@ -83,6 +86,7 @@ pub struct Worker {
     quic_scratch: Vec<u8>,
     reasm: Vec<u8>,
     names: NameCache,
+    stage: Option<StageSender>,
     ended: Vec<(FlowKey, Flow<FlowApp>, EndReason)>,
     now: Timestamp,
     /// Decode counters.
@@ -107,6 +111,7 @@ impl Worker {
                 cfg.names_min_ttl_secs,
                 cfg.names_max_ttl_secs,
             ),
+            stage: None,
             ended: Vec::new(),
             now: Timestamp(0),
             decode: DecodeCounters::default(),
@@ -118,7 +123,25 @@ impl Worker {
     pub fn set_origin(&mut self, origin: &str, live: bool) {
         self.emit.origin.clear();
         self.emit.origin.push_str(origin);
+        self.emit.origin_arc = Arc::from(origin);
         self.emit.live = live;
+    }
+
+    /// Connects the worker to the detection stage.
+    pub fn set_stage(&mut self, stage: StageSender) {
+        self.stage = Some(stage);
+    }
+
+    /// Sends the observations gathered so far, then the watermark `now`.
+    fn send_observations(&mut self, watermark: Option<Timestamp>) {
+        let Some(stage) = &self.stage else {
+            self.emit.obs.clear();
+            return;
+        };
+        stage.observations(std::mem::take(&mut self.emit.obs));
+        if let Some(t) = watermark {
+            stage.watermark(t);
+        }
     }
 
     /// Flow table counters.
@@ -168,8 +191,8 @@ impl Worker {
             self.decode.ipv6 += 1;
         }
         match view.transport {
-            Transport::Tcp(_) => self.decode.tcp += 1,
-            Transport::Udp(_) => self.decode.udp += 1,
+            L4::Tcp(_) => self.decode.tcp += 1,
+            L4::Udp(_) => self.decode.udp += 1,
             _ => {}
         }
         let ev = EventPacket {
@@ -207,6 +230,7 @@ impl Worker {
         self.finish_ended();
         self.defrag.expire(self.now.0 / 1_000);
         self.flush();
+        self.send_observations(Some(self.now));
     }
 
     fn finish_ended(&mut self) {
@@ -224,6 +248,8 @@ impl Worker {
         self.ended.reverse();
         self.finish_ended();
         self.flush();
+        self.send_observations(None);
+        self.stage = None;
     }
 
     /// Sends buffered lines to the writer.
@@ -239,7 +265,7 @@ impl Worker {
             return;
         };
         let (proto, sport, dport, flags, seq, payload) = match view.transport {
-            Transport::Tcp(t) => (
+            L4::Tcp(t) => (
                 6u8,
                 t.src_port,
                 t.dst_port,
@@ -247,9 +273,9 @@ impl Worker {
                 t.seq,
                 t.payload,
             ),
-            Transport::Udp(u) => (17u8, u.src_port, u.dst_port, 0u8, 0u32, u.payload),
-            Transport::Other { protocol } => (protocol.0, 0, 0, 0, 0, &[][..]),
-            Transport::None => return,
+            L4::Udp(u) => (17u8, u.src_port, u.dst_port, 0u8, 0u32, u.payload),
+            L4::Other { protocol } => (protocol.0, 0, 0, 0, 0, &[][..]),
+            L4::None => return,
         };
         let tuple = Tuple {
             src: Endpoint {
@@ -354,6 +380,7 @@ fn udp(
             };
             if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx, quic_s) {
                 note_name(&mut flow.app, sni, NameSource::Sni, em);
+                observe_conn(flow, fid, ev, em);
             }
         }
         (AppState::Idle, Direction::ToServer) if flow.app.proto == AppProto::Unknown => {
@@ -369,6 +396,7 @@ fn udp(
                 flow.app.state = AppState::Quic(q);
                 if let Some(sni) = sni {
                     note_name(&mut flow.app, sni, NameSource::Sni, em);
+                    observe_conn(flow, fid, ev, em);
                 }
             } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS
             {
@@ -425,8 +453,34 @@ fn dns_message(
         app::dns::name_text(&q.name, &mut name);
         serverless |= em.is_serverless(&name);
     }
-    if msg.header().qr() {
+    let response = msg.header().qr();
+    if response {
         serverless |= learn_names(&msg, tuple.dst.ip, ev.ts, em, names);
+    }
+    if serverless {
+        if let Some(q) = msg.first_question() {
+            app::dns::name_text(&q.name, &mut name);
+            let (client, server) = if response {
+                (tuple.dst, tuple.src)
+            } else {
+                (tuple.src, tuple.dst)
+            };
+            em.obs.push(Observation {
+                ts: ev.ts,
+                kind: ObsKind::Dns(Box::new(DnsObs {
+                    client: client.ip,
+                    server,
+                    flow_id: fid,
+                    pcap_cnt: ev.pcap_cnt,
+                    origin: em.origin_arc.clone(),
+                    live: em.live,
+                    qname: Arc::from(name.as_str()),
+                    qtype: q.qtype.0,
+                    rcode: response.then(|| msg.full_rcode()),
+                    answers: msg.header().ancount,
+                })),
+            });
+        }
     }
     if serverless {
         flow.app.serverless = true;
@@ -470,6 +524,10 @@ fn tcp(
             flow.app.state = AppState::Http(Box::new(Side::new(flow.app.isn[0])));
         } else {
             flow.app.proto = AppProto::Failed;
+            // An opaque protocol: the client's DNS may still name it.
+            if dir == Direction::ToServer {
+                observe_conn(flow, fid, ev, em);
+            }
             return;
         }
     }
@@ -707,4 +765,80 @@ fn flow_vars(app: &FlowApp, em: &Emitter) -> Vec<(&'static str, String)> {
         vars.push(("virga.platform", p));
     }
     vars
+}
+
+/// Reports a connection start to the detection stage, once per flow, when
+/// its server name is known (SNI, Host, or the client's DNS).
+fn observe_conn(flow: &mut Flow<FlowApp>, fid: u64, ev: EventPacket, em: &mut Emitter) {
+    if flow.app.observed {
+        return;
+    }
+    let (name, source) = match (
+        &flow.app.server_name,
+        flow.app.name_source,
+        &flow.app.dns_name,
+    ) {
+        (Some(n), Some(src), _) => (Arc::<str>::from(&**n), src),
+        (_, _, Some(l)) => (l.name.clone(), NameSource::Dns),
+        _ => return,
+    };
+    flow.app.observed = true;
+    let hello: Option<(&[u8], Transport)> = match &flow.app.state {
+        AppState::Tls(st) => st.hello.as_deref().map(|h| (h, Transport::Tcp)),
+        AppState::Quic(q) => q.hello().map(|h| (h, Transport::Quic)),
+        _ => None,
+    };
+    let mut ja4 = None;
+    let mut app_json = None;
+    if let Some((bytes, transport)) = hello {
+        if let Ok(ch) = virga_parsers::tls::parse_client_hello(bytes) {
+            ja4 = Some(Box::from(
+                virga_parsers::fingerprint::ja4(&ch, transport).as_str(),
+            ));
+            app_json = Some(render_app_json(&ch, transport));
+        }
+    }
+    em.obs.push(Observation {
+        ts: ev.ts,
+        kind: ObsKind::Conn(Box::new(ConnObs {
+            client: flow.client.ip,
+            client_port: flow.client.port,
+            server: flow.server,
+            proto: flow.proto,
+            flow_id: fid,
+            pcap_cnt: ev.pcap_cnt,
+            origin: em.origin_arc.clone(),
+            live: em.live,
+            name,
+            name_source: source,
+            dns_serverless: flow
+                .app
+                .dns_name
+                .as_ref()
+                .and_then(|l| l.serverless_name.clone()),
+            ja4,
+            client_class: None,
+            class_reasons: Vec::new(),
+            client_bytes: flow.bytes[0],
+            app_json,
+        })),
+    });
+}
+
+/// The connection's `"tls":{...}` (or `"quic":{...}`) member, client side.
+fn render_app_json(ch: &virga_parsers::tls::ClientHello<'_>, transport: Transport) -> Box<str> {
+    let mut buf = Vec::new();
+    let mut w = crate::output::json::JsonWriter::new(&mut buf);
+    w.begin_object();
+    match transport {
+        Transport::Quic => {
+            app::quic::write_quic_object(&mut w, ch, virga_parsers::quic::QuicVersion::V1)
+        }
+        _ => app::tls::write_tls_object(&mut w, ch, None),
+    }
+    w.end_object();
+    let s = String::from_utf8_lossy(&buf);
+    // Strip the outer braces: the member is spliced into the alert object.
+    let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or_default();
+    Box::from(inner)
 }

@@ -87,6 +87,8 @@ pub struct FlowApp {
     /// True once the flow touched a catalogue name (its `flow` event is
     /// logged by default).
     pub serverless: bool,
+    /// True once the flow's connection start was reported to the detectors.
+    pub observed: bool,
 }
 
 /// One side of a TCP stream being joined until a message parses.
@@ -227,6 +229,10 @@ pub struct Emitter {
     pub live: bool,
     /// Parse counters.
     pub counters: AppCounters,
+    /// Observations for the detection stage, sent on every tick.
+    pub obs: Vec<crate::detect::observe::Observation>,
+    /// `origin` shared with observations.
+    pub origin_arc: std::sync::Arc<str>,
     scratch: String,
 }
 
@@ -248,6 +254,8 @@ impl Emitter {
             origin: String::new(),
             live: false,
             counters: AppCounters::default(),
+            obs: Vec::new(),
+            origin_arc: std::sync::Arc::from(""),
             scratch: String::with_capacity(64),
         }
     }

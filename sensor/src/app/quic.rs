@@ -22,6 +22,13 @@ pub struct QuicState {
     pub done: bool,
 }
 
+impl QuicState {
+    /// The ClientHello message, once complete.
+    pub fn hello(&self) -> Option<&[u8]> {
+        self.initials.client_hello().ok()
+    }
+}
+
 /// True when a UDP payload starts with a client Initial of a version virga
 /// decrypts.
 pub fn probe(payload: &[u8]) -> bool {
@@ -99,7 +106,7 @@ fn version_text(v: QuicVersion) -> String {
 }
 
 /// Writes the `quic` object: version, SNI, JA3, JA4 and ALPNs.
-fn write_quic_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, version: QuicVersion) {
+pub fn write_quic_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, version: QuicVersion) {
     w.object("quic").str("version", &version_text(version));
     if let Some(sni) = ch.sni() {
         w.bytes("sni", sni);

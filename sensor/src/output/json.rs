@@ -140,6 +140,15 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
+    /// Appends an already rendered `"key":value` member to the open object.
+    /// The caller guarantees it is valid JSON (it was written by a
+    /// `JsonWriter`).
+    pub fn raw_member(&mut self, member: &str) -> &mut Self {
+        self.sep();
+        self.buf.extend_from_slice(member.as_bytes());
+        self
+    }
+
     /// Appends a string element to the open array.
     pub fn elem_str(&mut self, value: &str) -> &mut Self {
         self.sep();

@@ -38,7 +38,12 @@ enum Msg {
     /// How many parts make one periodic `stats` snapshot.
     StatsParts(usize),
     /// One part of snapshot `epoch` (time, uptime, counters).
-    Stats(u64, crate::time::Timestamp, u64, Box<crate::stats::Counters>),
+    Stats(
+        u64,
+        crate::time::Timestamp,
+        u64,
+        Box<crate::stats::Counters>,
+    ),
 }
 
 /// Counters kept by the writer thread.

@@ -1,0 +1,318 @@
+//! The detection stage: one thread that receives every worker's
+//! observations, merges them in packet-time order, and runs the detectors.
+//!
+//! Workers send their observations in batches followed by a watermark (the
+//! packet time they have processed up to, sent on every tick). The engine
+//! releases observations up to the smallest watermark of all workers and
+//! sorts them by (time, client, flow), so the alerts are the same whatever the
+//! number of workers and however their threads are scheduled. Prevalence and
+//! "first sighting" need a view over all clients, which no worker has (the
+//! pipeline shards by client); this stage has it.
+
+use super::alert::{self, Place, Rule};
+use super::observe::{ConnObs, DnsObs, ObsKind, Observation};
+use super::prevalence::Prevalence;
+use crate::output::EventSender;
+use crate::time::Timestamp;
+use crossbeam_channel::{bounded, Receiver, Sender};
+use lru::LruCache;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use virga_config::{Allowlist, Catalogue};
+
+/// Settings of the detection stage.
+#[derive(Clone)]
+pub struct EngineConfig {
+    /// Community ID seed (alerts carry the flow's Community ID).
+    pub community_id_seed: u16,
+    /// Serverless catalogue.
+    pub catalogue: Arc<Catalogue>,
+    /// Operator allowlist (suppresses alerts).
+    pub allowlist: Allowlist,
+    /// Alert on non-browser clients to serverless endpoints.
+    pub client_enabled: bool,
+    /// Quiet time between two client alerts for one (client, name), seconds.
+    pub client_quiet_secs: u64,
+    /// Window of the prevalence count, seconds.
+    pub prevalence_window_secs: u64,
+    /// Names tracked for prevalence.
+    pub prevalence_max_names: NonZeroUsize,
+}
+
+/// What workers send to the stage.
+pub enum StageMsg {
+    /// Observations of worker `w`, in its packet order.
+    Obs(usize, Vec<Observation>),
+    /// Worker `w` has processed every packet up to this time.
+    Watermark(usize, Timestamp),
+}
+
+/// Counters of the stage: what was seen, alerted and suppressed.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Connection starts to serverless names.
+    pub serverless_conns: u64,
+    /// DNS observations.
+    pub dns_observations: u64,
+    /// Alerts written.
+    pub alerts: u64,
+    /// Connections suppressed by the allowlist.
+    pub suppressed_allowlist: u64,
+    /// Client alerts held back by their quiet time.
+    pub suppressed_quiet: u64,
+}
+
+/// A worker's handle on the stage.
+#[derive(Clone)]
+pub struct StageSender {
+    tx: Sender<StageMsg>,
+    worker: usize,
+}
+
+impl StageSender {
+    /// Sends a batch of observations (nothing when empty).
+    pub fn observations(&self, obs: Vec<Observation>) {
+        if !obs.is_empty() {
+            let _ = self.tx.send(StageMsg::Obs(self.worker, obs));
+        }
+    }
+
+    /// Sends the worker's watermark.
+    pub fn watermark(&self, ts: Timestamp) {
+        let _ = self.tx.send(StageMsg::Watermark(self.worker, ts));
+    }
+}
+
+/// The running stage.
+pub struct Engine {
+    tx: Sender<StageMsg>,
+    join: JoinHandle<EngineStats>,
+}
+
+impl Engine {
+    /// Starts the stage for `workers` workers, writing alerts through `out`.
+    pub fn start(cfg: EngineConfig, workers: usize, out: EventSender) -> std::io::Result<Engine> {
+        let (tx, rx) = bounded::<StageMsg>(1024);
+        let n = workers.max(1);
+        let join = std::thread::Builder::new()
+            .name("virga-detect".into())
+            .spawn(move || State::new(cfg, n, out).run(&rx))?;
+        Ok(Engine { tx, join })
+    }
+
+    /// A sender for worker `w`.
+    pub fn sender(&self, worker: usize) -> StageSender {
+        StageSender {
+            tx: self.tx.clone(),
+            worker,
+        }
+    }
+
+    /// Waits until every worker's sender is gone and the last observations
+    /// are processed; returns the counters.
+    pub fn finish(self) -> EngineStats {
+        drop(self.tx);
+        self.join.join().unwrap_or_default()
+    }
+}
+
+struct State {
+    cfg: EngineConfig,
+    out: EventSender,
+    buf: Vec<u8>,
+    pending: Vec<Vec<Observation>>,
+    watermarks: Vec<Timestamp>,
+    prevalence: Prevalence,
+    client_alerted: LruCache<(IpAddr, Arc<str>), Timestamp>,
+    stats: EngineStats,
+}
+
+/// (client, name) pairs remembered for the client alert's quiet time.
+const MAX_CLIENT_ALERT_PAIRS: usize = 65_536;
+
+impl State {
+    fn new(cfg: EngineConfig, workers: usize, out: EventSender) -> State {
+        let prevalence = Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        State {
+            cfg,
+            out,
+            buf: Vec::new(),
+            pending: (0..workers).map(|_| Vec::new()).collect(),
+            watermarks: vec![Timestamp(0); workers],
+            prevalence,
+            client_alerted: LruCache::new(
+                NonZeroUsize::new(MAX_CLIENT_ALERT_PAIRS).unwrap_or(NonZeroUsize::MIN),
+            ),
+            stats: EngineStats::default(),
+        }
+    }
+
+    fn run(mut self, rx: &Receiver<StageMsg>) -> EngineStats {
+        for msg in rx.iter() {
+            match msg {
+                StageMsg::Obs(w, obs) => {
+                    if let Some(p) = self.pending.get_mut(w) {
+                        p.extend(obs);
+                    }
+                }
+                StageMsg::Watermark(w, ts) => {
+                    if let Some(m) = self.watermarks.get_mut(w) {
+                        *m = ts;
+                    }
+                    let low = self
+                        .watermarks
+                        .iter()
+                        .copied()
+                        .min()
+                        .unwrap_or(Timestamp(0));
+                    self.release(Some(low));
+                }
+            }
+        }
+        self.release(None);
+        self.stats
+    }
+
+    /// Processes every pending observation up to `upto` (all when `None`),
+    /// in (time, client, flow) order.
+    fn release(&mut self, upto: Option<Timestamp>) {
+        let mut ready = Vec::new();
+        for p in &mut self.pending {
+            match upto {
+                Some(t) => {
+                    let (now, later): (Vec<_>, Vec<_>) = p.drain(..).partition(|o| o.ts <= t);
+                    ready.extend(now);
+                    *p = later;
+                }
+                None => ready.append(p),
+            }
+        }
+        ready.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        for o in ready {
+            match o.kind {
+                ObsKind::Conn(c) => self.on_conn(o.ts, &c),
+                ObsKind::Dns(d) => self.on_dns(o.ts, &d),
+            }
+        }
+        if !self.buf.is_empty() {
+            self.out.send(std::mem::take(&mut self.buf));
+        }
+    }
+
+    fn on_conn(&mut self, ts: Timestamp, c: &ConnObs) {
+        let cat = self.cfg.catalogue.clone();
+        let m = cat
+            .lookup(&c.name)
+            .or_else(|| c.dns_serverless.as_deref().and_then(|n| cat.lookup(n)));
+        let Some(m) = m else {
+            return;
+        };
+        self.stats.serverless_conns += 1;
+        if self
+            .cfg
+            .allowlist
+            .matches(c.client, Some(&c.name), c.ja4.as_deref())
+            .is_some()
+        {
+            self.stats.suppressed_allowlist += 1;
+            return;
+        }
+        let prevalence = self.prevalence.observe(&c.name, c.client, ts);
+        if self.cfg.client_enabled && c.client_class == Some("non_browser") {
+            let key = (c.client, c.name.clone());
+            let quiet = self.cfg.client_quiet_secs;
+            let recent = self
+                .client_alerted
+                .get(&key)
+                .is_some_and(|last| ts.nanos_since(*last) / 1_000_000_000 < quiet);
+            if recent {
+                self.stats.suppressed_quiet += 1;
+            } else {
+                self.client_alerted.put(key, ts);
+                let rule = Rule {
+                    sid: alert::SID_NON_BROWSER_CLIENT,
+                    signature: format!(
+                        "VIRGA non-browser client to {} endpoint",
+                        m.platform.name()
+                    ),
+                    category: "Potentially Bad Traffic",
+                    severity: 3,
+                };
+                let place = conn_place(ts, c);
+                let platform = m.platform.id().to_string();
+                alert::write(
+                    &mut self.buf,
+                    self.cfg.community_id_seed,
+                    &place,
+                    &rule,
+                    |w| {
+                        w.str("detector", "client");
+                        write_conn_context(w, c, &platform, 1.0, prevalence);
+                    },
+                );
+                self.stats.alerts += 1;
+            }
+        }
+    }
+
+    fn on_dns(&mut self, _ts: Timestamp, _d: &DnsObs) {
+        self.stats.dns_observations += 1;
+    }
+}
+
+/// Sorting key that makes the processing order independent of the workers.
+fn order_key(o: &Observation) -> (Timestamp, IpAddr, u64, u8) {
+    match &o.kind {
+        ObsKind::Conn(c) => (o.ts, c.client, c.flow_id, 0),
+        ObsKind::Dns(d) => (o.ts, d.client, d.flow_id, 1),
+    }
+}
+
+/// The alert's place: the connection's flow, client to server.
+fn conn_place(ts: Timestamp, c: &ConnObs) -> Place<'_> {
+    Place {
+        ts,
+        client: c.client,
+        server: c.server,
+        client_port: c.client_port,
+        proto: c.proto,
+        flow_id: c.flow_id,
+        pcap_cnt: c.pcap_cnt,
+        origin: &c.origin,
+        live: c.live,
+        app_proto: match (c.proto, c.name_source) {
+            (17, _) => "quic",
+            (_, crate::names::NameSource::HttpHost) => "http",
+            _ => "tls",
+        },
+        app_json: c.app_json.as_deref(),
+    }
+}
+
+/// The common members of `alert.context.virga` for a connection.
+fn write_conn_context(
+    w: &mut crate::output::json::JsonWriter<'_>,
+    c: &ConnObs,
+    platform: &str,
+    score: f64,
+    prevalence: u32,
+) {
+    w.str("server_name", &c.name)
+        .str("name_source", c.name_source.name())
+        .str("platform", platform)
+        .f64("score", score)
+        .str("client_class", c.client_class.unwrap_or("unknown"));
+    if !c.class_reasons.is_empty() {
+        w.array("client_reasons");
+        for r in &c.class_reasons {
+            w.elem_str(r);
+        }
+        w.end_array();
+    }
+    if let Some(j) = &c.ja4 {
+        w.str("ja4", j);
+    }
+    w.u64("prevalence", u64::from(prevalence));
+}
