@@ -189,7 +189,7 @@ impl State {
                 None => ready.append(p),
             }
         }
-        ready.sort_by(|a, b| order_key(a).cmp(&order_key(b)));
+        ready.sort_by_key(order_key);
         for o in ready {
             match o.kind {
                 ObsKind::Conn(c) => self.on_conn(o.ts, &c),
