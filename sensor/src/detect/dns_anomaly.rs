@@ -389,7 +389,10 @@ impl DnsAnomalyDetector {
                 count: bucket_count,
                 threshold: cfg.rate_queries_min,
                 window_secs: cfg.rate_bucket.as_secs(),
-                span_secs: 0.0,
+                span_secs: track
+                    .rate
+                    .bucket_start()
+                    .map_or(0.0, |s| q.ts.nanos_since(s) as f64 / 1e9),
                 usual_rate: usual,
                 examples: Vec::new(),
             },
@@ -618,11 +621,14 @@ fn resolve<'c, 'n>(catalogue: &'c Catalogue, name: &'n str) -> Option<Resolved<'
     let mut rest = full;
     loop {
         if let Some(m) = catalogue.lookup(rest) {
-            // Everything left of the account label (or, without one, of the pattern's fixed
-            // suffix) is the subdomain. `m.account` is a slice of `rest`, itself a slice of
-            // `full`, so its offset in `full` locates it.
+            // The subdomain is everything left of the account label. Without an account
+            // label it is the labels dropped to find the catalogued name or, when none were,
+            // the labels left of the pattern's fixed suffix (`<tunnel>.trycloudflare.com`).
+            // `m.account` and `rest` are slices of `full`, so their offsets locate them.
+            let offset = |s: &str| (s.as_ptr() as usize).checked_sub(full.as_ptr() as usize);
             let cut = match m.account {
-                Some(a) => (a.as_ptr() as usize).checked_sub(full.as_ptr() as usize),
+                Some(a) => offset(a),
+                None if rest.len() < full.len() => offset(rest),
                 None => full.len().checked_sub(m.pattern.fixed_suffix().len()),
             };
             let subdomain = cut
@@ -723,7 +729,9 @@ mod tests {
         assert_eq!(r.subdomain, "");
         assert_eq!(r.account, Some("4kq2v8zt6nmw3ryx5pbl7hcd9jsf1ega"));
         let r = resolve(&c, "abc.def.trycloudflare.com").unwrap();
-        assert_eq!((r.account, r.subdomain), (None, "abc.def"));
+        assert_eq!((r.account, r.subdomain), (None, "abc"));
+        let r = resolve(&c, "def.trycloudflare.com").unwrap();
+        assert_eq!((r.account, r.subdomain), (None, "def"));
         let r = resolve(&c, "data.script.google.com").unwrap();
         assert_eq!(
             (r.platform.id(), r.subdomain),
@@ -797,6 +805,34 @@ mod tests {
         }
         assert_eq!(again, 1);
         assert_eq!(d.stats().alerts, 3);
+    }
+
+    #[test]
+    fn bursts_under_other_platforms_and_hex_payloads() {
+        let mut d = det(DnsDetect {
+            new_account_max_tier: None,
+            ..DnsDetect::default()
+        });
+        let zones = [
+            "proj.pages.dev",
+            "abcdefghij.lambda-url.us-east-1.on.aws",
+            "x1y2z3.execute-api.eu-west-1.amazonaws.com",
+            "quiet-lake-1234.trycloudflare.com",
+        ];
+        for (z, zone) in zones.iter().enumerate() {
+            let mut got = Vec::new();
+            for i in 0..12u64 {
+                // dnscat2-style hex payload labels, a sequence number first.
+                let payload = format!(
+                    "{:04x}{:016x}",
+                    i,
+                    (i + 1).wrapping_mul(0x9e37_79b9_7f4a_7c15)
+                );
+                let name = format!("{payload}.{zone}");
+                got.extend(query(&mut d, i * 200, z as u8, &name, 1).map(|a| a.kind));
+            }
+            assert_eq!(got, [DnsAnomalyKind::RandomSubdomainBurst], "{zone}");
+        }
     }
 
     #[test]

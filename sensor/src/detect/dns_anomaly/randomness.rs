@@ -20,10 +20,11 @@
 //! `0.15·entropy + 0.25·mixing + 0.15·vowels + 0.10·consonant run + 0.10·length
 //!  + 0.10·alphabet + 0.15·English likelihood` (see [`name_stats`] for each mapping).
 //!
-//! On synthetic sets (300 names each) a 0.35 threshold flags 97 % of random `[a-z0-9]{8,30}`,
-//! 100 % of hex 16–60, base32 16–60 and multi-label base32, 72 % of letters-only random
-//! strings of 10–20, and 4 of 168 realistic function names (all four with a hex version id,
-//! e.g. `e8f2a1b3-my-worker`). Pronounceable random names and short ones are not caught.
+//! On synthetic sets (300 names each, test `synthetic_sets_separate`) a 0.35 threshold flags
+//! 96 % of random `[a-z0-9]{8,30}`, 100 % of hex 16–60, 99 % of base32 16–60, 77 % of
+//! letters-only random strings of 10–20, and 4 of 168 realistic function names (each with a
+//! hex id or version, e.g. `e8f2a1b3-my-worker`). Pronounceable random names and short ones
+//! are not caught.
 
 /// Fewer letters and digits than this score 0.
 pub const MIN_CHARS: usize = 8;
@@ -250,6 +251,92 @@ mod tests {
             let s = name_stats(name);
             assert!(s.score >= THRESHOLD, "{name}: {s:?}");
         }
+    }
+
+    /// xorshift64*: a fixed, dependency-free generator for the synthetic sets.
+    struct Rng(u64);
+
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 >> 12;
+            self.0 ^= self.0 << 25;
+            self.0 ^= self.0 >> 27;
+            self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+        }
+
+        fn below(&mut self, n: u64) -> u64 {
+            self.next() % n
+        }
+
+        fn string(&mut self, alphabet: &[u8], lo: u64, hi: u64) -> String {
+            let len = lo + self.below(hi - lo + 1);
+            (0..len)
+                .map(|_| char::from(alphabet[self.below(alphabet.len() as u64) as usize]))
+                .collect()
+        }
+    }
+
+    /// Share of `names` scoring at least [`THRESHOLD`].
+    fn flagged(names: &[String]) -> f64 {
+        names.iter().filter(|n| randomness(n) >= THRESHOLD).count() as f64 / names.len() as f64
+    }
+
+    /// Realistic function/tenant subdomains (not random): words, abbreviations, numbered
+    /// instances, adjective-noun-number names and version-prefixed preview names.
+    const BENIGN: &str = "a1b2c3 cdn-sync status-probe relay api hello-world my-worker \
+        worker-prod api-v2 auth-proxy image-resizer og-image webhook github-webhook slack-bot \
+        discord-bot contact-form newsletter rss-proxy cors-anywhere cors-proxy edge-cache \
+        redirect shortener link-shortener analytics metrics telemetry logger log-drain \
+        stripe-webhook payments checkout cart inventory search autocomplete geo-ip ip-lookup \
+        weather-api translate chatbot openai-proxy gpt-proxy llm-gateway static assets files \
+        uploads downloads media video-proxy stream hls thumbnails avatars blog docs wiki status \
+        uptime healthcheck ping heartbeat cron scheduler queue-consumer email-worker mailer \
+        notifications push sms twilio-hook zapier-hook n8n-webhook preview staging dev test \
+        qa prod production canary beta alpha sandbox demo frontend backend gateway router \
+        middleware bff graphql rest-api json-api user-service auth-service billing-service \
+        order-service shipping-service us-east eu-west ap-south frankfurt london tokyo \
+        weathered-sun-1234 shy-meadow-5678 quiet-river-42 bold-cloud-7 snowy-field-2023 \
+        e8f2a1b3-my-worker 3f9c7d21-api 0a1b2c3d-relay ci-hooks-3b9d api-7f3k fn-x \
+        deploy-preview-3 feature-login fix-bug-142 release-2-4 v2 v3 next new old legacy \
+        portfolio resume landing marketing campaign promo summer-sale black-friday \
+        minecraft-status discord-invite twitch-alerts spotify-now-playing github-stats \
+        nextjs-app remix-app astro-site svelte-kit nuxt-app hono-api itty-router worker1 \
+        worker2 worker-01 api01 node-3 edge-42 shard-7 replica-2 kv-store d1-demo r2-upload \
+        durable-objects queues-demo ai-demo vectorize-demo b7c2e9f1 8f3a2c1d c0ffee42 \
+        deadbeef 5e6f7a8b";
+
+    #[test]
+    fn synthetic_sets_separate() {
+        let mut rng = Rng(0x5eed_1234_abcd_ef01);
+        let mut set = |alphabet: &[u8], lo: u64, hi: u64| -> Vec<String> {
+            (0..300).map(|_| rng.string(alphabet, lo, hi)).collect()
+        };
+        let alnum = set(b"abcdefghijklmnopqrstuvwxyz0123456789", 8, 30);
+        let hex = set(b"0123456789abcdef", 16, 60);
+        let b32 = set(b"abcdefghijklmnopqrstuvwxyz234567", 16, 60);
+        let letters = set(b"abcdefghijklmnopqrstuvwxyz", 10, 20);
+        let (a, h, b, l) = (
+            flagged(&alnum),
+            flagged(&hex),
+            flagged(&b32),
+            flagged(&letters),
+        );
+        let benign: Vec<String> = BENIGN.split_whitespace().map(str::to_owned).collect();
+        let fp = benign
+            .iter()
+            .filter(|n| randomness(n) >= THRESHOLD)
+            .cloned()
+            .collect::<Vec<_>>();
+        println!(
+            "flagged: alnum {a:.2} hex {h:.2} base32 {b:.2} letters {l:.2}; benign {}/{}: {fp:?}",
+            fp.len(),
+            benign.len()
+        );
+        assert!(
+            a >= 0.9 && h >= 0.95 && b >= 0.95 && l >= 0.6,
+            "{a} {h} {b} {l}"
+        );
+        assert!(benign.len() >= 150 && fp.len() <= 6, "{fp:?}");
     }
 
     #[test]

@@ -119,6 +119,11 @@ pub const RATE_ALPHA: f64 = 0.1;
 const MAX_DECAY_STEPS: u64 = 1000;
 
 impl Rate {
+    /// Start of the current bucket (`None` before the first query).
+    pub fn bucket_start(&self) -> Option<Timestamp> {
+        self.start
+    }
+
     /// Counts one query at `ts`; returns (queries in the current bucket, usual rate before it).
     pub fn add(&mut self, ts: Timestamp, bucket_ns: u64) -> (u32, f64) {
         let bucket_ns = bucket_ns.max(1);
