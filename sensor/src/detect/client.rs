@@ -40,7 +40,7 @@ mod table;
 
 pub use table::{BrowserTable, TableEntry, CONFIGURED};
 
-use virga_parsers::fingerprint::{ja4, Transport};
+use virga_parsers::fingerprint::{ja4, Ja4, Transport};
 use virga_parsers::tls::{is_grease, ClientHello, ExtensionType, TlsVersion};
 
 /// The caveat to attach to browser verdicts (the documented hard limit).
@@ -283,14 +283,25 @@ impl Classification<'_> {
     }
 }
 
-/// Classifies the client that sent `ch` over `transport`.
+/// Classifies the client that sent `ch` over `transport` (computes the JA4 itself).
 pub fn classify<'t>(
     ch: &ClientHello<'_>,
     transport: Transport,
     table: &'t BrowserTable,
 ) -> Classification<'t> {
+    classify_with_ja4(ch, transport, &ja4(ch, transport), table)
+}
+
+/// [`classify`] for a caller that already has the hello's JA4 (the pipeline computes it for
+/// the EVE event); `ja4` must be `fingerprint::ja4(ch, transport)`.
+pub fn classify_with_ja4<'t>(
+    ch: &ClientHello<'_>,
+    transport: Transport,
+    ja4: &Ja4,
+    table: &'t BrowserTable,
+) -> Classification<'t> {
     let mut reasons = traits(ch, transport);
-    let hit = table.lookup(&ja4(ch, transport));
+    let hit = table.lookup(ja4);
     let class = match hit {
         Some(e) if e.class == ClientClass::NonBrowser => {
             reasons.insert(Reason::Ja4InNonBrowserTable);
@@ -634,6 +645,7 @@ mod tests {
         let mut t = table.clone();
         t.insert(j.as_str(), ClientClass::NonBrowser, "test tool");
         let c = classify(&ch, Transport::Tcp, &t);
+        assert_eq!(c, classify_with_ja4(&ch, Transport::Tcp, &j, &t));
         assert_eq!(c.class, ClientClass::NonBrowser);
         assert_eq!(c.known_as, Some("test tool"));
         assert!(c.reasons.contains(Reason::Ja4InNonBrowserTable));

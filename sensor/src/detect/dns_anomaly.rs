@@ -4,7 +4,9 @@
 //! [`DnsAnomalyDetector::on_response`]), with packet time. Names outside the catalogue are
 //! ignored. A name with extra labels left of a catalogued one (`x.y.acme.workers.dev`, which
 //! `*.*.workers.dev` does not match) is attributed to the catalogued name it ends in, so data
-//! packed into several labels still counts for its account.
+//! packed into several labels still counts for its account. The *subdomain* scored for
+//! randomness is what lies left of the account label (without one: the labels dropped, or the
+//! wildcard labels left of the pattern's fixed suffix).
 //!
 //! For each (client, platform, account) the detector keeps a *track*:
 //! - [`DnsAnomalyKind::RandomSubdomainBurst`]: distinct random-looking subdomains (the labels
@@ -299,9 +301,10 @@ pub struct DnsAnomalyDetector {
 
 impl DnsAnomalyDetector {
     /// A detector with the `[detect.dns]` settings `cfg`, for the names of `catalogue`.
+    /// The maps start empty and grow up to their caps (nothing is reserved up front).
     pub fn new(cfg: DnsDetect, catalogue: Arc<Catalogue>) -> Self {
-        let tracks = LruCache::new(cfg.max_tracks_per_worker);
-        let accounts = LruCache::new(cfg.max_accounts_per_worker);
+        let tracks = LruCache::unbounded();
+        let accounts = LruCache::unbounded();
         DnsAnomalyDetector {
             cfg,
             catalogue,
@@ -511,10 +514,11 @@ impl DnsAnomalyDetector {
         if self.accounts.get(&key).is_some() {
             return false;
         }
-        if self.accounts.len() >= self.accounts.cap().get() {
+        if self.accounts.len() >= self.cfg.max_accounts_per_worker.get() {
+            self.accounts.pop_lru();
             self.stats.accounts_evicted += 1;
         }
-        self.accounts.push(key, ());
+        self.accounts.put(key, ());
         self.cfg
             .new_account_max_tier
             .is_some_and(|max| r.platform.tier() <= max)
@@ -565,7 +569,8 @@ fn track<'t>(
     cfg: &DnsDetect,
     account: Option<&str>,
 ) -> &'t mut Track {
-    if !tracks.contains(&key) && tracks.len() >= tracks.cap().get() {
+    if !tracks.contains(&key) && tracks.len() >= cfg.max_tracks_per_worker.get() {
+        tracks.pop_lru();
         stats.tracks_evicted += 1;
     }
     tracks.get_or_insert_mut(key, || Track::new(cfg, account))
@@ -986,6 +991,7 @@ mod tests {
             nx(&mut d, i, (i % 7) as u8, &name);
         }
         assert!(d.tracks() <= 8);
+        assert!(d.accounts.len() <= 4);
         let s = d.stats();
         assert!(s.tracks_evicted > 0 && s.accounts_evicted == 96, "{s:?}");
     }
