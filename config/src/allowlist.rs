@@ -273,7 +273,7 @@ fn parse_client(text: &str) -> Result<IpNet, String> {
 }
 
 /// JA4 (not JA4_r): `a_b_c`, 10 ASCII alphanumerics, then two 12-digit lowercase hex hashes.
-fn check_ja4(text: &str) -> Result<(), String> {
+pub(crate) fn check_ja4(text: &str) -> Result<(), String> {
     let mut parts = text.split('_');
     let shape_ok = match (parts.next(), parts.next(), parts.next(), parts.next()) {
         (Some(a), Some(b), Some(c), None) => {

@@ -7,8 +7,8 @@ use std::num::NonZeroUsize;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::allowlist::Allowlist;
-use crate::catalogue::Catalogue;
+use crate::allowlist::{check_ja4, Allowlist};
+use crate::catalogue::{Catalogue, Tier};
 use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
@@ -607,8 +607,8 @@ impl Detect {
     fn build(raw: &RawDetect, path: &KeyPath, p: &mut Problems) -> Self {
         Detect {
             beacon: BeaconDetect::build(&raw.beacon, &path.key("beacon"), p),
-            client: ClientDetect::build(&raw.client),
-            dns: DnsDetect::build(&raw.dns),
+            client: ClientDetect::build(&raw.client, &path.key("client"), p),
+            dns: DnsDetect::build(&raw.dns, &path.key("dns"), p),
         }
     }
 }
@@ -683,46 +683,208 @@ impl BeaconDetect {
     }
 }
 
-/// `[detect.client]`: unusual client software talking to functions.
+/// `[detect.client]`: browser or not, from the ClientHello.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ClientDetect {
     /// Run the detector. Default: true.
     pub enabled: bool,
+    /// JA4s added to the shipped browser table. Default: none.
+    pub browser_ja4: Vec<String>,
+    /// JA4s always classified as non-browser; they win over browser entries. Default: none.
+    pub non_browser_ja4: Vec<String>,
 }
 
 impl Default for ClientDetect {
     /// The documented defaults.
     fn default() -> Self {
-        ClientDetect::build(&RawClientDetect::default())
+        ClientDetect::build(
+            &RawClientDetect::default(),
+            &KeyPath::root(),
+            &mut Problems::default(),
+        )
     }
 }
 
 impl ClientDetect {
-    fn build(raw: &RawClientDetect) -> Self {
+    fn build(raw: &RawClientDetect, path: &KeyPath, p: &mut Problems) -> Self {
+        let list = |key: &str, values: &[String], p: &mut Problems| -> Vec<String> {
+            let at = path.key(key);
+            values
+                .iter()
+                .enumerate()
+                .filter_map(|(i, v)| match check_ja4(v) {
+                    Ok(()) => Some(v.clone()),
+                    Err(reason) => {
+                        p.push(at.index(i), reason);
+                        None
+                    }
+                })
+                .collect()
+        };
         ClientDetect {
             enabled: raw.enabled,
+            browser_ja4: list("browser_ja4", &raw.browser_ja4, p),
+            non_browser_ja4: list("non_browser_ja4", &raw.non_browser_ja4, p),
         }
     }
 }
 
-/// `[detect.dns]`: suspicious DNS use around functions.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `[detect.dns]`: DNS anomalies under catalogued names, per client and per account label.
+#[derive(Debug, Clone, PartialEq)]
 pub struct DnsDetect {
     /// Run the detector. Default: true.
     pub enabled: bool,
+    /// Sliding window of the random-subdomain, NXDOMAIN and TXT counts. Default: 300 s;
+    /// 10 s to 86400 s.
+    pub window: Duration,
+    /// Randomness score (0 to 1) from which a subdomain is random-looking. Default: 0.35.
+    pub randomness_threshold: f64,
+    /// Distinct random-looking subdomains in the window for an alert. Default: 10; 2 to 256.
+    pub random_names_min: u32,
+    /// Distinct NXDOMAIN names in the window for an alert. Default: 10; 2 to 256.
+    pub nxdomain_names_min: u32,
+    /// TXT/NULL/ANY queries in the window for an alert. Default: 5; 2 to 256.
+    pub txt_queries_min: u32,
+    /// Rate bucket length. Default: 10 s; 1 s to 3600 s.
+    pub rate_bucket: Duration,
+    /// Queries in one bucket for a rate spike. Default: 50; 2 to 1000000.
+    pub rate_queries_min: u32,
+    /// Spike factor over the usual rate. Default: 10.0; 1.0 to 1000.0.
+    pub rate_factor: f64,
+    /// First sightings of accounts are reported for platforms of this tier or a
+    /// lower-numbered one; `None` (key value 0) = never. Default: tier 1.
+    pub new_account_max_tier: Option<Tier>,
+    /// Quiet time per (client, account, kind) after an alert. Default: 3600 s; 0 to 604800 s.
+    pub realert_quiet: Duration,
+    /// (client, account) pairs tracked per worker. Default: 16384; 1 to 16777216.
+    pub max_tracks_per_worker: NonZeroUsize,
+    /// Accounts remembered per worker for first sightings. Default: 65536; 1 to 16777216.
+    pub max_accounts_per_worker: NonZeroUsize,
 }
 
 impl Default for DnsDetect {
     /// The documented defaults.
     fn default() -> Self {
-        DnsDetect::build(&RawDnsDetect::default())
+        DnsDetect::build(
+            &RawDnsDetect::default(),
+            &KeyPath::root(),
+            &mut Problems::default(),
+        )
     }
 }
 
 impl DnsDetect {
-    fn build(raw: &RawDnsDetect) -> Self {
+    fn build(raw: &RawDnsDetect, path: &KeyPath, p: &mut Problems) -> Self {
+        let d = RawDnsDetect::default();
+        let float = |p: &mut Problems, key: &str, v: f64, lo: f64, hi: f64, dv: f64| {
+            if p.range(&path.key(key), v, lo, hi) {
+                v
+            } else {
+                dv
+            }
+        };
+        let count = |p: &mut Problems, key: &str, v: u64, lo: u64, hi: u64, dv: u64| {
+            u32::try_from(ranged(p, &path.key(key), v, lo, hi, dv)).unwrap_or(u32::MAX)
+        };
+        let tier = ranged(
+            p,
+            &path.key("new_account_max_tier"),
+            raw.new_account_max_tier,
+            0,
+            3,
+            d.new_account_max_tier,
+        );
         DnsDetect {
             enabled: raw.enabled,
+            window: Duration::from_secs(ranged(
+                p,
+                &path.key("window_secs"),
+                raw.window_secs,
+                10,
+                86_400,
+                d.window_secs,
+            )),
+            randomness_threshold: float(
+                p,
+                "randomness_threshold",
+                raw.randomness_threshold,
+                0.0,
+                1.0,
+                d.randomness_threshold,
+            ),
+            random_names_min: count(
+                p,
+                "random_names_min",
+                raw.random_names_min,
+                2,
+                256,
+                d.random_names_min,
+            ),
+            nxdomain_names_min: count(
+                p,
+                "nxdomain_names_min",
+                raw.nxdomain_names_min,
+                2,
+                256,
+                d.nxdomain_names_min,
+            ),
+            txt_queries_min: count(
+                p,
+                "txt_queries_min",
+                raw.txt_queries_min,
+                2,
+                256,
+                d.txt_queries_min,
+            ),
+            rate_bucket: Duration::from_secs(ranged(
+                p,
+                &path.key("rate_bucket_secs"),
+                raw.rate_bucket_secs,
+                1,
+                3600,
+                d.rate_bucket_secs,
+            )),
+            rate_queries_min: count(
+                p,
+                "rate_queries_min",
+                raw.rate_queries_min,
+                2,
+                1_000_000,
+                d.rate_queries_min,
+            ),
+            rate_factor: float(
+                p,
+                "rate_factor",
+                raw.rate_factor,
+                1.0,
+                1000.0,
+                d.rate_factor,
+            ),
+            new_account_max_tier: Tier::from_number(tier),
+            realert_quiet: Duration::from_secs(ranged(
+                p,
+                &path.key("realert_quiet_secs"),
+                raw.realert_quiet_secs,
+                0,
+                604_800,
+                d.realert_quiet_secs,
+            )),
+            max_tracks_per_worker: non_zero(ranged(
+                p,
+                &path.key("max_tracks_per_worker"),
+                raw.max_tracks_per_worker,
+                1,
+                1 << 24,
+                d.max_tracks_per_worker,
+            )),
+            max_accounts_per_worker: non_zero(ranged(
+                p,
+                &path.key("max_accounts_per_worker"),
+                raw.max_accounts_per_worker,
+                1,
+                1 << 24,
+                d.max_accounts_per_worker,
+            )),
         }
     }
 }
@@ -863,6 +1025,82 @@ mod tests {
         assert_eq!(c.capture.snaplen_bytes, 65_535);
         assert!(c.names.min_ttl <= c.names.max_ttl);
         assert!(Config::try_from(raw).is_err());
+    }
+
+    #[test]
+    fn detect_client_and_dns_defaults_and_problems() {
+        let c = Config::default();
+        let dns = &c.detect.dns;
+        assert_eq!(dns.window, Duration::from_secs(300));
+        assert_eq!(dns.randomness_threshold, 0.35);
+        assert_eq!(
+            (
+                dns.random_names_min,
+                dns.nxdomain_names_min,
+                dns.txt_queries_min
+            ),
+            (10, 10, 5)
+        );
+        assert_eq!(dns.rate_bucket, Duration::from_secs(10));
+        assert_eq!((dns.rate_queries_min, dns.rate_factor), (50, 10.0));
+        assert_eq!(dns.new_account_max_tier, Some(Tier::One));
+        assert_eq!(dns.realert_quiet, Duration::from_secs(3600));
+        assert_eq!(dns.max_tracks_per_worker.get(), 16_384);
+        assert_eq!(dns.max_accounts_per_worker.get(), 65_536);
+        assert_eq!(DnsDetect::default(), *dns);
+        assert_eq!(ClientDetect::default(), c.detect.client);
+        assert!(
+            c.detect.client.browser_ja4.is_empty() && c.detect.client.non_browser_ja4.is_empty()
+        );
+
+        let mut raw = RawConfig::default();
+        raw.detect.client.browser_ja4 = vec![
+            "t13d1516h2_8daaf6152771_02713d6af862".into(),
+            "t13d1516h2_8daaf6152771".into(),
+        ];
+        raw.detect.client.non_browser_ja4 = vec!["not a ja4".into()];
+        raw.detect.dns.window_secs = 5;
+        raw.detect.dns.randomness_threshold = 1.5;
+        raw.detect.dns.random_names_min = 1;
+        raw.detect.dns.nxdomain_names_min = 257;
+        raw.detect.dns.txt_queries_min = 0;
+        raw.detect.dns.rate_bucket_secs = 0;
+        raw.detect.dns.rate_queries_min = 1;
+        raw.detect.dns.rate_factor = 0.5;
+        raw.detect.dns.new_account_max_tier = 4;
+        raw.detect.dns.realert_quiet_secs = 604_801;
+        raw.detect.dns.max_tracks_per_worker = 0;
+        raw.detect.dns.max_accounts_per_worker = 0;
+        assert_eq!(
+            problems(&raw),
+            [
+                "detect.client.browser_ja4[1]",
+                "detect.client.non_browser_ja4[0]",
+                "detect.dns.new_account_max_tier",
+                "detect.dns.window_secs",
+                "detect.dns.randomness_threshold",
+                "detect.dns.random_names_min",
+                "detect.dns.nxdomain_names_min",
+                "detect.dns.txt_queries_min",
+                "detect.dns.rate_bucket_secs",
+                "detect.dns.rate_queries_min",
+                "detect.dns.rate_factor",
+                "detect.dns.realert_quiet_secs",
+                "detect.dns.max_tracks_per_worker",
+                "detect.dns.max_accounts_per_worker",
+            ]
+        );
+        let (c, _) = Config::validate(&raw);
+        assert_eq!(
+            c.detect.client.browser_ja4,
+            ["t13d1516h2_8daaf6152771_02713d6af862"]
+        );
+        assert_eq!(c.detect.dns, DnsDetect::default());
+
+        raw = RawConfig::default();
+        raw.detect.dns.new_account_max_tier = 0;
+        let c = Config::try_from(raw).unwrap();
+        assert_eq!(c.detect.dns.new_account_max_tier, None);
     }
 
     #[test]

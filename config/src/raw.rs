@@ -280,9 +280,10 @@ pub struct RawAllowEntry {
 pub struct RawDetect {
     /// `[detect.beacon]`: periodic client→function traffic. Defaults: see [`RawBeacon`].
     pub beacon: RawBeacon,
-    /// `[detect.client]`: unusual client software (JA4) talking to functions. Default: enabled.
+    /// `[detect.client]`: browser or not, from the ClientHello. Defaults: see
+    /// [`RawClientDetect`].
     pub client: RawClientDetect,
-    /// `[detect.dns]`: suspicious DNS use around functions. Default: enabled.
+    /// `[detect.dns]`: DNS anomalies around functions. Defaults: see [`RawDnsDetect`].
     pub dns: RawDnsDetect,
 }
 
@@ -320,31 +321,94 @@ impl Default for RawBeacon {
     }
 }
 
-/// `[detect.client]`.
+/// `[detect.client]`: which client software (browser or not) opened a TLS/QUIC connection, from
+/// its ClientHello. A shipped table of browser JA4s plus trait rules; these keys extend the table.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawClientDetect {
     /// Run the client detector. Default: true.
     pub enabled: bool,
+    /// JA4 fingerprints (`t13d1516h2_8daaf6152771_02713d6af862`) added to the shipped table of
+    /// browsers: a hello with one of these is classified as a browser. Default: none.
+    pub browser_ja4: Vec<String>,
+    /// JA4 fingerprints always classified as non-browser (known tools or implants); they win over
+    /// browser entries, the shipped ones included. Default: none.
+    pub non_browser_ja4: Vec<String>,
 }
 
 impl Default for RawClientDetect {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            browser_ja4: Vec::new(),
+            non_browser_ja4: Vec::new(),
+        }
     }
 }
 
-/// `[detect.dns]`.
+/// `[detect.dns]`: DNS anomalies under catalogued serverless names, per client and per account
+/// (tenant) label.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct RawDnsDetect {
     /// Run the DNS detector. Default: true.
     pub enabled: bool,
+    /// Sliding window of the random-subdomain, NXDOMAIN and TXT counts. Default: 300 s.
+    /// Range 10 to 86400.
+    pub window_secs: u64,
+    /// A subdomain whose randomness score (0 = word-like, 1 = random) reaches this is
+    /// "random-looking". Default: 0.35. Range 0.0 to 1.0.
+    pub randomness_threshold: f64,
+    /// Distinct random-looking subdomains of one account, from one client, within the window
+    /// that raise a random-subdomain-burst alert. Default: 10 names. Range 2 to 256.
+    pub random_names_min: u64,
+    /// Distinct names of one account (or platform) answered NXDOMAIN to one client within the
+    /// window that raise an NXDOMAIN-run alert. Default: 10 names. Range 2 to 256.
+    pub nxdomain_names_min: u64,
+    /// TXT, NULL or ANY queries for names of one account, from one client, within the window
+    /// that raise a TXT-lookups alert. Default: 5 queries. Range 2 to 256.
+    pub txt_queries_min: u64,
+    /// Length of the buckets query rates are counted in. Default: 10 s. Range 1 to 3600.
+    pub rate_bucket_secs: u64,
+    /// Queries for one account from one client in one bucket needed for a rate-spike alert.
+    /// Default: 50 queries. Range 2 to 1000000.
+    pub rate_queries_min: u64,
+    /// A bucket is a spike when it also holds this many times the client's usual rate for the
+    /// account (an exponentially weighted mean of earlier buckets). Default: 10.0.
+    /// Range 1.0 to 1000.0.
+    pub rate_factor: f64,
+    /// Report the first sighting of an account label on this sensor for platforms of this tier
+    /// and lower-numbered tiers (1 = tier 1 only); 0 turns first-sighting reports off.
+    /// Default: 1. Range 0 to 3.
+    pub new_account_max_tier: u64,
+    /// After an alert, stay quiet for the same (client, account, kind) this long.
+    /// Default: 3600 s. Range 0 to 604800.
+    pub realert_quiet_secs: u64,
+    /// (client, account) pairs tracked per worker; least recently seen is evicted.
+    /// Default: 16384 pairs. Range 1 to 16777216.
+    pub max_tracks_per_worker: u64,
+    /// Account labels remembered per worker for first-sighting reports; least recently seen is
+    /// evicted (and would be reported again). Default: 65536 accounts. Range 1 to 16777216.
+    pub max_accounts_per_worker: u64,
 }
 
 impl Default for RawDnsDetect {
     fn default() -> Self {
-        Self { enabled: true }
+        Self {
+            enabled: true,
+            window_secs: 300,
+            randomness_threshold: 0.35,
+            random_names_min: 10,
+            nxdomain_names_min: 10,
+            txt_queries_min: 5,
+            rate_bucket_secs: 10,
+            rate_queries_min: 50,
+            rate_factor: 10.0,
+            new_account_max_tier: 1,
+            realert_quiet_secs: 3600,
+            max_tracks_per_worker: 16_384,
+            max_accounts_per_worker: 65_536,
+        }
     }
 }
 
