@@ -67,6 +67,9 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
         names_capacity: cfg.names.max_entries_per_worker,
         names_min_ttl_secs: cfg.names.min_ttl.as_secs(),
         names_max_ttl_secs: cfg.names.max_ttl.as_secs(),
+        browser_table: Arc::new(crate::detect::client::BrowserTable::from_config(
+            &cfg.detect.client,
+        )),
         emit: EmitConfig {
             log_all: log_all || cfg.output.log_all,
             community_id_seed: cfg.output.community_id_seed,
@@ -90,6 +93,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         prevalence_window_secs: 86_400,
         prevalence_max_names: std::num::NonZeroUsize::new(65_536)
             .unwrap_or(std::num::NonZeroUsize::MIN),
+        dns: cfg.detect.dns.enabled.then(|| cfg.detect.dns.clone()),
     }
 }
 

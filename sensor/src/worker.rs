@@ -5,6 +5,7 @@
 use crate::app::dns::{write_dns_object, Scratch as DnsScratch, TcpDnsState};
 use crate::app::{self, AppProto, AppState, Emitter, EventPacket, FlowApp, Side};
 use crate::capture::RawPacket;
+use crate::detect::client::{classify_with_ja4, BrowserTable};
 use crate::detect::engine::StageSender;
 use crate::detect::observe::{ConnObs, DnsObs, ObsKind, Observation};
 use crate::flow::key::{Endpoint, FlowKey, Tuple};
@@ -73,6 +74,8 @@ pub struct WorkerConfig {
     pub names_min_ttl_secs: u64,
     /// Longest lifetime of a learned name, seconds.
     pub names_max_ttl_secs: u64,
+    /// Browser/non-browser fingerprint table for the client classifier.
+    pub browser_table: Arc<BrowserTable>,
 }
 
 /// One worker's state.
@@ -86,6 +89,7 @@ pub struct Worker {
     quic_scratch: Vec<u8>,
     reasm: Vec<u8>,
     names: NameCache,
+    browser_table: Arc<BrowserTable>,
     stage: Option<StageSender>,
     ended: Vec<(FlowKey, Flow<FlowApp>, EndReason)>,
     now: Timestamp,
@@ -111,6 +115,7 @@ impl Worker {
                 cfg.names_min_ttl_secs,
                 cfg.names_max_ttl_secs,
             ),
+            browser_table: cfg.browser_table.clone(),
             stage: None,
             ended: Vec::new(),
             now: Timestamp(0),
@@ -324,6 +329,7 @@ impl Worker {
                 &mut self.dns_scratch,
                 &mut self.quic_scratch,
                 &mut self.names,
+                &self.browser_table,
             ),
             6 if !payload.is_empty() => tcp(
                 flow,
@@ -338,6 +344,7 @@ impl Worker {
                 &mut self.dns_scratch,
                 &mut self.tls_scratch,
                 &mut self.names,
+                &self.browser_table,
             ),
             _ => {}
         }
@@ -361,6 +368,7 @@ fn udp(
     s: &mut DnsScratch,
     quic_s: &mut [u8],
     names: &mut NameCache,
+    table: &BrowserTable,
 ) {
     if payload.is_empty() {
         return;
@@ -380,7 +388,7 @@ fn udp(
             };
             if let Some(sni) = app::quic::on_client_datagram(q, payload, ev, em, &ctx, quic_s) {
                 note_name(&mut flow.app, sni, NameSource::Sni, em);
-                observe_conn(flow, fid, ev, em);
+                observe_conn(flow, fid, ev, em, table);
             }
         }
         (AppState::Idle, Direction::ToServer) if flow.app.proto == AppProto::Unknown => {
@@ -396,7 +404,7 @@ fn udp(
                 flow.app.state = AppState::Quic(q);
                 if let Some(sni) = sni {
                     note_name(&mut flow.app, sni, NameSource::Sni, em);
-                    observe_conn(flow, fid, ev, em);
+                    observe_conn(flow, fid, ev, em, table);
                 }
             } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS
             {
@@ -469,6 +477,7 @@ fn dns_message(
                 ts: ev.ts,
                 kind: ObsKind::Dns(Box::new(DnsObs {
                     client: client.ip,
+                    client_port: client.port,
                     server,
                     flow_id: fid,
                     pcap_cnt: ev.pcap_cnt,
@@ -506,6 +515,7 @@ fn tcp(
     dns_s: &mut DnsScratch,
     tls_s: &mut Vec<u8>,
     names: &mut NameCache,
+    table: &BrowserTable,
 ) {
     let d = dir as usize;
     let lim = em.cfg.limits;
@@ -526,7 +536,7 @@ fn tcp(
             flow.app.proto = AppProto::Failed;
             // An opaque protocol: the client's DNS may still name it.
             if dir == Direction::ToServer {
-                observe_conn(flow, fid, ev, em);
+                observe_conn(flow, fid, ev, em, table);
             }
             return;
         }
@@ -569,6 +579,7 @@ fn tcp(
             NameSource::Sni
         };
         note_name(&mut flow.app, name, source, em);
+        observe_conn(flow, fid, ev, em, table);
     }
 }
 
@@ -769,7 +780,13 @@ fn flow_vars(app: &FlowApp, em: &Emitter) -> Vec<(&'static str, String)> {
 
 /// Reports a connection start to the detection stage, once per flow, when
 /// its server name is known (SNI, Host, or the client's DNS).
-fn observe_conn(flow: &mut Flow<FlowApp>, fid: u64, ev: EventPacket, em: &mut Emitter) {
+fn observe_conn(
+    flow: &mut Flow<FlowApp>,
+    fid: u64,
+    ev: EventPacket,
+    em: &mut Emitter,
+    table: &BrowserTable,
+) {
     if flow.app.observed {
         return;
     }
@@ -790,11 +807,15 @@ fn observe_conn(flow: &mut Flow<FlowApp>, fid: u64, ev: EventPacket, em: &mut Em
     };
     let mut ja4 = None;
     let mut app_json = None;
+    let mut client_class = None;
+    let mut class_reasons = Vec::new();
     if let Some((bytes, transport)) = hello {
         if let Ok(ch) = virga_parsers::tls::parse_client_hello(bytes) {
-            ja4 = Some(Box::from(
-                virga_parsers::fingerprint::ja4(&ch, transport).as_str(),
-            ));
+            let fp = virga_parsers::fingerprint::ja4(&ch, transport);
+            let c = classify_with_ja4(&ch, transport, &fp, table);
+            client_class = Some(c.class.name());
+            class_reasons = c.reasons.names().collect();
+            ja4 = Some(Box::from(fp.as_str()));
             app_json = Some(render_app_json(&ch, transport));
         }
     }
@@ -817,8 +838,8 @@ fn observe_conn(flow: &mut Flow<FlowApp>, fid: u64, ev: EventPacket, em: &mut Em
                 .as_ref()
                 .and_then(|l| l.serverless_name.clone()),
             ja4,
-            client_class: None,
-            class_reasons: Vec::new(),
+            client_class,
+            class_reasons,
             client_bytes: flow.bytes[0],
             app_json,
         })),

@@ -10,6 +10,7 @@
 //! pipeline shards by client); this stage has it.
 
 use super::alert::{self, Place, Rule};
+use super::dns_anomaly::{DnsAnomalyDetector, DnsQueryObs, DnsResponseObs};
 use super::observe::{ConnObs, DnsObs, ObsKind, Observation};
 use super::prevalence::Prevalence;
 use crate::output::EventSender;
@@ -39,6 +40,8 @@ pub struct EngineConfig {
     pub prevalence_window_secs: u64,
     /// Names tracked for prevalence.
     pub prevalence_max_names: NonZeroUsize,
+    /// DNS anomaly detector settings (`None` = off).
+    pub dns: Option<virga_config::DnsDetect>,
 }
 
 /// What workers send to the stage.
@@ -62,6 +65,8 @@ pub struct EngineStats {
     pub suppressed_allowlist: u64,
     /// Client alerts held back by their quiet time.
     pub suppressed_quiet: u64,
+    /// Accounts seen for the first time (informational, not alerted).
+    pub dns_new_accounts: u64,
 }
 
 /// A worker's handle on the stage.
@@ -126,6 +131,7 @@ struct State {
     watermarks: Vec<Timestamp>,
     prevalence: Prevalence,
     client_alerted: LruCache<(IpAddr, Arc<str>), Timestamp>,
+    dns: Option<DnsAnomalyDetector>,
     stats: EngineStats,
 }
 
@@ -135,7 +141,12 @@ const MAX_CLIENT_ALERT_PAIRS: usize = 65_536;
 impl State {
     fn new(cfg: EngineConfig, workers: usize, out: EventSender) -> State {
         let prevalence = Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        let dns = cfg
+            .dns
+            .clone()
+            .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
         State {
+            dns,
             cfg,
             out,
             buf: Vec::new(),
@@ -257,8 +268,86 @@ impl State {
         }
     }
 
-    fn on_dns(&mut self, _ts: Timestamp, _d: &DnsObs) {
+    fn on_dns(&mut self, ts: Timestamp, d: &DnsObs) {
         self.stats.dns_observations += 1;
+        let Some(det) = self.dns.as_mut() else {
+            return;
+        };
+        let found = match d.rcode {
+            None => det.on_query(&DnsQueryObs {
+                ts,
+                client: d.client,
+                qname: &d.qname,
+                qtype: d.qtype,
+            }),
+            Some(rcode) => det.on_response(&DnsResponseObs {
+                ts,
+                client: d.client,
+                qname: &d.qname,
+                qtype: d.qtype,
+                rcode,
+                answers: d.answers,
+            }),
+        };
+        let Some(a) = found else {
+            return;
+        };
+        if a.kind.is_informational() {
+            // First sighting of an account: counted, not alerted (every
+            // first visit to a legitimate site would raise it).
+            self.stats.dns_new_accounts += 1;
+            return;
+        }
+        let rule = Rule {
+            sid: alert::SID_DNS_BASE + a.kind as u32,
+            signature: format!(
+                "VIRGA DNS {} towards {}",
+                a.kind.name().replace('_', " "),
+                a.platform_name
+            ),
+            category: "Potentially Bad Traffic",
+            severity: a.kind.severity().clamp(1, 3),
+        };
+        let place = Place {
+            ts,
+            client: d.client,
+            server: d.server,
+            client_port: d.client_port,
+            proto: 17,
+            flow_id: d.flow_id,
+            pcap_cnt: d.pcap_cnt,
+            origin: &d.origin,
+            live: d.live,
+            app_proto: "dns",
+            app_json: None,
+        };
+        alert::write(
+            &mut self.buf,
+            self.cfg.community_id_seed,
+            &place,
+            &rule,
+            |w| {
+                w.str("detector", "dns")
+                    .str("server_name", &a.name)
+                    .str("platform", &a.platform)
+                    .str("kind", a.kind.name())
+                    .f64("score", a.score);
+                if let Some(acct) = &a.account {
+                    w.str("account", acct);
+                }
+                w.object("evidence")
+                    .u64("count", u64::from(a.evidence.count))
+                    .u64("threshold", u64::from(a.evidence.threshold))
+                    .u64("window_secs", a.evidence.window_secs)
+                    .f64("span_secs", a.evidence.span_secs)
+                    .array("examples");
+                for e in &a.evidence.examples {
+                    w.elem_str(e);
+                }
+                w.end_array().end_object();
+            },
+        );
+        self.stats.alerts += 1;
     }
 }
 

@@ -68,6 +68,8 @@ pub struct ConnObs {
 pub struct DnsObs {
     /// The client (the querier).
     pub client: IpAddr,
+    /// The client's port.
+    pub client_port: u16,
     /// The resolver.
     pub server: Endpoint,
     /// Flow id of the DNS flow.
