@@ -1,0 +1,108 @@
+//! Alerts end to end: real captures through the whole pipeline, checked
+//! against the corpus labels.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use std::collections::HashMap;
+
+fn alerts(events: &[Value]) -> Vec<&Value> {
+    of_type(events, "alert")
+}
+
+/// Each labelled DNS anomaly raises a DNS alert of the expected kind; the
+/// benign baseline raises none.
+#[test]
+fn dns_anomalies_alert_and_the_baseline_does_not() {
+    let events = replay(&[pcap("clients/dns_anomalies.pcap")], false);
+    let labels = std::fs::read_to_string(pcap("clients/dns_anomalies.labels.jsonl")).unwrap();
+    let mut kinds: HashMap<String, Vec<String>> = HashMap::new();
+    for a in alerts(&events) {
+        assert_eq!(a["alert"]["context"]["virga"]["detector"], "dns");
+        let sid = a["alert"]["signature_id"].as_u64().unwrap();
+        assert!((9_400_020..9_400_030).contains(&sid), "sid {sid}");
+        let sev = a["alert"]["severity"].as_u64().unwrap();
+        assert!((1..=3).contains(&sev));
+        kinds
+            .entry(a["src_ip"].as_str().unwrap().to_string())
+            .or_default()
+            .push(
+                a["alert"]["context"]["virga"]["kind"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            );
+    }
+    for l in labels.lines() {
+        let v: Value = serde_json::from_str(l).unwrap();
+        let ip = v["client_ip"].as_str().unwrap();
+        let got = kinds.get(ip).cloned().unwrap_or_default();
+        match v["pattern"].as_str().unwrap() {
+            "benign_baseline_lookups" => assert!(got.is_empty(), "benign {ip} alerted: {got:?}"),
+            "dns_tunnel_high_entropy_subdomains" => {
+                assert!(
+                    got.iter().any(|k| k == "random_subdomain_burst"),
+                    "{ip}: {got:?}"
+                );
+                assert!(got.iter().any(|k| k == "txt_lookups"), "{ip}: {got:?}");
+            }
+            "nxdomain_burst_random_subdomains" => {
+                assert!(got.iter().any(|k| k == "nxdomain_run"), "{ip}: {got:?}")
+            }
+            "txt_record_polling" => {
+                assert!(got.iter().any(|k| k == "txt_lookups"), "{ip}: {got:?}")
+            }
+            other => panic!("unknown pattern {other}"),
+        }
+    }
+}
+
+/// Non-browser clients calling serverless endpoints raise the low-severity
+/// client alert; Chromium (pages calling the same APIs) raises none. The
+/// alert carries the connection's tls object and Community ID.
+#[test]
+fn non_browser_clients_alert_browsers_do_not() {
+    for (file, browser) in [
+        ("chromium.pcap", true),
+        ("chromium-quic.pcap", true),
+        ("curl.pcap", false),
+        ("python-aioquic-h3.pcap", false),
+        ("node-fetch.pcap", false),
+    ] {
+        let events = replay(&[pcap(&format!("clients/{file}"))], false);
+        let client: Vec<&Value> = alerts(&events)
+            .into_iter()
+            .filter(|a| a["alert"]["context"]["virga"]["detector"] == "client")
+            .collect();
+        if browser {
+            assert!(client.is_empty(), "{file}: browser alerted");
+            continue;
+        }
+        assert!(!client.is_empty(), "{file}: no client alert");
+        for a in client {
+            assert_eq!(a["alert"]["severity"], 3);
+            assert_eq!(a["alert"]["signature_id"], 9_400_010);
+            let ctx = &a["alert"]["context"]["virga"];
+            assert_eq!(ctx["client_class"], "non_browser");
+            let name = ctx["server_name"].as_str().unwrap();
+            // Either the name is under a serverless suffix, or the client's
+            // DNS chain for it is (a custom domain CNAMEd to a platform).
+            let platform = ctx["platform"].as_str().unwrap();
+            if let Some(m) = virga_config::Catalogue::builtin().lookup(name) {
+                assert_eq!(m.platform.id(), platform);
+            } else {
+                assert_eq!((name, platform), ("api.contoso-hr.com", "azure_functions"));
+            }
+            assert!(ctx["ja4"].as_str().is_some());
+            let app = if a["app_proto"] == "quic" {
+                &a["quic"]
+            } else {
+                &a["tls"]
+            };
+            assert_eq!(app["sni"], name);
+            assert!(a["community_id"].as_str().unwrap().starts_with("1:"));
+            assert_eq!(a["alert"]["metadata"]["mitre_technique_id"][0], "T1583.007");
+        }
+    }
+}
