@@ -863,3 +863,21 @@ fn render_app_json(ch: &virga_parsers::tls::ClientHello<'_>, transport: Transpor
     let inner = s.get(1..s.len().saturating_sub(1)).unwrap_or_default();
     Box::from(inner)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Per-flow memory: the flow record as stored in the table, plus the
+    /// key and the LRU list's two links. Boxed protocol state (TLS first
+    /// flight, QUIC Initials, DNS-over-TCP framing) is allocated only while a
+    /// handshake is in progress and freed after it.
+    #[test]
+    fn flow_record_stays_small() {
+        let flow = std::mem::size_of::<Flow<FlowApp>>();
+        let key = std::mem::size_of::<FlowKey>();
+        let per_flow = flow + key + 2 * std::mem::size_of::<usize>();
+        eprintln!("flow record {flow} B, key {key} B, per tracked flow ≈ {per_flow} B + hash slot");
+        assert!(per_flow <= 256, "{per_flow} bytes per flow");
+    }
+}
