@@ -299,6 +299,8 @@ impl Pipeline {
         }
         if let Some(e) = self.engine.take() {
             stats.engine = e.finish();
+            total.alerts = stats.engine.alerts;
+            total.alerts_suppressed = stats.engine.suppressed_allowlist + stats.engine.suppressed_quiet;
         }
         if let Some(first) = self.first {
             let mut line = Vec::new();

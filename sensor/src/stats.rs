@@ -30,6 +30,10 @@ pub struct Counters {
     pub capture: CaptureStats,
     /// Packets dropped because a worker queue was full (capture thread only).
     pub queue_drops: u64,
+    /// Alerts written by the detection stage.
+    pub alerts: u64,
+    /// Alerts suppressed (allowlist, quiet times).
+    pub alerts_suppressed: u64,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -56,6 +60,8 @@ impl std::ops::AddAssign for Counters {
         self.capture.kernel_drops += o.capture.kernel_drops;
         self.capture.interface_drops += o.capture.interface_drops;
         self.queue_drops += o.queue_drops;
+        self.alerts += o.alerts;
+        self.alerts_suppressed += o.alerts_suppressed;
     }
 }
 
@@ -97,6 +103,10 @@ pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Count
         .u64("reassembled", d.reassembled)
         .u64("timeouts", c.defrag_timeouts)
         .end_object()
+        .end_object();
+    w.object("detect")
+        .u64("alert", c.alerts)
+        .u64("alerts_suppressed", c.alerts_suppressed)
         .end_object();
     let a = &c.app;
     w.object("app_layer")
