@@ -4,14 +4,18 @@
 //!
 //! Pipeline: capture ([`capture`]) → per-packet decode and flow tracking in a
 //! [`worker`] ([`flow`], [`app`]) → EVE JSON events ([`output`]).
-//! [`replay`] drives it over capture files.
+//! [`replay`] drives it over capture files, [`live_run`] over an interface;
+//! [`signals`] turns SIGTERM/SIGINT/SIGHUP into flags those loops poll.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod capture;
 pub mod flow;
+pub mod live_run;
 pub mod output;
+pub mod progress;
 pub mod replay;
+pub mod signals;
 pub mod time;
 pub mod worker;
