@@ -201,10 +201,10 @@ fn run_cmd(
             "no interface: give -i IFACE or set capture.interface".into(),
         ));
     }
+    let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
     let cli_output = output.as_deref().map(Target::parse);
     let targets = live_run::output_targets(&config, cli_output.as_ref());
     check_output(&targets[0])?;
-    let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
     eprintln!(
         "virga: capturing on {} (LINKTYPE {}), EVE to {}",
         source.origin(),

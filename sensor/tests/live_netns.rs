@@ -24,8 +24,11 @@ fn sample() -> String {
     )
 }
 
+/// A temporary path unique to this process and call.
 fn temp(name: &str) -> PathBuf {
-    std::env::temp_dir().join(format!("virga-netns-{}-{name}", std::process::id()))
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("virga-netns-{}-{n}-{name}", std::process::id()))
 }
 
 /// True if `cmd args` runs and exits 0.
@@ -294,10 +297,69 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
     let net = Netns::create("m");
     let eve = temp("live.json");
     let _ = std::fs::remove_file(&eve);
-    let sensor = Sensor::start(&net, &["-o", eve.to_str().unwrap(), "--log-all"]);
+    // EVE lines also go to a Unix socket (output.socket_path), read here.
+    let sock = temp("eve.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // A long flush interval: the file is only complete if the shutdown
+    // drain flushes it. The socket gets each batch as it comes, which tells
+    // the test when every packet has been processed.
+    let cfg = temp("live.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output]\nsocket_path = {:?}\nflush_interval_ms = 60000\n",
+            sock.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let replayed = replay_events(&sample());
+    let r = normalised(&replayed);
+    assert!(
+        r.len() > 100,
+        "replay gave only {} tls/quic/dns events",
+        r.len()
+    );
+    listener.set_nonblocking(true).unwrap();
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    let peer = std::thread::spawn(move || {
+        // Bounded wait: a sensor that never connects fails the test below
+        // instead of hanging it.
+        let end = Instant::now() + Duration::from_secs(30);
+        let conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return,
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        for line in BufReader::new(conn).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let sensor = Sensor::start(
+        &net,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            eve.to_str().unwrap(),
+            "--log-all",
+        ],
+    );
     net.replay_from_a(&sample(), 2000);
-    // Let the last frames cross the veth and reach the ring.
-    std::thread::sleep(Duration::from_millis(500));
+    // Wait until the socket has every tls/quic/dns event: all packets are
+    // processed (the worker hands its lines over when the link goes idle).
+    let mut from_socket: Vec<Value> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(20);
+    while normalised(&from_socket).len() < r.len() && Instant::now() < end {
+        if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(100)) {
+            from_socket.push(serde_json::from_str(&l).unwrap());
+        }
+    }
     let (code, log) = sensor.terminate();
     assert_eq!(code, Some(0), "virga exit status; stderr: {log:#?}");
     let stopped = log
@@ -305,15 +367,18 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
         .find(|l| l.contains("stopped:"))
         .expect("summary line");
     assert!(stopped.contains(" 0 dropped by the kernel"), "{stopped}");
+    // The rest of the socket's lines: the flows ended by the drain.
+    while let Ok(l) = line_rx.recv_timeout(Duration::from_secs(2)) {
+        from_socket.push(serde_json::from_str(&l).unwrap());
+    }
+    peer.join().unwrap();
 
+    // Everything reached the file at exit, the same lines as the socket.
     let live = events(&eve);
-    let replayed = replay_events(&sample());
-    let (l, r) = (normalised(&live), normalised(&replayed));
-    assert!(
-        r.len() > 100,
-        "replay gave only {} tls/quic/dns events",
-        r.len()
-    );
+    assert_eq!(live, from_socket, "file and socket differ");
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&cfg);
+    let l = normalised(&live);
     if l != r {
         let only_live: Vec<_> = l.iter().filter(|x| !r.contains(x)).collect();
         let only_replay: Vec<_> = r.iter().filter(|x| !l.contains(x)).collect();

@@ -417,7 +417,7 @@ mod tests {
     fn block(be: bool, ty: u32, body: &[u8]) -> Vec<u8> {
         let u32b = |v: u32| if be { v.to_be_bytes() } else { v.to_le_bytes() };
         let mut b = body.to_vec();
-        while b.len() % 4 != 0 {
+        while !b.len().is_multiple_of(4) {
             b.push(0);
         }
         let total = u32::try_from(b.len() + 12).unwrap();
