@@ -4,7 +4,8 @@
 //!
 //! Pipeline: capture ([`capture`]) → per-packet decode and flow tracking in a
 //! [`worker`] ([`flow`], [`app`]) → EVE JSON events ([`output`]).
-//! [`replay`] drives it over capture files.
+//! [`replay`] drives it over capture files, [`live_run`] over an interface;
+//! [`signals`] turns SIGTERM/SIGINT/SIGHUP into flags those loops poll.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -12,10 +13,13 @@ pub mod app;
 pub mod capture;
 pub mod detect;
 pub mod flow;
+pub mod live_run;
 pub mod names;
 pub mod output;
 pub mod pipeline;
+pub mod progress;
 pub mod replay;
+pub mod signals;
 pub mod stats;
 pub mod time;
 pub mod worker;

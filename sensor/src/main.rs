@@ -1,9 +1,33 @@
 //! The `virga` command line: a thin layer over the library.
+//!
+//! ```text
+//! virga replay [-c FILE] [-o FILE|-] [--log-all] PCAP|DIR...
+//! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all]
+//! virga check-config FILE
+//! ```
+//!
+//! Exit status:
+//!
+//! - `0`: success. `run` stopped by SIGTERM or SIGINT after ending every flow
+//!   and flushing every event; `check-config` found the file valid; `--help`,
+//!   `--version`.
+//! - `1`: failure after work started: a capture file broke off or became
+//!   unreadable partway (the events before are written), a live capture failed
+//!   while running, or a second SIGTERM/SIGINT cut the shutdown drain short.
+//! - `2`: nothing was done because of the invocation: bad arguments, an
+//!   unreadable or invalid configuration (`check-config` lists every error as
+//!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
+//!   an interface that does not exist or may not be captured on, a bad BPF
+//!   filter, or an EVE output that cannot be opened.
 
 use clap::{Parser, Subcommand};
+use std::path::PathBuf;
 use std::process::ExitCode;
+use virga::capture::{expand_inputs, live::LiveCapture, pcap_file::PcapFile, PacketSource as _};
+use virga::live_run::{self, LiveOptions};
 use virga::output::Target;
 use virga::replay::{self, ReplayOptions};
+use virga::signals::Signals;
 
 /// Passive sensor for command-and-control traffic behind serverless platforms.
 #[derive(Parser)]
@@ -19,7 +43,7 @@ enum Command {
     Replay {
         /// Configuration file (TOML).
         #[arg(short = 'c', long = "config", value_name = "FILE")]
-        config: Option<String>,
+        config: Option<PathBuf>,
         /// EVE output file; `-` is standard output. Default: the config's
         /// `output.eve_path` (`eve.json`).
         #[arg(short = 'o', long = "output", value_name = "FILE|-")]
@@ -32,7 +56,35 @@ enum Command {
         #[arg(required = true, value_name = "PCAP")]
         inputs: Vec<String>,
     },
+    /// Capture live on an interface until SIGTERM/SIGINT; SIGHUP reloads the
+    /// configuration and reopens the EVE output.
+    Run {
+        /// Interface to capture on. Default: the config's `capture.interface`.
+        #[arg(short = 'i', long = "interface", value_name = "IFACE")]
+        interface: Option<String>,
+        /// Configuration file (TOML); SIGHUP reads it again.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// EVE output file; `-` is standard output. Default: the config's
+        /// `output.eve_path` (`eve.json`).
+        #[arg(short = 'o', long = "output", value_name = "FILE|-")]
+        output: Option<String>,
+        /// Log tls, quic, dns, http and flow events for all traffic, not only
+        /// serverless names.
+        #[arg(long = "log-all")]
+        log_all: bool,
+    },
+    /// Check a configuration file: prints `FILE: ok`, or every error as
+    /// `FILE:LINE: KEY: REASON` and exits 2.
+    CheckConfig {
+        /// Configuration file (TOML).
+        #[arg(value_name = "FILE")]
+        file: PathBuf,
+    },
 }
+
+/// Exit status for invocation errors (see the module documentation).
+const USAGE: u8 = 2;
 
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
@@ -43,50 +95,181 @@ fn main() -> ExitCode {
                 clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
                     ExitCode::SUCCESS
                 }
-                _ => ExitCode::from(2),
+                _ => ExitCode::from(USAGE),
             };
         }
     };
-    match cli.command {
+    let result = match cli.command {
         Command::Replay {
             config,
             output,
             log_all,
             inputs,
-        } => {
-            let config = match config {
-                Some(path) => match virga_config::load(&path) {
-                    Ok(c) => c,
-                    Err(errs) => {
-                        eprint!("{errs}");
-                        return ExitCode::from(2);
-                    }
-                },
-                None => virga_config::Config::default(),
-            };
-            let output = match output {
-                Some(o) => Target::parse(&o),
-                None => match &config.output.eve {
-                    virga_config::EveTarget::Stdout => Target::Stdout,
-                    virga_config::EveTarget::File(p) => {
-                        Target::File(p.to_string_lossy().into_owned())
-                    }
-                },
-            };
-            let opts = ReplayOptions {
-                inputs,
-                output,
-                log_all,
-                config,
-                workers: None,
-            };
-            match replay::run(&opts) {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => {
-                    eprintln!("virga: {e:#}");
-                    ExitCode::from(1)
-                }
+        } => replay_cmd(config, output, log_all, inputs),
+        Command::Run {
+            interface,
+            config,
+            output,
+            log_all,
+        } => run_cmd(interface, config, output, log_all),
+        Command::CheckConfig { file } => check_config(&file),
+    };
+    result.unwrap_or_else(|(code, msg)| {
+        eprintln!("virga: {msg}");
+        ExitCode::from(code)
+    })
+}
+
+/// A failure: exit status and one message.
+type Failure = (u8, String);
+
+/// The configuration file, or the defaults; every error printed, exit 2.
+fn load_config(path: Option<&PathBuf>) -> Result<virga_config::Config, Failure> {
+    match path {
+        Some(p) => virga_config::load(p).map_err(|errs| {
+            // One line per problem, as FILE:LINE: KEY: REASON.
+            (
+                USAGE,
+                format!("invalid configuration:\n{}", errs.to_string().trim_end()),
+            )
+        }),
+        None => Ok(virga_config::Config::default()),
+    }
+}
+
+/// The EVE target of `-o`, or of the configuration.
+fn eve_target(cli: Option<&str>, config: &virga_config::Config) -> Target {
+    live_run::output_targets(config, cli.map(Target::parse).as_ref()).swap_remove(0)
+}
+
+/// Opens (creating) an EVE file once to report a bad path as an invocation
+/// error before any work starts.
+fn check_output(t: &Target) -> Result<(), Failure> {
+    if let Target::File(p) = t {
+        std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(p)
+            .map_err(|e| (USAGE, format!("cannot open EVE output {p}: {e}")))?;
+    }
+    Ok(())
+}
+
+fn replay_cmd(
+    config: Option<PathBuf>,
+    output: Option<String>,
+    log_all: bool,
+    inputs: Vec<String>,
+) -> Result<ExitCode, Failure> {
+    let config = load_config(config.as_ref())?;
+    // Every input must exist and be a capture before anything is written.
+    let files = expand_inputs(&inputs).map_err(|e| (USAGE, e.to_string()))?;
+    if files.is_empty() {
+        return Err((USAGE, format!("no capture files in {}", inputs.join(" "))));
+    }
+    for f in &files {
+        PcapFile::open(f).map_err(|e| (USAGE, e.to_string()))?;
+    }
+    let output = eve_target(output.as_deref(), &config);
+    check_output(&output)?;
+    let opts = ReplayOptions {
+        inputs,
+        output,
+        log_all,
+        config,
+        workers: None,
+    };
+    let signals = Signals::install();
+    replay::run_until(&opts, &signals.shutdown_flag())
+        .map(|_| ExitCode::SUCCESS)
+        .map_err(|e| (1, format!("{e:#}")))
+}
+
+fn run_cmd(
+    interface: Option<String>,
+    config_path: Option<PathBuf>,
+    output: Option<String>,
+    log_all: bool,
+) -> Result<ExitCode, Failure> {
+    // Handlers first: a SIGTERM during start-up is honoured, not fatal.
+    let signals = Signals::install();
+    let mut config = load_config(config_path.as_ref())?;
+    if interface.is_some() {
+        config.capture.interface = interface;
+    }
+    if config.capture.interface.is_none() {
+        return Err((
+            USAGE,
+            "no interface: give -i IFACE or set capture.interface".into(),
+        ));
+    }
+    let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
+    let cli_output = output.as_deref().map(Target::parse);
+    let targets = live_run::output_targets(&config, cli_output.as_ref());
+    check_output(&targets[0])?;
+    eprintln!(
+        "virga: capturing on {} (LINKTYPE {}), EVE to {}",
+        source.origin(),
+        source.linktype(),
+        describe_targets(&targets)
+    );
+    let opts = LiveOptions {
+        config,
+        config_path,
+        output: cli_output,
+        log_all,
+    };
+    let summary =
+        live_run::run_live(&mut source, &opts, &signals).map_err(|e| (1, format!("{e:#}")))?;
+    let c = summary.capture;
+    eprintln!(
+        "virga: stopped: {} packets processed ({} received, {} dropped by the kernel, {} by the \
+         interface), {} flows, {} events written{}",
+        summary.packets,
+        c.received,
+        c.kernel_drops,
+        c.interface_drops,
+        summary.flows,
+        summary.output.lines,
+        if summary.output.socket_lost_lines > 0 {
+            format!(
+                ", {} not delivered to the socket",
+                summary.output.socket_lost_lines
+            )
+        } else {
+            String::new()
+        }
+    );
+    match summary.error {
+        Some(e) => Err((1, e.to_string())),
+        None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+fn describe_targets(targets: &[Target]) -> String {
+    targets
+        .iter()
+        .map(|t| match t {
+            Target::File(p) => p.clone(),
+            Target::Stdout => "stdout".into(),
+            Target::UnixSocket(p) => format!("socket {p}"),
+        })
+        .collect::<Vec<_>>()
+        .join(" and ")
+}
+
+fn check_config(file: &PathBuf) -> Result<ExitCode, Failure> {
+    match virga_config::load(file) {
+        Ok(_) => {
+            println!("{}: ok", file.display());
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(errs) => {
+            eprint!("{errs}");
+            if !errs.to_string().ends_with('\n') {
+                eprintln!();
             }
+            Ok(ExitCode::from(USAGE))
         }
     }
 }

@@ -165,6 +165,37 @@ impl Pipeline {
         })
     }
 
+    /// Tells the workers where the following packets come from.
+    pub fn set_origin(&mut self, origin: &str, live: bool) {
+        self.flush_all();
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Origin(origin.to_string(), live));
+        }
+    }
+
+    /// Queues one packet of `source` (a live loop's step); returns true when
+    /// packet time moved into a new second, so the caller should then call
+    /// [`Pipeline::after_tick`].
+    pub fn packet(&mut self, p: &RawPacket<'_>) -> bool {
+        self.dispatch(p)
+    }
+
+    /// Sends a periodic `stats` request when one is due (call after a tick).
+    pub fn after_tick(&mut self, source: &mut dyn PacketSource) {
+        self.maybe_stats(source);
+    }
+
+    /// The source is idle: hand pending packets to the workers and let them
+    /// write what they hold (a repeat tick at the current packet time).
+    pub fn idle(&mut self) {
+        self.flush_all();
+        if self.first.is_some() {
+            for w in &self.workers {
+                let _ = w.tx.send(Msg::Tick(self.now));
+            }
+        }
+    }
+
     /// Reads `source` to its end (or until `stop` is set). Returns the
     /// source's error, if any; the packets before it are processed.
     pub fn run_source(

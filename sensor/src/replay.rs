@@ -82,6 +82,21 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
     }
 }
 
+/// Builds the pipeline settings from the configuration. `live` applies the
+/// capture's queue-full policy (replay always waits).
+pub fn pipeline_config(cfg: &Config, log_all: bool, live: bool) -> PipelineConfig {
+    let p = &cfg.pipeline;
+    PipelineConfig {
+        workers: p.worker_count().get(),
+        batch_packets: p.batch_packets.get(),
+        queue_batches: p.queue_batches.get(),
+        drop_when_full: live && cfg.capture.live_queue_full == virga_config::QueueFullPolicy::Drop,
+        stats_interval_secs: cfg.output.stats_interval.map(|d| d.as_secs().max(1)),
+        worker: worker_config(cfg, log_all),
+        engine: engine_config(cfg),
+    }
+}
+
 /// Builds the detection stage settings from the configuration.
 pub fn engine_config(cfg: &Config) -> EngineConfig {
     EngineConfig {

@@ -4,6 +4,8 @@
 //! A source yields [`RawPacket`]s in capture order with the packet's own
 //! timestamp; the rest of the sensor never reads the wall clock.
 
+mod fallback;
+pub mod live;
 pub mod pcap_file;
 
 use crate::time::Timestamp;
@@ -75,6 +77,43 @@ pub enum CaptureError {
         path: String,
         /// Number of packets read before the error.
         packets: u64,
+        /// libpcap's message.
+        reason: String,
+    },
+    /// Live capture: the interface does not exist.
+    #[error("{interface}: no such interface ({reason})")]
+    NoSuchInterface {
+        /// Interface name as given.
+        interface: String,
+        /// libpcap's message.
+        reason: String,
+    },
+    /// Live capture: not allowed to capture on the interface.
+    #[error(
+        "{interface}: permission denied: {reason} (live capture needs root or the \
+         CAP_NET_RAW and CAP_NET_ADMIN capabilities)"
+    )]
+    PermissionDenied {
+        /// Interface name as given.
+        interface: String,
+        /// libpcap's message.
+        reason: String,
+    },
+    /// Live capture could not start for another reason (interface down, bad setting).
+    #[error("{interface}: cannot capture: {reason}")]
+    Interface {
+        /// Interface name as given.
+        interface: String,
+        /// libpcap's message.
+        reason: String,
+    },
+    /// The configured BPF filter does not compile for the interface.
+    #[error("{interface}: bad BPF filter {filter:?}: {reason}")]
+    Filter {
+        /// Interface name as given.
+        interface: String,
+        /// The filter text.
+        filter: String,
         /// libpcap's message.
         reason: String,
     },

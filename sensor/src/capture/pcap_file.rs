@@ -1,33 +1,66 @@
-//! Offline source: a pcap or pcapng file read through libpcap.
+//! Offline source: a pcap or pcapng file read through libpcap, with a second
+//! reader (the `pcap-parser` crate, see `fallback`) for the valid files libpcap
+//! refuses, such as pcapng files whose interfaces have different link types.
+//!
+//! When libpcap cannot open a file, the second reader tries it from the start;
+//! when libpcap fails partway, the second reader re-reads the file, skips the
+//! packets libpcap already delivered and goes on, so each packet is delivered
+//! once and `pcap_cnt` keeps counting.
 
+use super::fallback::FallbackReader;
 use super::{CaptureError, RawPacket};
 use crate::time::Timestamp;
 
 /// An open capture file, read packet by packet.
 pub struct PcapFile {
-    cap: pcap::Capture<pcap::Offline>,
+    /// libpcap's reader, while it is in charge.
+    cap: Option<pcap::Capture<pcap::Offline>>,
+    /// The second reader, once libpcap gave up.
+    fallback: Option<FallbackReader>,
     path: String,
     linktype: u32,
     count: u64,
 }
 
+impl std::fmt::Debug for PcapFile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PcapFile")
+            .field("path", &self.path)
+            .field("libpcap", &self.fallback.is_none())
+            .field("count", &self.count)
+            .finish()
+    }
+}
+
 impl PcapFile {
     /// Opens `path` with nanosecond timestamp precision.
     pub fn open(path: &str) -> Result<Self, CaptureError> {
-        let cap =
-            pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano).map_err(|e| {
-                CaptureError::Open {
+        match pcap::Capture::from_file_with_precision(path, pcap::Precision::Nano) {
+            Ok(cap) => {
+                let linktype = linktype_of_dlt(cap.get_datalink().0);
+                Ok(PcapFile {
+                    cap: Some(cap),
+                    fallback: None,
                     path: path.to_string(),
-                    reason: e.to_string(),
-                }
-            })?;
-        let linktype = cap.get_datalink().0 as u32;
-        Ok(PcapFile {
-            cap,
-            path: path.to_string(),
-            linktype,
-            count: 0,
-        })
+                    linktype,
+                    count: 0,
+                })
+            }
+            Err(e) => {
+                let reason = e.to_string();
+                let fallback = open_fallback(path).map_err(|_| CaptureError::Open {
+                    path: path.to_string(),
+                    reason,
+                })?;
+                Ok(PcapFile {
+                    cap: None,
+                    fallback: Some(fallback),
+                    path: path.to_string(),
+                    linktype: 0,
+                    count: 0,
+                })
+            }
+        }
     }
 
     /// Path as given when opening.
@@ -40,31 +73,91 @@ impl PcapFile {
         self.count
     }
 
+    /// True once the second reader (not libpcap) reads the file.
+    pub fn is_fallback(&self) -> bool {
+        self.fallback.is_some()
+    }
+
     /// Next packet, `Ok(None)` at the end of the file.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        match self.cap.next_packet() {
-            Ok(p) => {
-                self.count += 1;
-                let ts = Timestamp::from_secs_nanos(
-                    p.header.ts.tv_sec,
-                    u32::try_from(p.header.ts.tv_usec).unwrap_or(0),
-                );
-                Ok(Some(RawPacket {
-                    ts,
-                    linktype: self.linktype,
-                    data: p.data,
-                    wire_len: p.header.len,
-                    pcap_cnt: self.count,
-                }))
+        if self.fallback.is_some() {
+            self.cap = None;
+        }
+        if let Some(cap) = self.cap.as_mut() {
+            match cap.next_packet() {
+                Ok(p) => {
+                    self.count += 1;
+                    let ts = Timestamp::from_secs_nanos(
+                        p.header.ts.tv_sec,
+                        u32::try_from(p.header.ts.tv_usec).unwrap_or(0),
+                    );
+                    return Ok(Some(RawPacket {
+                        ts,
+                        linktype: self.linktype,
+                        data: p.data,
+                        wire_len: p.header.len,
+                        pcap_cnt: self.count,
+                    }));
+                }
+                Err(pcap::Error::NoMorePackets) => return Ok(None),
+                Err(e) => {
+                    // Hand over to the second reader, past the packets
+                    // already delivered. If it cannot get that far either,
+                    // libpcap's message is the one to show.
+                    let libpcap_reason = e.to_string();
+                    let read_error = |reason: String| CaptureError::Read {
+                        path: self.path.clone(),
+                        packets: self.count,
+                        reason,
+                    };
+                    let mut fb = open_fallback(&self.path)
+                        .map_err(|_| read_error(libpcap_reason.clone()))?;
+                    for _ in 0..self.count {
+                        match fb.next_packet() {
+                            Ok(Some(_)) => {}
+                            Ok(None) | Err(_) => return Err(read_error(libpcap_reason)),
+                        }
+                    }
+                    self.fallback = Some(fb);
+                }
             }
-            Err(pcap::Error::NoMorePackets) => Ok(None),
-            Err(e) => Err(CaptureError::Read {
+        }
+        let Some(fb) = self.fallback.as_mut() else {
+            return Ok(None);
+        };
+        match fb.next_packet() {
+            Ok(Some(mut p)) => {
+                self.count += 1;
+                p.pcap_cnt = self.count;
+                Ok(Some(p))
+            }
+            Ok(None) => Ok(None),
+            Err(reason) => Err(CaptureError::Read {
                 path: self.path.clone(),
                 packets: self.count,
-                reason: e.to_string(),
+                reason,
             }),
         }
     }
+}
+
+/// The pcap LINKTYPE of a libpcap DLT. They are equal except for the few
+/// DLTs whose number differs between platforms; libpcap maps those LINKTYPEs
+/// to the local DLT when reading a file, and this maps them back (the reverse
+/// of libpcap's `linktype_to_dlt`) so every reader reports LINKTYPE values.
+pub(super) fn linktype_of_dlt(dlt: i32) -> u32 {
+    match dlt {
+        // DLT_RAW (12 on most systems, 14 on OpenBSD) -> LINKTYPE_RAW.
+        12 | 14 => 101,
+        // DLT_ATM_RFC1483 -> LINKTYPE_ATM_RFC1483.
+        11 => 100,
+        d => u32::try_from(d).unwrap_or(u32::MAX),
+    }
+}
+
+fn open_fallback(path: &str) -> Result<FallbackReader, String> {
+    let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
+    FallbackReader::new(file)
 }
 
 impl super::PacketSource for PcapFile {
@@ -100,6 +193,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pcaps/sample.pcap");
         let mut f = PcapFile::open(path).unwrap();
         assert_eq!(f.linktype, 1);
+        assert!(!f.is_fallback());
         let mut n = 0;
         let mut last = Timestamp(0);
         while let Some(p) = f.next_packet().unwrap() {
@@ -113,11 +207,148 @@ mod tests {
         assert_eq!(f.packets_read(), n);
     }
 
+    /// The shared folder (`VIRGA_SHARED_DIR`, or `../../shared` beside the
+    /// project), when present.
+    fn shared() -> Option<std::path::PathBuf> {
+        std::env::var_os("VIRGA_SHARED_DIR")
+            .map(std::path::PathBuf::from)
+            .or_else(|| Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")))
+            .filter(|p| p.is_dir())
+    }
+
+    fn data(name: &str) -> String {
+        format!("{}/tests/data/pcaps/{name}", env!("CARGO_MANIFEST_DIR"))
+    }
+
+    type Row = (u64, u32, Vec<u8>, u32, u64);
+
+    fn rows(f: &mut PcapFile) -> (Vec<Row>, Option<CaptureError>) {
+        let mut out = Vec::new();
+        loop {
+            match f.next_packet() {
+                Ok(Some(p)) => {
+                    out.push((p.ts.0, p.linktype, p.data.to_vec(), p.wire_len, p.pcap_cnt))
+                }
+                Ok(None) => return (out, None),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+    }
+
+    /// libpcap stops at the second interface (another link type); the
+    /// second reader delivers the remaining packets, matching tshark's view
+    /// of the file packet by packet (caplen, len, link type, time; SPBs have
+    /// no time and take the previous packet's).
+    #[test]
+    fn multi_linktype_pcapng_is_read_to_the_end() {
+        let mut f = PcapFile::open(&data("public/test202-be.pcapng")).unwrap();
+        let (got, err) = rows(&mut f);
+        assert!(err.is_none(), "{err:?}");
+        assert!(
+            f.is_fallback(),
+            "libpcap read it all: the fallback was not exercised"
+        );
+        // (pkt, caplen, len, LINKTYPE, time µs past 1340954905 s) from
+        // refs/gopacket/test202-be.pcapng.frames.jsonl (encap 1 = Ethernet,
+        // 15 = NULL/LINKTYPE 0).
+        let want: [(u64, usize, u32, u32, u64); 8] = [
+            (1, 96, 314, 1, 298_858),
+            (2, 96, 342, 1, 298_858),
+            (3, 168, 168, 0, 301_858),
+            (4, 128, 314, 1, 301_858), // SPB
+            (5, 128, 342, 1, 298_858),
+            (6, 128, 314, 1, 298_858), // SPB
+            (7, 128, 342, 1, 298_858),
+            (8, 168, 168, 0, 301_858),
+        ];
+        assert_eq!(got.len(), want.len());
+        for (g, w) in got.iter().zip(want) {
+            assert_eq!(g.4, w.0);
+            assert_eq!((g.2.len(), g.3, g.1), (w.1, w.2, w.3), "packet {}", w.0);
+            assert_eq!(
+                g.0,
+                1_340_954_905_000_000_000 + w.4 * 1000,
+                "packet {}",
+                w.0
+            );
+        }
+        // Packets 1-2 came from libpcap, 3-8 from the second reader: the
+        // NULL-link packets start with the BSD loopback family (AF_INET = 2).
+        // (The family is in the capturing host's order: little-endian here.)
+        assert_eq!(&got[2].2[..4], &2u32.to_le_bytes());
+        assert_eq!(&got[7].2[..4], &2u32.to_le_bytes());
+    }
+
+    /// The second reader agrees with libpcap packet for packet on every
+    /// capture libpcap reads: the bundled ones and, when the shared folder is
+    /// there, every public capture.
+    #[test]
+    fn fallback_reader_agrees_with_libpcap() {
+        let mut files = vec![data("sample.pcap")];
+        for e in std::fs::read_dir(data("clients")).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "pcap" || x == "pcapng") {
+                files.push(p.to_string_lossy().into_owned());
+            }
+        }
+        match shared() {
+            Some(s) => {
+                let public = s.join("pcaps/public");
+                for dir in std::fs::read_dir(&public).unwrap() {
+                    let dir = dir.unwrap().path();
+                    if !dir.is_dir() || dir.ends_with("refs") {
+                        continue;
+                    }
+                    for e in std::fs::read_dir(&dir).unwrap() {
+                        files.push(e.unwrap().path().to_string_lossy().into_owned());
+                    }
+                }
+            }
+            None => eprintln!("note: shared folder absent; comparing bundled captures only"),
+        }
+        let mut compared = 0;
+        let mut packets = 0;
+        for path in &files {
+            let mut lib = PcapFile::open(path).unwrap();
+            let (want, lib_err) = rows(&mut lib);
+            if lib.is_fallback() {
+                continue; // libpcap could not read it: nothing to compare with
+            }
+            let mut fb = PcapFile {
+                cap: None,
+                fallback: Some(open_fallback(path).unwrap()),
+                path: path.clone(),
+                linktype: 0,
+                count: 0,
+            };
+            let (got, fb_err) = rows(&mut fb);
+            assert_eq!(got.len(), want.len(), "{path}");
+            for (g, w) in got.iter().zip(&want) {
+                assert_eq!(g, w, "{path}");
+            }
+            assert_eq!(
+                lib_err.is_some(),
+                fb_err.is_some(),
+                "{path}: {lib_err:?} vs {fb_err:?}"
+            );
+            compared += 1;
+            packets += want.len();
+        }
+        assert!(compared >= 10, "only {compared} files compared");
+        eprintln!("fallback reader matched libpcap on {compared} files, {packets} packets");
+    }
+
     #[test]
     fn not_a_capture_is_an_open_error() {
         let err = PcapFile::open(concat!(env!("CARGO_MANIFEST_DIR"), "/Cargo.toml"))
             .err()
             .unwrap();
         assert!(matches!(err, CaptureError::Open { .. }), "{err}");
+        // libpcap's own message is kept.
+        assert!(
+            err.to_string()
+                .contains("Cargo.toml: cannot open capture: "),
+            "{err}"
+        );
     }
 }

@@ -1,9 +1,10 @@
-//! EVE output: a writer thread that owns the sink (file, stdout), receives
-//! batches of complete JSON lines from the workers, and flushes at a bounded
-//! interval and always on shutdown.
+//! EVE output: a writer thread that owns the sinks (file, stdout, Unix
+//! socket), receives batches of complete JSON lines from the workers, and
+//! flushes at a bounded interval and always on shutdown.
 
 pub mod eve;
 pub mod json;
+mod socket;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fs::{File, OpenOptions};
@@ -18,6 +19,9 @@ pub enum Target {
     File(String),
     /// Standard output, flushed after every batch (line-buffered behaviour).
     Stdout,
+    /// A Unix stream socket virga connects to as a client; never blocks the
+    /// writer (see `socket`: bounded buffer, losses counted, reconnects).
+    UnixSocket(String),
 }
 
 impl Target {
@@ -55,6 +59,8 @@ pub struct OutputStats {
     pub bytes: u64,
     /// Write errors (each loses the batch being written).
     pub write_errors: u64,
+    /// Lines a Unix socket peer never got (absent, gone or too slow).
+    pub socket_lost_lines: u64,
 }
 
 /// Handle on the writer thread; cloneable senders go to the workers.
@@ -109,16 +115,20 @@ impl EventSender {
 enum Sink {
     File(BufWriter<File>, String),
     Stdout(io::Stdout),
+    Socket(socket::SocketSink),
 }
 
 impl Sink {
-    fn open(t: &Target) -> io::Result<Sink> {
+    /// Opens a file or stdout; a socket sink never fails to open (it
+    /// connects when the peer is there).
+    fn open(t: &Target, flush_interval: Duration) -> io::Result<Sink> {
         Ok(match t {
             Target::File(p) => {
                 let f = OpenOptions::new().create(true).append(true).open(p)?;
                 Sink::File(BufWriter::with_capacity(256 * 1024, f), p.clone())
             }
             Target::Stdout => Sink::Stdout(io::stdout()),
+            Target::UnixSocket(p) => Sink::Socket(socket::SocketSink::new(p, flush_interval)),
         })
     }
 
@@ -130,6 +140,10 @@ impl Sink {
                 l.write_all(b)?;
                 l.flush()
             }
+            Sink::Socket(s) => {
+                s.push(b);
+                Ok(())
+            }
         }
     }
 
@@ -137,6 +151,10 @@ impl Sink {
         match self {
             Sink::File(w, _) => w.flush(),
             Sink::Stdout(s) => s.flush(),
+            Sink::Socket(s) => {
+                s.poll();
+                Ok(())
+            }
         }
     }
 }
@@ -145,12 +163,20 @@ impl Output {
     /// Opens the target and starts the writer thread. `flush_interval` bounds
     /// how long a written line may sit in the file buffer.
     pub fn start(target: &Target, flush_interval: Duration) -> io::Result<Output> {
-        let mut sink = Sink::open(target)?;
-        let target = target.clone();
+        Output::start_all(std::slice::from_ref(target), flush_interval)
+    }
+
+    /// Like [`Output::start`] with several targets (say the EVE file and a
+    /// Unix socket), each getting every line.
+    pub fn start_all(targets: &[Target], flush_interval: Duration) -> io::Result<Output> {
+        let mut sinks = Vec::with_capacity(targets.len());
+        for t in targets {
+            sinks.push((t.clone(), Sink::open(t, flush_interval)?));
+        }
         let (tx, rx) = bounded::<Msg>(256);
         let join = std::thread::Builder::new()
             .name("virga-output".into())
-            .spawn(move || writer_loop(&mut sink, &target, &rx, flush_interval))?;
+            .spawn(move || writer_loop(&mut sinks, &rx, flush_interval))?;
         Ok(Output { tx, join })
     }
 
@@ -174,9 +200,12 @@ impl Output {
     }
 }
 
+/// How long the writer keeps trying to hand pending lines to a socket peer
+/// at shutdown.
+const SOCKET_FINISH: Duration = Duration::from_secs(1);
+
 fn writer_loop(
-    sink: &mut Sink,
-    target: &Target,
+    sinks: &mut [(Target, Sink)],
     rx: &Receiver<Msg>,
     flush_interval: Duration,
 ) -> OutputStats {
@@ -186,10 +215,17 @@ fn writer_loop(
     let mut dirty_since: Option<Instant> = None;
     let mut error_reported = false;
     loop {
-        let wait = match dirty_since {
+        let mut wait = match dirty_since {
             Some(t) => flush_interval.saturating_sub(t.elapsed()),
             None => Duration::from_secs(3600),
         };
+        for (_, sink) in sinks.iter() {
+            if let Sink::Socket(s) = sink {
+                if let Some(w) = s.wake_in() {
+                    wait = wait.min(w);
+                }
+            }
+        }
         let msg = match rx.recv_timeout(wait) {
             Ok(Msg::StatsParts(n)) => {
                 agg = crate::stats::Aggregator::new(n);
@@ -206,29 +242,41 @@ fn writer_loop(
             other => other,
         };
         match msg {
-            Ok(Msg::Lines(b)) => match sink.write_all(&b) {
-                Ok(()) => {
-                    stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
-                    stats.bytes += b.len() as u64;
-                    dirty_since.get_or_insert_with(Instant::now);
-                }
-                Err(e) => {
-                    stats.write_errors += 1;
-                    if !error_reported {
-                        eprintln!("virga: cannot write EVE output: {e}; counting lost events");
-                        error_reported = true;
+            Ok(Msg::Lines(b)) => {
+                let mut ok = true;
+                for (_, sink) in sinks.iter_mut() {
+                    if let Err(e) = sink.write_all(&b) {
+                        ok = false;
+                        if !error_reported {
+                            eprintln!("virga: cannot write EVE output: {e}; counting lost events");
+                            error_reported = true;
+                        }
                     }
                 }
-            },
+                if ok {
+                    stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
+                    stats.bytes += b.len() as u64;
+                } else {
+                    stats.write_errors += 1;
+                }
+                dirty_since.get_or_insert_with(Instant::now);
+            }
             Ok(Msg::Reopen) => {
-                let _ = sink.flush();
-                match Sink::open(target) {
-                    Ok(s) => *sink = s,
-                    Err(e) => eprintln!("virga: cannot reopen EVE output: {e}"),
+                for (target, sink) in sinks.iter_mut() {
+                    if matches!(sink, Sink::Socket(_)) {
+                        continue;
+                    }
+                    let _ = sink.flush();
+                    match Sink::open(target, flush_interval) {
+                        Ok(s) => *sink = s,
+                        Err(e) => eprintln!("virga: cannot reopen EVE output: {e}"),
+                    }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
-                let _ = sink.flush();
+                for (_, sink) in sinks.iter_mut() {
+                    let _ = sink.flush();
+                }
                 dirty_since = None;
             }
             Err(RecvTimeoutError::Disconnected) => break,
@@ -236,15 +284,22 @@ fn writer_loop(
         }
         if let Some(t) = dirty_since {
             if t.elapsed() >= flush_interval {
-                let _ = sink.flush();
+                for (_, sink) in sinks.iter_mut() {
+                    let _ = sink.flush();
+                }
                 dirty_since = None;
             }
         }
     }
-    if let Err(e) = sink.flush() {
-        stats.write_errors += 1;
-        if let Sink::File(_, p) = sink {
-            eprintln!("virga: cannot flush {p}: {e}");
+    for (_, sink) in sinks.iter_mut() {
+        if let Sink::Socket(s) = sink {
+            s.finish(SOCKET_FINISH);
+            stats.socket_lost_lines += s.lost_lines();
+        } else if let Err(e) = sink.flush() {
+            stats.write_errors += 1;
+            if let Sink::File(_, p) = sink {
+                eprintln!("virga: cannot flush {p}: {e}");
+            }
         }
     }
     stats
@@ -273,6 +328,54 @@ mod tests {
         assert_eq!(text.lines().count(), 3);
         assert!(text.contains("{\"c\":3}"));
         std::fs::remove_file(&path).unwrap();
+    }
+
+    #[test]
+    fn file_and_socket_both_get_every_line_and_a_missing_peer_is_counted() {
+        use std::io::Read as _;
+        let dir = std::env::temp_dir();
+        let file = dir.join(format!("virga-out2-{}.json", std::process::id()));
+        let sock = dir.join(format!("vg-out2-{}.sock", std::process::id()));
+        let _ = std::fs::remove_file(&file);
+        let _ = std::fs::remove_file(&sock);
+        let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+        let targets = [
+            Target::File(file.to_string_lossy().into_owned()),
+            Target::UnixSocket(sock.to_string_lossy().into_owned()),
+        ];
+        let out = Output::start_all(&targets, Duration::from_millis(20)).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        let reader = std::thread::spawn(move || {
+            let mut got = String::new();
+            peer.read_to_string(&mut got).unwrap();
+            got
+        });
+        let s = out.sender();
+        for i in 0..1000 {
+            s.send(format!("{{\"n\":{i}}}\n").into_bytes());
+        }
+        drop(s);
+        let stats = out.finish();
+        assert_eq!(stats.lines, 1000);
+        assert_eq!(stats.socket_lost_lines, 0);
+        let got = reader.join().unwrap();
+        let text = std::fs::read_to_string(&file).unwrap();
+        assert_eq!(got, text);
+        assert_eq!(got.lines().count(), 1000);
+        assert!(got.ends_with("{\"n\":999}\n"));
+        // No listener: the file still gets everything, the socket counts.
+        drop(listener);
+        std::fs::remove_file(&sock).unwrap();
+        let out = Output::start_all(&targets, Duration::from_millis(20)).unwrap();
+        out.sender().send(b"{\"late\":1}\n{\"late\":2}\n".to_vec());
+        let stats = out.finish();
+        assert_eq!(stats.lines, 2);
+        assert_eq!(stats.socket_lost_lines, 2);
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap().lines().count(),
+            1002
+        );
+        std::fs::remove_file(&file).unwrap();
     }
 
     #[test]

@@ -1,0 +1,460 @@
+//! Live capture end to end: `virga run` on one end of a veth pair between two
+//! network namespaces made for the test, `tcpreplay` sending the sample
+//! capture into the other end, then SIGTERM. The events seen live must be
+//! those `virga replay` finds in the same file, and every one of them must be
+//! written when virga exits 0.
+//!
+//! Needs root, `ip` (iproute2) and `tcpreplay`; without them each test prints
+//! a note and returns. Traffic stays on the veth pair inside the two
+//! namespaces; they are deleted at the end, also when a test fails.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+const VIRGA: &str = env!("CARGO_BIN_EXE_virga");
+
+fn sample() -> String {
+    format!(
+        "{}/tests/data/pcaps/sample.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    )
+}
+
+/// A temporary path unique to this process and call.
+fn temp(name: &str) -> PathBuf {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    std::env::temp_dir().join(format!("virga-netns-{}-{n}-{name}", std::process::id()))
+}
+
+/// True if `cmd args` runs and exits 0.
+fn runs(cmd: &str, args: &[&str]) -> bool {
+    Command::new(cmd)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success())
+}
+
+/// Why the live tests cannot run here, if they cannot.
+fn missing_prerequisite() -> Option<&'static str> {
+    let uid = Command::new("id").arg("-u").output().ok()?;
+    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
+        return Some("not running as root");
+    }
+    if !runs("ip", &["-V"]) {
+        return Some("`ip` (iproute2) not found");
+    }
+    if !runs("tcpreplay", &["-V"]) {
+        return Some("`tcpreplay` not found");
+    }
+    None
+}
+
+/// Runs a command that must succeed.
+fn must(cmd: &str, args: &[&str]) {
+    let out = Command::new(cmd).args(args).output().expect(cmd);
+    assert!(
+        out.status.success(),
+        "{cmd} {}: {}",
+        args.join(" "),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Two namespaces joined by a veth pair; deleted on drop.
+struct Netns {
+    ns_a: String,
+    ns_b: String,
+    veth_a: String,
+    veth_b: String,
+}
+
+impl Netns {
+    fn create(tag: &str) -> Netns {
+        let id = format!("{}{tag}", std::process::id() % 100_000);
+        // Interface names are at most 15 bytes: "vg" + 5 digits + tag + a/b.
+        let n = Netns {
+            ns_a: format!("vg-{id}-a"),
+            ns_b: format!("vg-{id}-b"),
+            veth_a: format!("vg{id}a"),
+            veth_b: format!("vg{id}b"),
+        };
+        // Leftovers of an earlier, killed run of the same pid.
+        n.delete();
+        must("ip", &["netns", "add", &n.ns_a]);
+        must("ip", &["netns", "add", &n.ns_b]);
+        for ns in [&n.ns_a, &n.ns_b] {
+            // No IPv6 autoconfiguration chatter on the link (best effort).
+            let _ = runs(
+                "ip",
+                &["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"],
+            );
+        }
+        must(
+            "ip",
+            &[
+                "-n", &n.ns_a, "link", "add", &n.veth_a, "type", "veth", "peer", "name", &n.veth_b,
+                "netns", &n.ns_b,
+            ],
+        );
+        must("ip", &["-n", &n.ns_a, "link", "set", &n.veth_a, "up"]);
+        must("ip", &["-n", &n.ns_b, "link", "set", &n.veth_b, "up"]);
+        n
+    }
+
+    fn delete(&self) {
+        // Deleting a namespace deletes the veth end in it, and so the pair.
+        let _ = runs("ip", &["netns", "del", &self.ns_a]);
+        let _ = runs("ip", &["netns", "del", &self.ns_b]);
+    }
+
+    /// Sends `pcap` from side A at `pps` packets per second.
+    fn replay_from_a(&self, pcap: &str, pps: u32) {
+        must(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &self.ns_a,
+                "tcpreplay",
+                "-q",
+                "-i",
+                &self.veth_a,
+                "--pps",
+                &pps.to_string(),
+                pcap,
+            ],
+        );
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        self.delete();
+    }
+}
+
+/// `virga run` in namespace B, with its stderr lines forwarded to a channel.
+struct Sensor {
+    child: Child,
+    stderr: mpsc::Receiver<String>,
+    log: Vec<String>,
+}
+
+impl Sensor {
+    fn start(net: &Netns, args: &[&str]) -> Sensor {
+        let mut cmd = Command::new("ip");
+        cmd.args(["netns", "exec", &net.ns_b, VIRGA, "run", "-i", &net.veth_b])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped());
+        let mut child = cmd.spawn().expect("spawn virga");
+        let err = child.stderr.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(err).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut s = Sensor {
+            child,
+            stderr: rx,
+            log: Vec::new(),
+        };
+        s.wait_for("capturing on", Duration::from_secs(20));
+        s
+    }
+
+    /// Waits for a stderr line containing `what`.
+    fn wait_for(&mut self, what: &str, limit: Duration) {
+        let end = Instant::now() + limit;
+        while Instant::now() < end {
+            match self.stderr.recv_timeout(Duration::from_millis(100)) {
+                Ok(line) => {
+                    let hit = line.contains(what);
+                    self.log.push(line);
+                    if hit {
+                        return;
+                    }
+                }
+                Err(mpsc::RecvTimeoutError::Timeout) => {}
+                Err(mpsc::RecvTimeoutError::Disconnected) => break,
+            }
+        }
+        let _ = self.child.kill();
+        panic!("virga never said {what:?}; stderr so far: {:#?}", self.log);
+    }
+
+    /// `ip netns exec` execs virga, so the child's pid is virga's.
+    fn signal(&self, sig: &str) {
+        must("kill", &[&format!("-{sig}"), &self.child.id().to_string()]);
+    }
+
+    /// Sends SIGTERM and returns the exit code (None: killed by a signal).
+    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
+        self.signal("TERM");
+        let end = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(st) = self.child.try_wait().unwrap() {
+                while let Ok(l) = self.stderr.recv_timeout(Duration::from_millis(200)) {
+                    self.log.push(l);
+                }
+                return (st.code(), std::mem::take(&mut self.log));
+            }
+            if Instant::now() > end {
+                let _ = self.child.kill();
+                panic!("virga did not stop within 20 s of SIGTERM: {:#?}", self.log);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Sensor {
+    fn drop(&mut self) {
+        // Only reached on a failed test; a passing one consumed `self`.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn events(path: &Path) -> Vec<Value> {
+    std::fs::read_to_string(path)
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect()
+}
+
+/// What must agree between live and replay: event type, 5-tuple and the
+/// application fields (SNI and JA4 for tls/quic; id, type and names for
+/// dns). Timestamps, pcap_cnt, pcap_filename/in_iface and flow_id differ by
+/// nature. Sorted, so duplicates and misses both show.
+fn normalised(ev: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = ev
+        .iter()
+        .filter_map(|e| {
+            let t = e["event_type"].as_str()?;
+            let tuple = format!(
+                "{} {}:{} -> {}:{}",
+                e["proto"], e["src_ip"], e["src_port"], e["dest_ip"], e["dest_port"]
+            );
+            let app = match t {
+                "tls" | "quic" => format!("sni={} ja4={}", e[t]["sni"], e[t]["ja4"]),
+                "dns" => {
+                    let names: Vec<String> = e["dns"]["queries"]
+                        .as_array()
+                        .into_iter()
+                        .flatten()
+                        .map(|q| format!("{}/{}", q["rrname"], q["rrtype"]))
+                        .collect();
+                    format!(
+                        "{} id={} rcode={} {}",
+                        e["dns"]["type"],
+                        e["dns"]["id"],
+                        e["dns"]["rcode"],
+                        names.join(",")
+                    )
+                }
+                _ => return None,
+            };
+            Some(format!("{t} {tuple} {app}"))
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+fn replay_events(pcap: &str) -> Vec<Value> {
+    let out = temp("replay.json");
+    let _ = std::fs::remove_file(&out);
+    let st = Command::new(VIRGA)
+        .args(["replay", "--log-all", "-o"])
+        .arg(&out)
+        .arg(pcap)
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let ev = events(&out);
+    let _ = std::fs::remove_file(&out);
+    ev
+}
+
+#[test]
+fn live_capture_matches_replay_and_sigterm_flushes_everything() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("note: live capture test skipped: {why}");
+        return;
+    }
+    let net = Netns::create("m");
+    let eve = temp("live.json");
+    let _ = std::fs::remove_file(&eve);
+    // EVE lines also go to a Unix socket (output.socket_path), read here.
+    let sock = temp("eve.sock");
+    let _ = std::fs::remove_file(&sock);
+    let listener = std::os::unix::net::UnixListener::bind(&sock).unwrap();
+    // A long flush interval: the file is only complete if the shutdown
+    // drain flushes it. The socket gets each batch as it comes, which tells
+    // the test when every packet has been processed.
+    let cfg = temp("live.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[output]\nsocket_path = {:?}\nflush_interval_ms = 60000\n",
+            sock.to_str().unwrap()
+        ),
+    )
+    .unwrap();
+    let replayed = replay_events(&sample());
+    let r = normalised(&replayed);
+    assert!(
+        r.len() > 100,
+        "replay gave only {} tls/quic/dns events",
+        r.len()
+    );
+    listener.set_nonblocking(true).unwrap();
+    let (line_tx, line_rx) = mpsc::channel::<String>();
+    let peer = std::thread::spawn(move || {
+        // Bounded wait: a sensor that never connects fails the test below
+        // instead of hanging it.
+        let end = Instant::now() + Duration::from_secs(30);
+        let conn = loop {
+            match listener.accept() {
+                Ok((c, _)) => break c,
+                Err(_) if Instant::now() < end => std::thread::sleep(Duration::from_millis(20)),
+                Err(_) => return,
+            }
+        };
+        conn.set_nonblocking(false).unwrap();
+        for line in BufReader::new(conn).lines().map_while(Result::ok) {
+            if line_tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let sensor = Sensor::start(
+        &net,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            eve.to_str().unwrap(),
+            "--log-all",
+        ],
+    );
+    net.replay_from_a(&sample(), 2000);
+    // Wait until the socket has every tls/quic/dns event: all packets are
+    // processed (the worker hands its lines over when the link goes idle).
+    let mut from_socket: Vec<Value> = Vec::new();
+    let end = Instant::now() + Duration::from_secs(20);
+    while normalised(&from_socket).len() < r.len() && Instant::now() < end {
+        if let Ok(l) = line_rx.recv_timeout(Duration::from_millis(100)) {
+            from_socket.push(serde_json::from_str(&l).unwrap());
+        }
+    }
+    let (code, log) = sensor.terminate();
+    assert_eq!(code, Some(0), "virga exit status; stderr: {log:#?}");
+    let stopped = log
+        .iter()
+        .find(|l| l.contains("stopped:"))
+        .expect("summary line");
+    assert!(stopped.contains(" 0 dropped by the kernel"), "{stopped}");
+    // The rest of the socket's lines: the flows ended by the drain.
+    while let Ok(l) = line_rx.recv_timeout(Duration::from_secs(2)) {
+        from_socket.push(serde_json::from_str(&l).unwrap());
+    }
+    peer.join().unwrap();
+
+    // Everything reached the file at exit, the same lines as the socket.
+    let live = events(&eve);
+    assert_eq!(live, from_socket, "file and socket differ");
+    let _ = std::fs::remove_file(&sock);
+    let _ = std::fs::remove_file(&cfg);
+    let l = normalised(&live);
+    if l != r {
+        let only_live: Vec<_> = l.iter().filter(|x| !r.contains(x)).collect();
+        let only_replay: Vec<_> = r.iter().filter(|x| !l.contains(x)).collect();
+        panic!(
+            "live and replay differ ({} vs {} events)\nonly live: {only_live:#?}\nonly replay: {only_replay:#?}",
+            l.len(),
+            r.len()
+        );
+    }
+    for t in ["tls", "quic", "dns"] {
+        assert!(l.iter().any(|x| x.starts_with(t)), "no {t} event live");
+    }
+    // Live events name the interface, not a file.
+    assert!(live.iter().all(|e| e["in_iface"] == net.veth_b.as_str()));
+    assert!(live.iter().all(|e| e.get("pcap_filename").is_none()));
+    // The drain at SIGTERM wrote the flows still open: the last flow events
+    // of the capture are there, ended by "shutdown".
+    let flows_live = live.iter().filter(|e| e["event_type"] == "flow").count();
+    let flows_replay = replayed
+        .iter()
+        .filter(|e| e["event_type"] == "flow")
+        .count();
+    assert!(
+        flows_live > 0 && flows_live <= flows_replay + 5,
+        "{flows_live} vs {flows_replay}"
+    );
+    assert!(live
+        .iter()
+        .any(|e| e["event_type"] == "flow" && e["flow"]["reason"] == "shutdown"));
+    let _ = std::fs::remove_file(&eve);
+}
+
+/// SIGHUP after logrotate moved the file: virga reopens its EVE path, so
+/// the events of traffic after the signal land in the new file and the ones
+/// before stay in the old; a quiet link still stops promptly on SIGTERM.
+#[test]
+fn sighup_reopens_the_eve_file() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("note: live capture test skipped: {why}");
+        return;
+    }
+    let second_pcap = format!(
+        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let want_first = normalised(&replay_events(&sample()));
+    let want_second = normalised(&replay_events(&second_pcap));
+    assert!(!want_second.is_empty());
+    let net = Netns::create("h");
+    let eve = temp("rot.json");
+    let rotated = temp("rot.json.1");
+    let _ = std::fs::remove_file(&eve);
+    let _ = std::fs::remove_file(&rotated);
+    let mut sensor = Sensor::start(&net, &["-o", eve.to_str().unwrap(), "--log-all"]);
+    net.replay_from_a(&sample(), 2000);
+    // Wait until every event of the first capture is in the file (the
+    // worker hands lines over when idle, the writer flushes every second).
+    let end = Instant::now() + Duration::from_secs(15);
+    while normalised(&events(&eve)).len() < want_first.len() {
+        assert!(
+            Instant::now() < end,
+            "first capture's events not all written while running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    std::fs::rename(&eve, &rotated).unwrap();
+    sensor.signal("HUP");
+    sensor.wait_for("EVE output reopened", Duration::from_secs(10));
+    net.replay_from_a(&second_pcap, 2000);
+    std::thread::sleep(Duration::from_millis(500));
+    let t = Instant::now();
+    let (code, log) = sensor.terminate();
+    assert_eq!(code, Some(0), "{log:#?}");
+    assert!(t.elapsed() < Duration::from_secs(5));
+    assert_eq!(normalised(&events(&rotated)), want_first);
+    assert_eq!(normalised(&events(&eve)), want_second);
+    let _ = std::fs::remove_file(&eve);
+    let _ = std::fs::remove_file(&rotated);
+}
