@@ -180,6 +180,11 @@ impl Pipeline {
         self.dispatch(p)
     }
 
+    /// Records the source's own counters for the final `stats` event.
+    pub fn set_capture_stats(&mut self, c: CaptureStats) {
+        self.stats.capture = c;
+    }
+
     /// Sends a periodic `stats` request when one is due (call after a tick).
     pub fn after_tick(&mut self, source: &mut dyn PacketSource) {
         self.maybe_stats(source);
@@ -331,7 +336,8 @@ impl Pipeline {
         if let Some(e) = self.engine.take() {
             stats.engine = e.finish();
             total.alerts = stats.engine.alerts;
-            total.alerts_suppressed = stats.engine.suppressed_allowlist + stats.engine.suppressed_quiet;
+            total.alerts_suppressed =
+                stats.engine.suppressed_allowlist + stats.engine.suppressed_quiet;
         }
         if let Some(first) = self.first {
             let mut line = Vec::new();
