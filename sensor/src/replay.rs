@@ -2,7 +2,8 @@
 //! worker, and writes EVE events. Time comes only from packet timestamps.
 
 use crate::app::{EmitConfig, FlightLimits};
-use crate::capture::{expand_inputs, pcap_file::PcapFile};
+use crate::capture::{expand_inputs, pcap_file::PcapFile, Next, PacketSource};
+use crate::progress::Progress;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
 use crate::output::{Output, OutputStats, Target};
@@ -140,6 +141,12 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
     let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;
     let mut summary = ReplaySummary::default();
     let mut failure = None;
+    let total_bytes: u64 = files
+        .iter()
+        .filter_map(|f| std::fs::metadata(f).ok())
+        .map(|m| m.len())
+        .sum();
+    let mut progress = Progress::on_stderr_terminal(total_bytes);
     for path in &files {
         if stop.load(std::sync::atomic::Ordering::Relaxed) {
             break;
@@ -152,11 +159,16 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
             }
         };
         summary.files += 1;
-        if let Err(e) = pipeline.run_source(&mut f, stop) {
+        let mut shown = Progressed {
+            file: &mut f,
+            progress: &mut progress,
+        };
+        if let Err(e) = pipeline.run_source(&mut shown, stop) {
             failure = Some(e);
             break;
         }
     }
+    progress.finish();
     let stats = pipeline.finish();
     summary.packets = stats.packets;
     summary.flows = stats.flows;
@@ -164,5 +176,33 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
     match failure {
         Some(e) => Err(e.into()),
         None => Ok(summary),
+    }
+}
+
+/// A capture file that moves the progress display as it is read.
+struct Progressed<'a> {
+    file: &'a mut PcapFile,
+    progress: &'a mut Progress,
+}
+
+impl PacketSource for Progressed<'_> {
+    fn next_packet(&mut self) -> Result<Next<'_>, crate::capture::CaptureError> {
+        let n = PacketSource::next_packet(self.file)?;
+        if let Next::Packet(p) = &n {
+            self.progress.tick(p.data.len() as u64);
+        }
+        Ok(n)
+    }
+
+    fn origin(&self) -> &str {
+        self.file.origin()
+    }
+
+    fn is_live(&self) -> bool {
+        false
+    }
+
+    fn stats(&mut self) -> crate::capture::CaptureStats {
+        PacketSource::stats(self.file)
     }
 }
