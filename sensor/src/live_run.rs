@@ -218,22 +218,31 @@ impl Running {
                 }
             }
         };
-        // Start under the new settings, then end the flows under the old.
-        let sender = match &new_output {
-            Some(o) => o.sender(),
-            None => self.output.sender(),
-        };
-        let mut fresh = match Pipeline::start(pipeline_config(&new, opts.log_all, live), &sender) {
-            Ok(p) => p,
-            Err(e) => {
-                eprintln!("virga: reload of {shown} refused, running configuration kept: cannot start workers: {e}");
-                self.output.reopen();
-                return Err(());
+        match &new_output {
+            // Same outputs: change the settings in place, keeping flows,
+            // names and detector state.
+            None => self
+                .pipeline()
+                .reconfigure(pipeline_config(&new, opts.log_all, live)),
+            // Other outputs: the workers write to the new writer, so start
+            // them under the new settings, then end the old ones' flows.
+            Some(o) => {
+                let mut fresh = match Pipeline::start(
+                    pipeline_config(&new, opts.log_all, live),
+                    &o.sender(),
+                ) {
+                    Ok(p) => p,
+                    Err(e) => {
+                        eprintln!("virga: reload of {shown} refused, running configuration kept: cannot start workers: {e}");
+                        self.output.reopen();
+                        return Err(());
+                    }
+                };
+                fresh.set_origin(origin, live);
+                if let Some(old) = self.pipeline.replace(fresh) {
+                    self.flows_done += old.finish().flows;
+                }
             }
-        };
-        fresh.set_origin(origin, live);
-        if let Some(old) = self.pipeline.replace(fresh) {
-            self.flows_done += old.finish().flows;
         }
         match new_output {
             Some(o) => {
@@ -245,7 +254,7 @@ impl Running {
         self.flush_interval = new.output.flush_interval;
         self.config = new;
         self.targets = targets;
-        eprintln!("virga: reloaded {shown}; flows in progress were ended and tracking restarted");
+        eprintln!("virga: reloaded {shown}");
         Ok(())
     }
 
@@ -527,6 +536,18 @@ mod tests {
         };
         let all = lines(&out);
         assert!(non_serverless(&all) > 0, "reload did not turn on log_all");
+        // The reload kept the flows: every flow ends once, at the end or on
+        // its timeout, and none was cut short by the reload.
+        let stats = all
+            .iter()
+            .rev()
+            .find(|l| l.contains("\"event_type\":\"stats\""))
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_str(stats).unwrap();
+        assert_eq!(
+            v["stats"]["flow"]["total"], 53,
+            "flows were split by the reload"
+        );
         // Same run without the reload: strictly fewer events.
         let out2 = temp("noreload.json");
         let opts2 = LiveOptions {

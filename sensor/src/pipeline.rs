@@ -105,6 +105,8 @@ enum Msg {
     Batch(Batch),
     Origin(String, bool),
     Tick(Timestamp),
+    /// New settings (SIGHUP).
+    Reconfigure(Box<WorkerConfig>),
     /// Send a `stats` part: (epoch, time, uptime, capture-thread counters
     /// to add, given to worker 0 only).
     Stats(u64, Timestamp, u64, Option<Box<Counters>>),
@@ -163,6 +165,24 @@ impl Pipeline {
             engine: Some(engine),
             stats: PipelineStats::default(),
         })
+    }
+
+    /// Applies new settings to the running workers and detection stage
+    /// without losing their state (see [`Worker::reconfigure`] and
+    /// [`Engine::reconfigure`]); packets already queued are processed under
+    /// the old settings.
+    pub fn reconfigure(&mut self, cfg: PipelineConfig) {
+        self.flush_all();
+        for w in &self.workers {
+            let _ = w.tx.send(Msg::Reconfigure(Box::new(cfg.worker.clone())));
+        }
+        if let Some(e) = &self.engine {
+            e.reconfigure(cfg.engine.clone());
+        }
+        self.cfg.drop_when_full = cfg.drop_when_full;
+        self.cfg.stats_interval_secs = cfg.stats_interval_secs;
+        self.cfg.worker = cfg.worker;
+        self.cfg.engine = cfg.engine;
     }
 
     /// Tells the workers where the following packets come from.
@@ -376,6 +396,7 @@ fn worker_loop(
             }
             Msg::Origin(o, live) => w.set_origin(&o, live),
             Msg::Tick(t) => w.advance(t),
+            Msg::Reconfigure(cfg) => w.reconfigure(*cfg),
             Msg::Stats(epoch, ts, uptime, capture) => {
                 w.flush();
                 let mut c = w.counters();

@@ -3,11 +3,11 @@
 
 use crate::app::{EmitConfig, FlightLimits};
 use crate::capture::{expand_inputs, pcap_file::PcapFile, Next, PacketSource};
-use crate::progress::Progress;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::{Pipeline, PipelineConfig};
+use crate::progress::Progress;
 use crate::worker::WorkerConfig;
 use anyhow::Context as _;
 use std::sync::atomic::AtomicBool;

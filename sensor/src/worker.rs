@@ -132,6 +132,16 @@ impl Worker {
         self.emit.live = live;
     }
 
+    /// Applies new settings (SIGHUP) without losing state: the catalogue,
+    /// `log_all`, first-flight limits, Community ID seed and client table
+    /// change; flows, the name cache and fragments in progress are kept.
+    /// Capacities (`max_flows`, name cache size) and timeouts apply at the
+    /// next start.
+    pub fn reconfigure(&mut self, cfg: WorkerConfig) {
+        self.emit.cfg = cfg.emit;
+        self.browser_table = cfg.browser_table;
+    }
+
     /// Connects the worker to the detection stage.
     pub fn set_stage(&mut self, stage: StageSender) {
         self.stage = Some(stage);

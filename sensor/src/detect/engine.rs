@@ -50,6 +50,8 @@ pub enum StageMsg {
     Obs(usize, Vec<Observation>),
     /// Worker `w` has processed every packet up to this time.
     Watermark(usize, Timestamp),
+    /// New settings (SIGHUP).
+    Reconfigure(Box<EngineConfig>),
 }
 
 /// Counters of the stage: what was seen, alerted and suppressed.
@@ -105,6 +107,13 @@ impl Engine {
             .name("virga-detect".into())
             .spawn(move || State::new(cfg, n, out).run(&rx))?;
         Ok(Engine { tx, join })
+    }
+
+    /// Applies new settings: catalogue, allowlist and thresholds change;
+    /// prevalence, quiet times and the DNS detector's state are kept (the DNS
+    /// detector starts afresh only when its own section changed).
+    pub fn reconfigure(&self, cfg: EngineConfig) {
+        let _ = self.tx.send(StageMsg::Reconfigure(Box::new(cfg)));
     }
 
     /// A sender for worker `w`.
@@ -179,6 +188,15 @@ impl State {
                         .min()
                         .unwrap_or(Timestamp(0));
                     self.release(Some(low));
+                }
+                StageMsg::Reconfigure(cfg) => {
+                    if cfg.dns != self.cfg.dns {
+                        self.dns = cfg
+                            .dns
+                            .clone()
+                            .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
+                    }
+                    self.cfg = *cfg;
                 }
             }
         }
