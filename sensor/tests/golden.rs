@@ -226,3 +226,29 @@ fn stats_events_count_the_capture() {
         prev = up;
     }
 }
+
+/// An HTTP/1.1 request behind three 802.1Q tags (Zeek's `vlan-qinqinq.pcap`,
+/// first records, copied under parsers/tests/fixtures) gives an `http` event
+/// with host, URL, User-Agent and method, and names its flow from the Host.
+#[test]
+fn http_request_head_event() {
+    let path = format!(
+        "{}/../parsers/tests/fixtures/packet/packet_vlan_qinqinq_http.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let events = replay(&[path], true);
+    let http = of_type(&events, "http");
+    assert_eq!(http.len(), 1);
+    let h = &http[0]["http"];
+    assert_eq!(h["hostname"], "bro.org");
+    assert_eq!(h["url"], "/download/CHANGES.bro-aux.txt");
+    assert_eq!(h["http_user_agent"], "Wget/1.14 (darwin12.2.0)");
+    assert_eq!(h["http_method"], "GET");
+    assert_eq!(h["protocol"], "HTTP/1.1");
+    let flow = of_type(&events, "flow")
+        .into_iter()
+        .find(|f| f["flow_id"] == http[0]["flow_id"])
+        .unwrap();
+    assert_eq!(flow["app_proto"], "http");
+    assert_eq!(flow["metadata"]["flowvars"][1]["value"], "http_host");
+}
