@@ -10,6 +10,7 @@
 
 pub mod app;
 pub mod capture;
+pub mod detect;
 pub mod flow;
 pub mod output;
 pub mod replay;
