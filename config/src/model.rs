@@ -618,10 +618,20 @@ impl Detect {
 pub struct BeaconDetect {
     /// Run the detector. Default: true.
     pub enabled: bool,
-    /// Beats before a pair is scored. Default: 6; 3 to 100000.
+    /// Beats before a pair is scored. Default: 6; 3 to 64.
     pub min_beats: u32,
-    /// Alert threshold of the periodicity score. Default: 0.7; 0.0 to 1.0.
+    /// Alert threshold of the beacon score. Default: 0.7; 0.0 to 1.0.
     pub score_threshold: f64,
+    /// Connections starting within this time of a beat's first are the same beat.
+    /// Default: 3 s; 0 to 600 s.
+    pub beat_merge: Duration,
+    /// Same-class clients of a name expected of one intrusion. Default: 3; 1 to 1000000.
+    pub prevalence_free_clients: u32,
+    /// Alert threshold for browser-class pairs. Default: 0.9; 0.0 to 1.0.
+    pub browser_score_threshold: f64,
+    /// Least jitter (fraction of the longest interval) for a browser-class alert.
+    /// Default: 0.1; 0.0 to 1.0.
+    pub browser_min_jitter: f64,
     /// Quiet time per pair after an alert. Default: 3600 s; 0 to 604800 s.
     pub realert_quiet: Duration,
     /// Track every server name, not only catalogued ones. Default: false.
@@ -644,12 +654,24 @@ impl Default for BeaconDetect {
 impl BeaconDetect {
     fn build(raw: &RawBeacon, path: &KeyPath, p: &mut Problems) -> Self {
         let d = RawBeacon::default();
-        let score_threshold =
-            if p.range(&path.key("score_threshold"), raw.score_threshold, 0.0, 1.0) {
-                raw.score_threshold
+        let mut fraction = |key: &str, value: f64, fallback: f64| {
+            if p.range(&path.key(key), value, 0.0, 1.0) {
+                value
             } else {
-                d.score_threshold
-            };
+                fallback
+            }
+        };
+        let score_threshold = fraction("score_threshold", raw.score_threshold, d.score_threshold);
+        let browser_score_threshold = fraction(
+            "browser_score_threshold",
+            raw.browser_score_threshold,
+            d.browser_score_threshold,
+        );
+        let browser_min_jitter = fraction(
+            "browser_min_jitter_fraction",
+            raw.browser_min_jitter_fraction,
+            d.browser_min_jitter_fraction,
+        );
         BeaconDetect {
             enabled: raw.enabled,
             min_beats: u32::try_from(ranged(
@@ -657,11 +679,30 @@ impl BeaconDetect {
                 &path.key("min_beats"),
                 raw.min_beats,
                 3,
-                100_000,
+                64,
                 d.min_beats,
             ))
             .unwrap_or(u32::MAX),
             score_threshold,
+            beat_merge: Duration::from_millis(ranged(
+                p,
+                &path.key("beat_merge_ms"),
+                raw.beat_merge_ms,
+                0,
+                600_000,
+                d.beat_merge_ms,
+            )),
+            prevalence_free_clients: u32::try_from(ranged(
+                p,
+                &path.key("prevalence_free_clients"),
+                raw.prevalence_free_clients,
+                1,
+                1_000_000,
+                d.prevalence_free_clients,
+            ))
+            .unwrap_or(u32::MAX),
+            browser_score_threshold,
+            browser_min_jitter,
             realert_quiet: Duration::from_secs(ranged(
                 p,
                 &path.key("realert_quiet_secs"),
@@ -928,6 +969,10 @@ mod tests {
         assert_eq!(c.detect.beacon.min_beats, 6);
         assert_eq!(c.detect.beacon.score_threshold, 0.7);
         assert_eq!(c.detect.beacon.realert_quiet, Duration::from_secs(3600));
+        assert_eq!(c.detect.beacon.beat_merge, Duration::from_secs(3));
+        assert_eq!(c.detect.beacon.prevalence_free_clients, 3);
+        assert_eq!(c.detect.beacon.browser_score_threshold, 0.9);
+        assert_eq!(c.detect.beacon.browser_min_jitter, 0.1);
         assert!(c.detect.client.enabled && c.detect.dns.enabled);
         assert_eq!(c.catalogue, Catalogue::builtin());
         assert!(c.allowlist.is_empty());
@@ -989,6 +1034,10 @@ mod tests {
         raw.detect.beacon.score_threshold = f64::NAN;
         raw.detect.beacon.realert_quiet_secs = 604_801;
         raw.detect.beacon.max_pairs_per_worker = 0;
+        raw.detect.beacon.beat_merge_ms = 600_001;
+        raw.detect.beacon.prevalence_free_clients = 0;
+        raw.detect.beacon.browser_score_threshold = 1.5;
+        raw.detect.beacon.browser_min_jitter_fraction = -0.1;
         let got = problems(&raw);
         let want = [
             "capture.interface",
@@ -1015,7 +1064,11 @@ mod tests {
             "run.run_as_group",
             "metrics.listen",
             "detect.beacon.score_threshold",
+            "detect.beacon.browser_score_threshold",
+            "detect.beacon.browser_min_jitter_fraction",
             "detect.beacon.min_beats",
+            "detect.beacon.beat_merge_ms",
+            "detect.beacon.prevalence_free_clients",
             "detect.beacon.realert_quiet_secs",
             "detect.beacon.max_pairs_per_worker",
         ];

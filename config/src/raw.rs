@@ -293,11 +293,27 @@ pub struct RawDetect {
 pub struct RawBeacon {
     /// Run the beacon detector. Default: true.
     pub enabled: bool,
-    /// Connections (beats) from a client to a name before it can be scored. Default: 6 beats.
-    /// Range 3 to 100000.
+    /// Beats (connections, after merging those of one check-in) from a client to a name before
+    /// the pair is scored. Default: 6 beats. Range 3 to 64 (the detector keeps the last 64
+    /// beats of each pair).
     pub min_beats: u64,
-    /// Alert when the periodicity score reaches this. Default: 0.7. Range 0.0 to 1.0.
+    /// Alert when the beacon score (0 to 1) reaches this. Default: 0.7. Range 0.0 to 1.0.
     pub score_threshold: f64,
+    /// Connections of one client to one name that start within this time of the first are one
+    /// beat (check-in, task fetch and result post; retries); never more than a quarter of the
+    /// pair's typical interval. Default: 3000 ms. Range 0 to 600000.
+    pub beat_merge_ms: u64,
+    /// Clients of the same class (browser or not) contacting a name that are expected of one
+    /// intrusion; beyond this, the score is multiplied by `prevalence_free_clients / clients`.
+    /// Default: 3 clients. Range 1 to 1000000.
+    pub prevalence_free_clients: u64,
+    /// Alert threshold for pairs whose client software is a browser (stricter: browser pages
+    /// poll). Default: 0.9. Range 0.0 to 1.0.
+    pub browser_score_threshold: f64,
+    /// Browser pairs alert only when their intervals spread over at least this fraction of the
+    /// longest interval (deliberate sleep jitter; page timers are exact). Default: 0.1. Range
+    /// 0.0 to 1.0.
+    pub browser_min_jitter_fraction: f64,
     /// After an alert, stay quiet for the same pair this long. Default: 3600 s. Range 0 to
     /// 604800.
     pub realert_quiet_secs: u64,
@@ -314,6 +330,10 @@ impl Default for RawBeacon {
             enabled: true,
             min_beats: 6,
             score_threshold: 0.7,
+            beat_merge_ms: 3000,
+            prevalence_free_clients: 3,
+            browser_score_threshold: 0.9,
+            browser_min_jitter_fraction: 0.1,
             realert_quiet_secs: 3600,
             all_names: false,
             max_pairs_per_worker: 65_536,
@@ -432,5 +452,7 @@ mod tests {
         assert!(r.allowlist.is_empty());
         assert!(r.detect.beacon.enabled && r.detect.client.enabled && r.detect.dns.enabled);
         assert_eq!(r.detect.beacon.min_beats, 6);
+        assert_eq!(r.detect.beacon.beat_merge_ms, 3000);
+        assert_eq!(r.detect.beacon.prevalence_free_clients, 3);
     }
 }

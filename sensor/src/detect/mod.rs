@@ -9,11 +9,13 @@
 //!   in packet-time order (so results do not depend on the number of
 //!   workers), applies the allowlist and prevalence, runs the detectors.
 //! - [`prevalence`]: distinct internal clients per name in a window.
+//! - [`beacon`]: jitter-robust periodicity of (client, name) pairs.
 //! - [`client`]: browser / non-browser classification of a ClientHello.
 //! - [`dns_anomaly`]: anomalous DNS towards serverless domains.
 //! - [`alert`]: EVE `alert` events.
 
 pub mod alert;
+pub mod beacon;
 pub mod client;
 pub mod dns_anomaly;
 pub mod engine;
