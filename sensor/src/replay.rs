@@ -110,6 +110,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         prevalence_max_names: std::num::NonZeroUsize::new(65_536)
             .unwrap_or(std::num::NonZeroUsize::MIN),
         dns: cfg.detect.dns.enabled.then(|| cfg.detect.dns.clone()),
+        beacon: cfg.detect.beacon.enabled.then(|| cfg.detect.beacon.clone()),
     }
 }
 

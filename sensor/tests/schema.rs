@@ -20,7 +20,10 @@ fn all_output_validates_against_the_eve_schema() {
     let mut inputs = vec![
         pcap("sample.pcap"),
         pcap("no_sni_lambda.pcap"),
-        format!("{}/../parsers/tests/fixtures/packet/packet_vlan_qinqinq_http.pcap", env!("CARGO_MANIFEST_DIR")),
+        format!(
+            "{}/../parsers/tests/fixtures/packet/packet_vlan_qinqinq_http.pcap",
+            env!("CARGO_MANIFEST_DIR")
+        ),
     ];
     for e in std::fs::read_dir(pcap("clients")).unwrap() {
         let p = e.unwrap().path();

@@ -10,6 +10,7 @@
 //! pipeline shards by client); this stage has it.
 
 use super::alert::{self, Place, Rule};
+use super::beacon::{BeaconDetector, ConnStart};
 use super::dns_anomaly::{DnsAnomalyDetector, DnsQueryObs, DnsResponseObs};
 use super::observe::{ConnObs, DnsObs, ObsKind, Observation};
 use super::prevalence::Prevalence;
@@ -42,6 +43,8 @@ pub struct EngineConfig {
     pub prevalence_max_names: NonZeroUsize,
     /// DNS anomaly detector settings (`None` = off).
     pub dns: Option<virga_config::DnsDetect>,
+    /// Beacon detector settings (`None` = off).
+    pub beacon: Option<virga_config::BeaconDetect>,
 }
 
 /// What workers send to the stage.
@@ -141,6 +144,7 @@ struct State {
     prevalence: Prevalence,
     client_alerted: LruCache<(IpAddr, Arc<str>), Timestamp>,
     dns: Option<DnsAnomalyDetector>,
+    beacon: Option<BeaconDetector>,
     stats: EngineStats,
 }
 
@@ -154,8 +158,10 @@ impl State {
             .dns
             .clone()
             .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
+        let beacon = cfg.beacon.as_ref().map(BeaconDetector::new);
         State {
             dns,
+            beacon,
             cfg,
             out,
             buf: Vec::new(),
@@ -190,6 +196,9 @@ impl State {
                     self.release(Some(low));
                 }
                 StageMsg::Reconfigure(cfg) => {
+                    if cfg.beacon != self.cfg.beacon {
+                        self.beacon = cfg.beacon.as_ref().map(BeaconDetector::new);
+                    }
                     if cfg.dns != self.cfg.dns {
                         self.dns = cfg
                             .dns
@@ -248,7 +257,9 @@ impl State {
             self.stats.suppressed_allowlist += 1;
             return;
         }
-        let prevalence = self.prevalence.observe(&c.name, c.client, ts);
+        let browser = c.client_class == Some("browser");
+        let prevalence = self.prevalence.observe(&c.name, browser, c.client, ts);
+        self.beacon(ts, c, m.platform, prevalence);
         if self.cfg.client_enabled && c.client_class == Some("non_browser") {
             let key = (c.client, c.name.clone());
             let quiet = self.cfg.client_quiet_secs;
@@ -284,6 +295,90 @@ impl State {
                 self.stats.alerts += 1;
             }
         }
+    }
+
+    /// Feeds a connection start to the beacon detector; writes its alert.
+    fn beacon(
+        &mut self,
+        ts: Timestamp,
+        c: &ConnObs,
+        platform: &virga_config::Platform,
+        prevalence: u32,
+    ) {
+        let Some(det) = self.beacon.as_mut() else {
+            return;
+        };
+        let non_browser = match c.client_class {
+            Some("browser") => Some(false),
+            Some("non_browser") => Some(true),
+            _ => None,
+        };
+        let start = ConnStart {
+            ts,
+            client: c.client,
+            server_name: &c.name,
+            client_bytes: c.client_bytes,
+            non_browser,
+        };
+        let Some(b) = det.on_conn(&start, prevalence) else {
+            return;
+        };
+        let nb = non_browser == Some(true);
+        let rule = Rule {
+            sid: if nb {
+                alert::SID_BEACON_NON_BROWSER
+            } else {
+                alert::SID_BEACON
+            },
+            signature: format!(
+                "VIRGA beaconing to {} from a {} client",
+                platform.name(),
+                if nb {
+                    "non-browser"
+                } else {
+                    "browser or unknown"
+                }
+            ),
+            category: "A Network Trojan was detected",
+            severity: if nb { 1 } else { 2 },
+        };
+        let place = conn_place(ts, c);
+        let platform_id = platform.id().to_string();
+        alert::write(
+            &mut self.buf,
+            self.cfg.community_id_seed,
+            &place,
+            &rule,
+            |w| {
+                w.str("detector", "beacon");
+                write_conn_context(w, c, &platform_id, b.score, b.prevalence);
+                let mut t = String::new();
+                w.u64("beats", u64::from(b.beats))
+                    .u64("connections", b.connections)
+                    .f64("period_secs", b.period_secs)
+                    .f64("jitter", b.jitter)
+                    .array("band_secs")
+                    .elem_f64(b.band_secs.0)
+                    .elem_f64(b.band_secs.1)
+                    .end_array()
+                    .f64("periodicity", b.periodicity)
+                    .u64("missed_beats", u64::from(b.missed_beats))
+                    .u64("pauses", u64::from(b.pauses))
+                    .u64("beats_to_detect", u64::from(b.beats_to_detect))
+                    .bool("repeat", b.repeat);
+                b.first_seen.write_eve(&mut t);
+                w.str("first_seen", &t);
+                t.clear();
+                b.last_seen.write_eve(&mut t);
+                w.str("last_seen", &t);
+                w.array("recent_intervals");
+                for i in &b.recent_intervals {
+                    w.elem_f64((i * 1000.0).round() / 1000.0);
+                }
+                w.end_array();
+            },
+        );
+        self.stats.alerts += 1;
     }
 
     fn on_dns(&mut self, ts: Timestamp, d: &DnsObs) {

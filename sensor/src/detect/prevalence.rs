@@ -17,7 +17,7 @@ pub const MAX_CLIENTS_PER_NAME: usize = 64;
 
 /// Distinct clients per name in a sliding window.
 pub struct Prevalence {
-    names: LruCache<Arc<str>, Vec<(IpAddr, Timestamp)>>,
+    names: LruCache<(Arc<str>, bool), Vec<(IpAddr, Timestamp)>>,
     window_secs: u64,
 }
 
@@ -30,12 +30,22 @@ impl Prevalence {
         }
     }
 
-    /// Records that `client` used `name` at `ts` and returns the number of
-    /// distinct clients seen for the name within the window (this one
-    /// included).
-    pub fn observe(&mut self, name: &Arc<str>, client: IpAddr, ts: Timestamp) -> u32 {
+    /// Records that `client`, of client class `browser`, used `name` at `ts`
+    /// and returns the number of distinct clients of the same class seen for
+    /// the name within the window (this one included). Classes are counted
+    /// apart: many browsers visiting a name say nothing about the one script
+    /// that polls it.
+    pub fn observe(
+        &mut self,
+        name: &Arc<str>,
+        browser: bool,
+        client: IpAddr,
+        ts: Timestamp,
+    ) -> u32 {
         let window = self.window_secs;
-        let list = self.names.get_or_insert_mut(name.clone(), Vec::new);
+        let list = self
+            .names
+            .get_or_insert_mut((name.clone(), browser), Vec::new);
         list.retain(|(_, seen)| ts.nanos_since(*seen) / 1_000_000_000 <= window);
         match list.iter_mut().find(|(c, _)| *c == client) {
             Some(e) => e.1 = ts,
@@ -63,11 +73,16 @@ mod tests {
         let mut p = Prevalence::new(NonZeroUsize::new(4).unwrap(), 3600);
         let n: Arc<str> = Arc::from("agent.x.workers.dev");
         let t = |s| Timestamp::from_secs_nanos(s, 0);
-        assert_eq!(p.observe(&n, "10.0.0.1".parse().unwrap(), t(0)), 1);
-        assert_eq!(p.observe(&n, "10.0.0.1".parse().unwrap(), t(10)), 1);
-        assert_eq!(p.observe(&n, "10.0.0.2".parse().unwrap(), t(20)), 2);
+        assert_eq!(p.observe(&n, false, "10.0.0.1".parse().unwrap(), t(0)), 1);
+        assert_eq!(p.observe(&n, false, "10.0.0.1".parse().unwrap(), t(10)), 1);
+        assert_eq!(p.observe(&n, false, "10.0.0.2".parse().unwrap(), t(20)), 2);
+        // Browsers are counted apart.
+        assert_eq!(p.observe(&n, true, "10.0.0.9".parse().unwrap(), t(20)), 1);
         // 10.0.0.1 was last seen at 10 s: outside the window at 3611 s.
-        assert_eq!(p.observe(&n, "10.0.0.3".parse().unwrap(), t(3615)), 2);
+        assert_eq!(
+            p.observe(&n, false, "10.0.0.3".parse().unwrap(), t(3615)),
+            2
+        );
     }
 
     #[test]
