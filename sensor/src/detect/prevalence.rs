@@ -15,9 +15,12 @@ use std::sync::Arc;
 /// Clients remembered per name.
 pub const MAX_CLIENTS_PER_NAME: usize = 64;
 
+/// A name and a client class (true = browser).
+type ClassKey = (Arc<str>, bool);
+
 /// Distinct clients per name in a sliding window.
 pub struct Prevalence {
-    names: LruCache<(Arc<str>, bool), Vec<(IpAddr, Timestamp)>>,
+    names: LruCache<ClassKey, Vec<(IpAddr, Timestamp)>>,
     window_secs: u64,
 }
 
@@ -94,6 +97,7 @@ mod tests {
             let ip = std::net::Ipv4Addr::from(0x0a00_0000 + i);
             last = p.observe(
                 &n,
+                false,
                 IpAddr::V4(ip),
                 Timestamp::from_secs_nanos(i64::from(i), 0),
             );
