@@ -356,8 +356,10 @@ impl Pipeline {
         if let Some(e) = self.engine.take() {
             stats.engine = e.finish();
             total.alerts = stats.engine.alerts;
-            total.alerts_suppressed =
-                stats.engine.suppressed_allowlist + stats.engine.suppressed_quiet;
+            total.alerts_suppressed = stats.engine.suppressed_allowlist
+                + stats.engine.suppressed_quiet
+                + stats.engine.beacon_browser_held;
+            total.engine = Some(stats.engine);
         }
         if let Some(first) = self.first {
             let mut line = Vec::new();

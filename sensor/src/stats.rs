@@ -34,6 +34,8 @@ pub struct Counters {
     pub alerts: u64,
     /// Alerts suppressed (allowlist, quiet times).
     pub alerts_suppressed: u64,
+    /// The detection stage's counters (final event only).
+    pub engine: Option<crate::detect::engine::EngineStats>,
 }
 
 impl std::ops::AddAssign for Counters {
@@ -62,6 +64,9 @@ impl std::ops::AddAssign for Counters {
         self.queue_drops += o.queue_drops;
         self.alerts += o.alerts;
         self.alerts_suppressed += o.alerts_suppressed;
+        if o.engine.is_some() {
+            self.engine = o.engine;
+        }
     }
 }
 
@@ -126,6 +131,25 @@ pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Count
         w.object(k).u64("parser", v).end_object();
     }
     w.end_object().end_object();
+    if let Some(e) = &c.engine {
+        // virga's own counters: `stats.virga`, published in
+        // docs/eve-virga-extension.schema.json (the stock schema is closed).
+        w.object("virga")
+            .object("suppressed")
+            .u64("allowlist", e.suppressed_allowlist)
+            .u64("client_quiet", e.suppressed_quiet)
+            .u64("beacon_browser_held", e.beacon_browser_held)
+            .u64("dns_new_account", e.dns_new_accounts)
+            .end_object()
+            .u64("serverless_connections", e.serverless_conns)
+            .u64("queue_drops", c.queue_drops)
+            .object("names")
+            .u64("learned", c.names.learned)
+            .u64("hits", c.names.hits)
+            .u64("evicted", c.names.evicted)
+            .end_object()
+            .end_object();
+    }
     w.end_object().end_object();
     out.push(b'\n');
 }

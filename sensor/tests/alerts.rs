@@ -106,3 +106,62 @@ fn non_browser_clients_alert_browsers_do_not() {
         }
     }
 }
+
+/// The allowlisted monitor of the office timeline (curl to a Worker every
+/// 60 s, no jitter, for 24 h) raises no alert, and every connection it
+/// made is counted as suppressed in the final `stats` event.
+#[test]
+fn allowlisted_monitor_is_suppressed_and_counted() {
+    let Some(shared) = shared() else {
+        eprintln!("note: ../shared absent; the office timeline check is skipped");
+        return;
+    };
+    let tl = shared.join("corpus/timelines/dev_office_day_24h.pcap");
+    let config = virga_config::from_str(
+        "[[allowlist]]\nclient = \"10.66.0.150/32\"\nserver_name = \"status-probe.ops-team.workers.dev\"\nreason = \"uptime monitor\"\n",
+        "<test>",
+    )
+    .unwrap();
+    let out = temp("office.json");
+    virga::replay::run(&virga::replay::ReplayOptions {
+        inputs: vec![tl.to_string_lossy().into_owned()],
+        output: virga::output::Target::File(out.to_string_lossy().into_owned()),
+        config,
+        ..Default::default()
+    })
+    .unwrap();
+    let events: Vec<Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let _ = std::fs::remove_file(&out);
+    assert!(
+        !alerts(&events).iter().any(|a| a["src_ip"] == "10.66.0.150"),
+        "allowlisted monitor alerted"
+    );
+    let last = of_type(&events, "stats").into_iter().last().unwrap();
+    let suppressed = last["stats"]["virga"]["suppressed"]["allowlist"]
+        .as_u64()
+        .unwrap();
+    // One connection a minute for 24 h.
+    assert!(
+        (1400..=1450).contains(&suppressed),
+        "{suppressed} suppressed"
+    );
+    assert!(
+        last["stats"]["detect"]["alerts_suppressed"]
+            .as_u64()
+            .unwrap()
+            >= suppressed
+    );
+    // The three beacons of the timeline are still found.
+    let beacons: std::collections::HashSet<&str> = alerts(&events)
+        .iter()
+        .filter(|a| a["alert"]["context"]["virga"]["detector"] == "beacon")
+        .map(|a| a["src_ip"].as_str().unwrap())
+        .collect();
+    for ip in ["10.66.0.125", "10.66.0.126", "10.66.0.127"] {
+        assert!(beacons.contains(ip), "beacon {ip} missed: {beacons:?}");
+    }
+}

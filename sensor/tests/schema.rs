@@ -1,6 +1,7 @@
 //! Every EVE line virga writes validates against Suricata 8's schema
 //! (`shared/eve/suricata-eve-schema.json`, read from the shared folder; it is
-//! GPL-covered data and is not copied into this repository).
+//! GPL-covered data and is not copied into this repository), extended only by
+//! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
 
 mod common;
 
@@ -12,10 +13,20 @@ fn all_output_validates_against_the_eve_schema() {
         eprintln!("note: ../shared absent: the EVE schema check needs shared/eve; skipped");
         return;
     };
-    let schema: serde_json::Value = serde_json::from_str(
+    let mut schema: serde_json::Value = serde_json::from_str(
         &std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).unwrap(),
     )
     .unwrap();
+    // virga's published extension: `stats.virga` (the stock schema is closed).
+    let ext: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../docs/eve-virga-extension.schema.json"
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    schema["properties"]["stats"]["properties"]["virga"] = ext;
     let validator = jsonschema::validator_for(&schema).expect("schema compiles");
     let mut inputs = vec![
         pcap("sample.pcap"),

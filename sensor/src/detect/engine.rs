@@ -72,6 +72,8 @@ pub struct EngineStats {
     pub suppressed_quiet: u64,
     /// Accounts seen for the first time (informational, not alerted).
     pub dns_new_accounts: u64,
+    /// Periodic browser-class pairs held back by the browser rules.
+    pub beacon_browser_held: u64,
 }
 
 /// A worker's handle on the stage.
@@ -210,6 +212,9 @@ impl State {
             }
         }
         self.release(None);
+        if let Some(b) = &self.beacon {
+            self.stats.beacon_browser_held = b.stats().browser_held;
+        }
         self.stats
     }
 
