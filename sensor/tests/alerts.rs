@@ -165,3 +165,45 @@ fn allowlisted_monitor_is_suppressed_and_counted() {
         assert!(beacons.contains(ip), "beacon {ip} missed: {beacons:?}");
     }
 }
+
+/// `[detect.beacon] all_names = true` scores every named connection: the
+/// hourly non-serverless updater of the office timeline then alerts (with
+/// platform `none`); by default it is not fed to the detector at all.
+#[test]
+fn all_names_switch_extends_beaconing_beyond_the_catalogue() {
+    let Some(shared) = shared() else {
+        eprintln!("note: ../shared absent; the office timeline check is skipped");
+        return;
+    };
+    let tl = shared
+        .join("corpus/timelines/dev_office_day_24h.pcap")
+        .to_string_lossy()
+        .into_owned();
+    let run = |toml: &str| -> Vec<Value> {
+        let out = temp("allnames.json");
+        virga::replay::run(&virga::replay::ReplayOptions {
+            inputs: vec![tl.clone()],
+            output: virga::output::Target::File(out.to_string_lossy().into_owned()),
+            config: virga_config::from_str(toml, "<test>").unwrap(),
+            ..Default::default()
+        })
+        .unwrap();
+        let v = std::fs::read_to_string(&out)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let _ = std::fs::remove_file(&out);
+        v
+    };
+    let updater = |events: &[Value]| {
+        events.iter().any(|a| {
+            a["event_type"] == "alert"
+                && a["alert"]["context"]["virga"]["detector"] == "beacon"
+                && a["alert"]["context"]["virga"]["server_name"] == "updates.example.com"
+                && a["alert"]["context"]["virga"]["platform"] == "none"
+        })
+    };
+    assert!(!updater(&run("")));
+    assert!(updater(&run("[detect.beacon]\nall_names = true\n")));
+}

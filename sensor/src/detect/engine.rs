@@ -250,6 +250,19 @@ impl State {
             .lookup(&c.name)
             .or_else(|| c.dns_serverless.as_deref().and_then(|n| cat.lookup(n)));
         let Some(m) = m else {
+            // `[detect.beacon] all_names`: every named connection is scored
+            // for beaconing, not only serverless names.
+            if self.cfg.beacon.as_ref().is_some_and(|b| b.all_names)
+                && self
+                    .cfg
+                    .allowlist
+                    .matches(c.client, Some(&c.name), c.ja4.as_deref())
+                    .is_none()
+            {
+                let browser = c.client_class == Some("browser");
+                let prevalence = self.prevalence.observe(&c.name, browser, c.client, ts);
+                self.beacon(ts, c, None, prevalence);
+            }
             return;
         };
         self.stats.serverless_conns += 1;
@@ -264,7 +277,7 @@ impl State {
         }
         let browser = c.client_class == Some("browser");
         let prevalence = self.prevalence.observe(&c.name, browser, c.client, ts);
-        self.beacon(ts, c, m.platform, prevalence);
+        self.beacon(ts, c, Some(m.platform), prevalence);
         if self.cfg.client_enabled && c.client_class == Some("non_browser") {
             let key = (c.client, c.name.clone());
             let quiet = self.cfg.client_quiet_secs;
@@ -307,7 +320,7 @@ impl State {
         &mut self,
         ts: Timestamp,
         c: &ConnObs,
-        platform: &virga_config::Platform,
+        platform: Option<&virga_config::Platform>,
         prevalence: u32,
     ) {
         let Some(det) = self.beacon.as_mut() else {
@@ -337,7 +350,7 @@ impl State {
             },
             signature: format!(
                 "VIRGA beaconing to {} from a {} client",
-                platform.name(),
+                platform.map_or("a non-serverless name", |p| p.name()),
                 if nb {
                     "non-browser"
                 } else {
@@ -348,7 +361,7 @@ impl State {
             severity: if nb { 1 } else { 2 },
         };
         let place = conn_place(ts, c);
-        let platform_id = platform.id().to_string();
+        let platform_id = platform.map_or("none", |p| p.id()).to_string();
         alert::write(
             &mut self.buf,
             self.cfg.community_id_seed,
