@@ -15,7 +15,7 @@
 
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
 use crate::detect::engine::{Engine, EngineConfig, EngineStats};
-use crate::flow::key::{source_looks_like_server, Endpoint, Tuple};
+use crate::flow::key::{source_looks_like_server, Endpoint, Fnv1a, Tuple};
 use crate::output::EventSender;
 use crate::stats::Counters;
 use crate::time::Timestamp;
@@ -475,17 +475,9 @@ fn client_of(t: &Tuple) -> IpAddr {
 }
 
 fn hash_ip(ip: IpAddr) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    let mut eat = |b: &[u8]| {
-        for x in b {
-            h ^= u64::from(*x);
-            h = h.wrapping_mul(0x0100_0000_01b3);
-        }
-    };
-    match ip {
-        IpAddr::V4(a) => eat(&a.octets()),
-        IpAddr::V6(a) => eat(&a.octets()),
-    }
+    let mut h = Fnv1a::new();
+    h.ip(ip);
+    let h = h.finish();
     h ^ (h >> 29)
 }
 

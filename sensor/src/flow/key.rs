@@ -63,22 +63,53 @@ impl FlowKey {
     /// A 64-bit hash of the key that does not depend on direction or on the
     /// process (FNV-1a over the ordered fields), for `flow_id` and sharding.
     pub fn stable_hash(&self) -> u64 {
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        let mut eat = |bytes: &[u8]| {
-            for b in bytes {
-                h ^= u64::from(*b);
-                h = h.wrapping_mul(0x0100_0000_01b3);
-            }
-        };
+        let mut h = Fnv1a::new();
         for e in [&self.lo, &self.hi] {
-            match e.ip {
-                IpAddr::V4(a) => eat(&a.octets()),
-                IpAddr::V6(a) => eat(&a.octets()),
-            }
-            eat(&e.port.to_be_bytes());
+            h.ip(e.ip);
+            h.bytes(&e.port.to_be_bytes());
         }
-        eat(&[self.proto]);
-        h
+        h.bytes(&[self.proto]);
+        h.finish()
+    }
+}
+
+/// FNV-1a, 64 bit: a fixed, process-independent hash for flow ids and
+/// sharding (std's `DefaultHasher` is randomly keyed per process). Written
+/// out because it is five lines and needs no crate.
+#[derive(Debug, Clone, Copy)]
+pub struct Fnv1a(u64);
+
+impl Fnv1a {
+    /// The FNV offset basis.
+    pub fn new() -> Self {
+        Fnv1a(0xcbf2_9ce4_8422_2325)
+    }
+
+    /// Feeds bytes.
+    pub fn bytes(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+
+    /// Feeds an address in network byte order.
+    pub fn ip(&mut self, ip: IpAddr) {
+        match ip {
+            IpAddr::V4(a) => self.bytes(&a.octets()),
+            IpAddr::V6(a) => self.bytes(&a.octets()),
+        }
+    }
+
+    /// The hash.
+    pub fn finish(self) -> u64 {
+        self.0
+    }
+}
+
+impl Default for Fnv1a {
+    fn default() -> Self {
+        Self::new()
     }
 }
 
