@@ -298,19 +298,13 @@ impl State {
                     category: "Potentially Bad Traffic",
                     severity: 3,
                 };
-                let place = conn_place(ts, c);
-                let platform = m.platform.id().to_string();
-                alert::write(
-                    &mut self.buf,
-                    self.cfg.community_id_seed,
-                    &place,
-                    &rule,
-                    |w| {
-                        w.str("detector", "client");
-                        write_conn_context(w, c, &platform, 1.0, prevalence);
-                    },
-                );
-                self.stats.alerts += 1;
+                let ctx = ConnAlert {
+                    detector: "client",
+                    platform: m.platform.id(),
+                    score: 1.0,
+                    prevalence,
+                };
+                self.conn_alert(ts, c, &rule, &ctx, |_| {});
             }
         }
     }
@@ -360,40 +354,60 @@ impl State {
             category: "A Network Trojan was detected",
             severity: if nb { 1 } else { 2 },
         };
+        let ctx = ConnAlert {
+            detector: "beacon",
+            platform: platform.map_or("none", |p| p.id()),
+            score: b.score,
+            prevalence: b.prevalence,
+        };
+        self.conn_alert(ts, c, &rule, &ctx, |w| {
+            let mut t = String::new();
+            w.u64("beats", u64::from(b.beats))
+                .u64("connections", b.connections)
+                .f64("period_secs", b.period_secs)
+                .f64("jitter", b.jitter)
+                .array("band_secs")
+                .elem_f64(b.band_secs.0)
+                .elem_f64(b.band_secs.1)
+                .end_array()
+                .f64("periodicity", b.periodicity)
+                .u64("missed_beats", u64::from(b.missed_beats))
+                .u64("pauses", u64::from(b.pauses))
+                .u64("beats_to_detect", u64::from(b.beats_to_detect))
+                .bool("repeat", b.repeat);
+            b.first_seen.write_eve(&mut t);
+            w.str("first_seen", &t);
+            t.clear();
+            b.last_seen.write_eve(&mut t);
+            w.str("last_seen", &t);
+            w.array("recent_intervals");
+            for i in &b.recent_intervals {
+                w.elem_f64((i * 1000.0).round() / 1000.0);
+            }
+            w.end_array();
+        });
+    }
+
+    /// Writes an alert about a connection: its flow, the common members of
+    /// `alert.context.virga`, then the detector's own (`extra`).
+    fn conn_alert(
+        &mut self,
+        ts: Timestamp,
+        c: &ConnObs,
+        rule: &Rule,
+        ctx: &ConnAlert<'_>,
+        extra: impl FnOnce(&mut crate::output::json::JsonWriter<'_>),
+    ) {
         let place = conn_place(ts, c);
-        let platform_id = platform.map_or("none", |p| p.id()).to_string();
         alert::write(
             &mut self.buf,
             self.cfg.community_id_seed,
             &place,
-            &rule,
+            rule,
             |w| {
-                w.str("detector", "beacon");
-                write_conn_context(w, c, &platform_id, b.score, b.prevalence);
-                let mut t = String::new();
-                w.u64("beats", u64::from(b.beats))
-                    .u64("connections", b.connections)
-                    .f64("period_secs", b.period_secs)
-                    .f64("jitter", b.jitter)
-                    .array("band_secs")
-                    .elem_f64(b.band_secs.0)
-                    .elem_f64(b.band_secs.1)
-                    .end_array()
-                    .f64("periodicity", b.periodicity)
-                    .u64("missed_beats", u64::from(b.missed_beats))
-                    .u64("pauses", u64::from(b.pauses))
-                    .u64("beats_to_detect", u64::from(b.beats_to_detect))
-                    .bool("repeat", b.repeat);
-                b.first_seen.write_eve(&mut t);
-                w.str("first_seen", &t);
-                t.clear();
-                b.last_seen.write_eve(&mut t);
-                w.str("last_seen", &t);
-                w.array("recent_intervals");
-                for i in &b.recent_intervals {
-                    w.elem_f64((i * 1000.0).round() / 1000.0);
-                }
-                w.end_array();
+                w.str("detector", ctx.detector);
+                write_conn_context(w, c, ctx.platform, ctx.score, ctx.prevalence);
+                extra(w);
             },
         );
         self.stats.alerts += 1;
@@ -480,6 +494,14 @@ impl State {
         );
         self.stats.alerts += 1;
     }
+}
+
+/// The common context of a connection alert.
+struct ConnAlert<'a> {
+    detector: &'static str,
+    platform: &'a str,
+    score: f64,
+    prevalence: u32,
 }
 
 /// Sorting key that makes the processing order independent of the workers.
