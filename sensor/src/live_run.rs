@@ -288,6 +288,7 @@ fn add_stats(sum: &mut OutputStats, s: OutputStats) {
     sum.lines += s.lines;
     sum.bytes += s.bytes;
     sum.write_errors += s.write_errors;
+    sum.lost_lines += s.lost_lines;
     sum.socket_lost_lines += s.socket_lost_lines;
 }
 

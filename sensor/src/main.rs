@@ -13,7 +13,10 @@
 //!   `--version`.
 //! - `1`: failure after work started: a capture file broke off or became
 //!   unreadable partway (the events before are written), a live capture failed
-//!   while running, or a second SIGTERM/SIGINT cut the shutdown drain short.
+//!   while running, a replay's EVE output could not be written for a while
+//!   (lines lost, counted in `stats.virga.output`; `run` keeps going and
+//!   reports them in its stop line instead), or a second SIGTERM/SIGINT cut
+//!   the shutdown drain short.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
 //!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
@@ -180,9 +183,33 @@ fn replay_cmd(
         workers: None,
     };
     let signals = Signals::install();
-    replay::run_until(&opts, &signals.shutdown_flag())
-        .map(|_| ExitCode::SUCCESS)
-        .map_err(|e| (1, format!("{e:#}")))
+    let summary =
+        replay::run_until(&opts, &signals.shutdown_flag()).map_err(|e| (1, format!("{e:#}")))?;
+    if signals.shutdown_requested() {
+        eprintln!(
+            "virga: stopped by signal after {} packets; every event up to there was written",
+            summary.packets
+        );
+    }
+    output_losses(
+        &summary.output,
+        &describe_targets(std::slice::from_ref(&opts.output)),
+    )
+}
+
+/// Exit 1 with one message when EVE lines were lost (the output could not be
+/// written for a while); success otherwise.
+fn output_losses(o: &virga::output::OutputStats, to: &str) -> Result<ExitCode, Failure> {
+    if o.lost_lines == 0 {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Err((
+        1,
+        format!(
+            "{} of {} EVE lines could not be written to {to} ({} failed writes)",
+            o.lost_lines, o.lines, o.write_errors
+        ),
+    ))
 }
 
 fn run_cmd(
@@ -231,19 +258,24 @@ fn run_cmd(
         c.interface_drops,
         summary.flows,
         summary.output.lines,
-        if summary.output.socket_lost_lines > 0 {
-            format!(
-                ", {} not delivered to the socket",
-                summary.output.socket_lost_lines
-            )
-        } else {
-            String::new()
-        }
+        lost_note(&summary.output)
     );
     match summary.error {
         Some(e) => Err((1, e.to_string())),
         None => Ok(ExitCode::SUCCESS),
     }
+}
+
+/// ", N not written …" for the stop line, or nothing.
+fn lost_note(o: &virga::output::OutputStats) -> String {
+    let mut note = String::new();
+    if o.lost_lines > 0 {
+        note += &format!(", {} lost (the output could not be written)", o.lost_lines);
+    }
+    if o.socket_lost_lines > 0 {
+        note += &format!(", {} not delivered to the socket", o.socket_lost_lines);
+    }
+    note
 }
 
 fn describe_targets(targets: &[Target]) -> String {

@@ -362,14 +362,8 @@ impl Pipeline {
             total.engine = Some(stats.engine);
         }
         if let Some(first) = self.first {
-            let mut line = Vec::new();
-            crate::stats::write_event(
-                &mut line,
-                self.now,
-                self.now.secs().saturating_sub(first.secs()),
-                &total,
-            );
-            self.sender.send(line);
+            let uptime = self.now.secs().saturating_sub(first.secs());
+            self.sender.final_stats(self.now, uptime, total);
         }
         stats
     }

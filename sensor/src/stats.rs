@@ -8,6 +8,7 @@ use crate::capture::CaptureStats;
 use crate::flow::table::FlowStats;
 use crate::names::NameStats;
 use crate::output::json::JsonWriter;
+use crate::output::OutputStats;
 use crate::time::Timestamp;
 use crate::worker::DecodeCounters;
 
@@ -70,8 +71,15 @@ impl std::ops::AddAssign for Counters {
     }
 }
 
-/// Writes a complete `stats` event line (with its newline) into `out`.
-pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Counters) {
+/// Writes a complete `stats` event line (with its newline) into `out`;
+/// `output` are the writer's own counters at that moment.
+pub fn write_event(
+    out: &mut Vec<u8>,
+    ts: Timestamp,
+    uptime_secs: u64,
+    c: &Counters,
+    output: &OutputStats,
+) {
     let mut t = String::new();
     ts.write_eve(&mut t);
     let mut w = JsonWriter::new(out);
@@ -131,25 +139,35 @@ pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Count
         w.object(k).u64("parser", v).end_object();
     }
     w.end_object().end_object();
+    // virga's own counters: `stats.virga`, published in
+    // docs/eve-virga-extension.schema.json (the stock schema is closed).
+    w.object("virga");
     if let Some(e) = &c.engine {
-        // virga's own counters: `stats.virga`, published in
-        // docs/eve-virga-extension.schema.json (the stock schema is closed).
-        w.object("virga")
-            .object("suppressed")
+        w.object("suppressed")
             .u64("allowlist", e.suppressed_allowlist)
             .u64("client_quiet", e.suppressed_quiet)
             .u64("beacon_browser_held", e.beacon_browser_held)
             .u64("dns_new_account", e.dns_new_accounts)
             .end_object()
             .u64("serverless_connections", e.serverless_conns)
-            .u64("queue_drops", c.queue_drops)
-            .object("names")
-            .u64("learned", c.names.learned)
-            .u64("hits", c.names.hits)
-            .u64("evicted", c.names.evicted)
-            .end_object()
+            .object("evicted")
+            .u64("beacon_pairs", e.beacon_pairs_evicted)
+            .u64("dns_tracks", e.dns_tracks_evicted)
+            .u64("dns_accounts", e.dns_accounts_evicted)
             .end_object();
     }
+    w.u64("queue_drops", c.queue_drops)
+        .object("names")
+        .u64("learned", c.names.learned)
+        .u64("hits", c.names.hits)
+        .u64("evicted", c.names.evicted)
+        .end_object()
+        .object("output")
+        .u64("lines_lost", output.lost_lines)
+        .u64("write_errors", output.write_errors)
+        .u64("socket_lines_lost", output.socket_lost_lines)
+        .end_object()
+        .end_object();
     w.end_object().end_object();
     out.push(b'\n');
 }
@@ -185,6 +203,7 @@ impl Aggregator {
         ts: Timestamp,
         uptime: u64,
         part: Counters,
+        output: &OutputStats,
         out: &mut Vec<u8>,
     ) {
         if self.written.is_some_and(|w| epoch <= w) {
@@ -203,7 +222,7 @@ impl Aggregator {
             if first.1 >= self.expected || self.pending.len() > MAX_PENDING {
                 let (e, _, ts, up, c) = self.pending.remove(0);
                 self.written = Some(e);
-                write_event(out, ts, up, &c);
+                write_event(out, ts, up, &c, output);
             } else {
                 break;
             }
@@ -223,10 +242,10 @@ mod tests {
         part.decode.packets = 10;
         part.flows.evicted = 2;
         let ts = Timestamp::from_secs_nanos(1_800_000_000, 0);
-        a.add(1, ts, 60, part, &mut out);
-        a.add(1, ts, 60, part, &mut out);
+        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
+        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
         assert!(out.is_empty());
-        a.add(1, ts, 60, part, &mut out);
+        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["event_type"], "stats");
         assert_eq!(v["stats"]["decoder"]["pkts"], 30);

@@ -74,6 +74,12 @@ pub struct EngineStats {
     pub dns_new_accounts: u64,
     /// Periodic browser-class pairs held back by the browser rules.
     pub beacon_browser_held: u64,
+    /// Beacon pairs forgotten to stay within the pair bound.
+    pub beacon_pairs_evicted: u64,
+    /// DNS anomaly tracks forgotten to stay within the track bound.
+    pub dns_tracks_evicted: u64,
+    /// Serverless accounts forgotten to stay within the account bound.
+    pub dns_accounts_evicted: u64,
 }
 
 /// A worker's handle on the stage.
@@ -214,6 +220,12 @@ impl State {
         self.release(None);
         if let Some(b) = &self.beacon {
             self.stats.beacon_browser_held = b.stats().browser_held;
+            self.stats.beacon_pairs_evicted = b.stats().evictions;
+        }
+        if let Some(d) = &self.dns {
+            let s = d.stats();
+            self.stats.dns_tracks_evicted = s.tracks_evicted;
+            self.stats.dns_accounts_evicted = s.accounts_evicted;
         }
         self.stats
     }

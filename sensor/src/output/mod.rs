@@ -4,11 +4,12 @@
 
 pub mod eve;
 pub mod json;
+mod lines;
 mod socket;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
-use std::fs::{File, OpenOptions};
-use std::io::{self, BufWriter, Write};
+use std::fs::OpenOptions;
+use std::io;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -41,6 +42,8 @@ enum Msg {
     Reopen,
     /// How many parts make one periodic `stats` snapshot.
     StatsParts(usize),
+    /// The final `stats` event's counters (time, uptime, counters).
+    FinalStats(crate::time::Timestamp, u64, Box<crate::stats::Counters>),
     /// One part of snapshot `epoch` (time, uptime, counters).
     Stats(
         u64,
@@ -53,12 +56,17 @@ enum Msg {
 /// Counters kept by the writer thread.
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct OutputStats {
-    /// Lines written.
+    /// Lines the writer received (each output got them unless it counted
+    /// them as lost).
     pub lines: u64,
-    /// Bytes written.
+    /// Bytes the writer received.
     pub bytes: u64,
-    /// Write errors (each loses the batch being written).
+    /// Failed write attempts to a file or stdout (an outage may count
+    /// several; stderr reports each outage once).
     pub write_errors: u64,
+    /// Lines a file or stdout never got because writing failed (disk full,
+    /// closed pipe); counted per output.
+    pub lost_lines: u64,
     /// Lines a Unix socket peer never got (absent, gone or too slow).
     pub socket_lost_lines: u64,
 }
@@ -99,6 +107,12 @@ impl EventSender {
         let _ = self.tx.send(Msg::Stats(epoch, ts, uptime, Box::new(c)));
     }
 
+    /// Sends the counters of the final `stats` event; the writer adds its own
+    /// and writes it.
+    pub fn final_stats(&self, ts: crate::time::Timestamp, uptime: u64, c: crate::stats::Counters) {
+        let _ = self.tx.send(Msg::FinalStats(ts, uptime, Box::new(c)));
+    }
+
     /// Sets how many parts make a snapshot (workers + the capture thread).
     pub fn set_stats_parts(&self, n: usize) {
         let _ = self.tx.send(Msg::StatsParts(n));
@@ -113,8 +127,8 @@ impl EventSender {
 }
 
 enum Sink {
-    File(BufWriter<File>, String),
-    Stdout(io::Stdout),
+    File(lines::LineSink, String),
+    Stdout(lines::LineSink),
     Socket(socket::SocketSink),
 }
 
@@ -125,36 +139,49 @@ impl Sink {
         Ok(match t {
             Target::File(p) => {
                 let f = OpenOptions::new().create(true).append(true).open(p)?;
-                Sink::File(BufWriter::with_capacity(256 * 1024, f), p.clone())
+                Sink::File(lines::LineSink::new(f, p), p.clone())
             }
-            Target::Stdout => Sink::Stdout(io::stdout()),
+            Target::Stdout => Sink::Stdout(lines::LineSink::stdout()?),
             Target::UnixSocket(p) => Sink::Socket(socket::SocketSink::new(p, flush_interval)),
         })
     }
 
-    fn write_all(&mut self, b: &[u8]) -> io::Result<()> {
+    /// Hands a batch to the sink (a failing sink counts what it drops).
+    fn push(&mut self, b: &[u8]) {
         match self {
-            Sink::File(w, _) => w.write_all(b),
-            Sink::Stdout(s) => {
-                let mut l = s.lock();
-                l.write_all(b)?;
-                l.flush()
-            }
-            Sink::Socket(s) => {
+            Sink::File(s, _) | Sink::Stdout(s) => {
                 s.push(b);
-                Ok(())
             }
+            Sink::Socket(s) => s.push(b),
         }
     }
 
-    fn flush(&mut self) -> io::Result<()> {
+    /// Writes what is held (retrying a failing output).
+    fn flush(&mut self) {
         match self {
-            Sink::File(w, _) => w.flush(),
-            Sink::Stdout(s) => s.flush(),
-            Sink::Socket(s) => {
-                s.poll();
-                Ok(())
+            Sink::File(s, _) | Sink::Stdout(s) => {
+                s.drain();
             }
+            Sink::Socket(s) => s.poll(),
+        }
+    }
+
+    /// True when lines wait to be written.
+    fn has_pending(&self) -> bool {
+        match self {
+            Sink::File(s, _) | Sink::Stdout(s) => s.has_pending(),
+            Sink::Socket(_) => false,
+        }
+    }
+
+    /// Adds this sink's loss counters to `stats`.
+    fn add_losses(&self, stats: &mut OutputStats) {
+        match self {
+            Sink::File(s, _) | Sink::Stdout(s) => {
+                stats.lost_lines += s.lost_lines();
+                stats.write_errors += s.errors();
+            }
+            Sink::Socket(s) => stats.socket_lost_lines += s.lost_lines(),
         }
     }
 }
@@ -213,7 +240,6 @@ fn writer_loop(
     let mut agg = crate::stats::Aggregator::new(1);
     let mut stats_buf = Vec::new();
     let mut dirty_since: Option<Instant> = None;
-    let mut error_reported = false;
     loop {
         let mut wait = match dirty_since {
             Some(t) => flush_interval.saturating_sub(t.elapsed()),
@@ -233,74 +259,82 @@ fn writer_loop(
             }
             Ok(Msg::Stats(epoch, ts, up, c)) => {
                 stats_buf.clear();
-                agg.add(epoch, ts, up, *c, &mut stats_buf);
+                agg.add(epoch, ts, up, *c, &losses(stats, sinks), &mut stats_buf);
                 if stats_buf.is_empty() {
                     continue;
                 }
+                Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
+            }
+            Ok(Msg::FinalStats(ts, up, c)) => {
+                stats_buf.clear();
+                crate::stats::write_event(&mut stats_buf, ts, up, &c, &losses(stats, sinks));
                 Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
             }
             other => other,
         };
         match msg {
             Ok(Msg::Lines(b)) => {
-                let mut ok = true;
                 for (_, sink) in sinks.iter_mut() {
-                    if let Err(e) = sink.write_all(&b) {
-                        ok = false;
-                        if !error_reported {
-                            eprintln!("virga: cannot write EVE output: {e}; counting lost events");
-                            error_reported = true;
-                        }
-                    }
+                    sink.push(&b);
                 }
-                if ok {
-                    stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
-                    stats.bytes += b.len() as u64;
-                } else {
-                    stats.write_errors += 1;
-                }
+                stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
+                stats.bytes += b.len() as u64;
                 dirty_since.get_or_insert_with(Instant::now);
             }
             Ok(Msg::Reopen) => {
-                for (target, sink) in sinks.iter_mut() {
-                    if matches!(sink, Sink::Socket(_)) {
+                for (_, sink) in sinks.iter_mut() {
+                    let Sink::File(s, path) = sink else {
                         continue;
-                    }
-                    let _ = sink.flush();
-                    match Sink::open(target, flush_interval) {
-                        Ok(s) => *sink = s,
-                        Err(e) => eprintln!("virga: cannot reopen EVE output: {e}"),
+                    };
+                    match OpenOptions::new().create(true).append(true).open(&*path) {
+                        Ok(f) => s.switch_to(f),
+                        Err(e) => eprintln!(
+                            "virga: cannot reopen EVE output {path}: {e}; keeping the old file"
+                        ),
                     }
                 }
             }
             Err(RecvTimeoutError::Timeout) => {
                 for (_, sink) in sinks.iter_mut() {
-                    let _ = sink.flush();
+                    sink.flush();
                 }
-                dirty_since = None;
+                // A failing output keeps its lines: retry at the next interval.
+                dirty_since = sinks
+                    .iter()
+                    .any(|(_, s)| s.has_pending())
+                    .then(Instant::now);
             }
             Err(RecvTimeoutError::Disconnected) => break,
-            Ok(Msg::StatsParts(_)) | Ok(Msg::Stats(..)) => {}
+            Ok(Msg::StatsParts(_)) | Ok(Msg::Stats(..)) | Ok(Msg::FinalStats(..)) => {}
         }
         if let Some(t) = dirty_since {
             if t.elapsed() >= flush_interval {
                 for (_, sink) in sinks.iter_mut() {
-                    let _ = sink.flush();
+                    sink.flush();
                 }
-                dirty_since = None;
+                dirty_since = sinks
+                    .iter()
+                    .any(|(_, s)| s.has_pending())
+                    .then(Instant::now);
             }
         }
     }
     for (_, sink) in sinks.iter_mut() {
-        if let Sink::Socket(s) = sink {
-            s.finish(SOCKET_FINISH);
-            stats.socket_lost_lines += s.lost_lines();
-        } else if let Err(e) = sink.flush() {
-            stats.write_errors += 1;
-            if let Sink::File(_, p) = sink {
-                eprintln!("virga: cannot flush {p}: {e}");
+        match sink {
+            Sink::Socket(s) => s.finish(SOCKET_FINISH),
+            Sink::File(s, _) | Sink::Stdout(s) => {
+                s.close();
             }
         }
+        sink.add_losses(&mut stats);
+    }
+    stats
+}
+
+/// `stats` with every sink's loss counters added.
+fn losses(mut stats: OutputStats, sinks: &[(Target, Sink)]) -> OutputStats {
+    for (_, sink) in sinks {
+        sink.add_losses(&mut stats);
     }
     stats
 }
