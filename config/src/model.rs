@@ -221,7 +221,7 @@ pub struct Pipeline {
     pub workers: Option<NonZeroUsize>,
     /// Packets per batch. Default: 64 packets; 1 to 4096.
     pub batch_packets: NonZeroUsize,
-    /// Worker queue capacity. Default: 1024 batches; 1 to 1048576.
+    /// Worker queue capacity. Default: 256 batches; 1 to 1048576.
     pub queue_batches: NonZeroUsize,
 }
 
@@ -283,6 +283,9 @@ pub struct Flow {
     pub first_flight_max_bytes: usize,
     /// Client segments/datagrams looked at for the first flight. Default: 16; 1 to 1024.
     pub first_flight_max_segments: NonZeroUsize,
+    /// Bytes all first-flight buffers of one worker may hold together. Default: 32 MiB;
+    /// 64 KiB to 16 GiB.
+    pub first_flight_memcap_bytes: usize,
 }
 
 impl Default for Flow {
@@ -350,6 +353,14 @@ impl Flow {
                 1,
                 1024,
                 d.first_flight_max_segments,
+            )),
+            first_flight_memcap_bytes: to_usize(ranged(
+                p,
+                &path.key("first_flight_memcap_bytes"),
+                raw.first_flight_memcap_bytes,
+                1 << 16,
+                1 << 34,
+                d.first_flight_memcap_bytes,
             )),
         }
     }

@@ -92,7 +92,7 @@ pub struct RawPipeline {
     pub workers: u64,
     /// Packets per batch handed from capture to a worker. Default: 64 packets. Range 1 to 4096.
     pub batch_packets: u64,
-    /// Capacity of each worker queue, in batches. Default: 1024 batches. Range 1 to 1048576.
+    /// Capacity of each worker queue, in batches. Default: 256 batches. Range 1 to 1048576.
     pub queue_batches: u64,
 }
 
@@ -101,7 +101,7 @@ impl Default for RawPipeline {
         Self {
             workers: 0,
             batch_packets: 64,
-            queue_batches: 1024,
+            queue_batches: 256,
         }
     }
 }
@@ -128,6 +128,9 @@ pub struct RawFlow {
     pub first_flight_max_bytes: u64,
     /// Client segments or datagrams looked at for the first flight. Default: 16. Range 1 to 1024.
     pub first_flight_max_segments: u64,
+    /// Bytes all first-flight buffers of one worker may hold together (Suricata's
+    /// `stream.reassembly.memcap`). Default: 33554432 (32 MiB). Range 65536 to 17179869184.
+    pub first_flight_memcap_bytes: u64,
 }
 
 impl Default for RawFlow {
@@ -139,6 +142,7 @@ impl Default for RawFlow {
             udp_idle_timeout_secs: 60,
             first_flight_max_bytes: 16_384,
             first_flight_max_segments: 16,
+            first_flight_memcap_bytes: 32 << 20,
         }
     }
 }

@@ -65,6 +65,11 @@ pub struct PipelineStats {
     pub engine: EngineStats,
 }
 
+/// Packet bytes after which a batch is sent whatever its packet count, so a
+/// queue's memory is bounded by its length in batches however large the
+/// packets (a batch holds at most this plus one packet).
+const BATCH_MAX_BYTES: usize = 128 * 1024;
+
 /// Packets copied out of the capture buffer, with their metadata.
 #[derive(Default)]
 struct Batch {
@@ -297,7 +302,7 @@ impl Pipeline {
         let i = shard(p, self.workers.len());
         let b = &mut self.pending[i];
         b.push(p);
-        if b.meta.len() >= self.cfg.batch_packets.max(1) {
+        if b.meta.len() >= self.cfg.batch_packets.max(1) || b.bytes.len() >= BATCH_MAX_BYTES {
             self.send(i);
         }
         ticked
@@ -310,6 +315,9 @@ impl Pipeline {
         let fresh = match self.pool_rx.try_recv() {
             Ok(mut b) => {
                 b.clear();
+                // One packet past the cap at most; give back anything larger
+                // (a batch that once held a jumbo burst).
+                b.bytes.shrink_to(BATCH_MAX_BYTES + 65_536);
                 b
             }
             Err(_) => Batch::default(),

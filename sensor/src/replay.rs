@@ -78,6 +78,7 @@ pub fn worker_config(cfg: &Config, log_all: bool) -> WorkerConfig {
             limits: FlightLimits {
                 max_bytes: f.first_flight_max_bytes,
                 max_segments: u16::try_from(f.first_flight_max_segments.get()).unwrap_or(u16::MAX),
+                memcap: f.first_flight_memcap_bytes,
             },
         },
     }

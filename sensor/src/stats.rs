@@ -27,6 +27,10 @@ pub struct Counters {
     pub names: NameStats,
     /// Fragment trackers that timed out.
     pub defrag_timeouts: u64,
+    /// Bytes held by first-flight (TCP reassembly) buffers now.
+    pub flight_memuse: u64,
+    /// Segments not joined because the first-flight memcap was reached.
+    pub flight_memcap_drops: u64,
     /// The capture source's counters (capture thread only).
     pub capture: CaptureStats,
     /// Packets dropped because a worker queue was full (capture thread only).
@@ -59,6 +63,8 @@ impl std::ops::AddAssign for Counters {
         self.names.hits += o.names.hits;
         self.names.evicted += o.names.evicted;
         self.defrag_timeouts += o.defrag_timeouts;
+        self.flight_memuse += o.flight_memuse;
+        self.flight_memcap_drops += o.flight_memcap_drops;
         self.capture.received += o.capture.received;
         self.capture.kernel_drops += o.capture.kernel_drops;
         self.capture.interface_drops += o.capture.interface_drops;
@@ -109,6 +115,10 @@ pub fn write_event(
         .u64("flows_evicted", c.flows.evicted)
         .u64("flows_timeout", c.flows.timed_out)
         .end_object()
+        .end_object();
+    w.object("tcp")
+        .u64("reassembly_memuse", c.flight_memuse)
+        .u64("segment_memcap_drop", c.flight_memcap_drops)
         .end_object();
     w.object("defrag")
         .object("ipv4")

@@ -178,6 +178,9 @@ impl Worker {
             app: self.emit.counters,
             names: self.names.stats(),
             defrag_timeouts: self.defrag.stats().timeouts,
+            // This worker's thread: first flights are charged where they live.
+            flight_memuse: crate::flow::stream::held_bytes() as u64,
+            flight_memcap_drops: crate::flow::stream::memcap_drops(),
             ..Default::default()
         }
     }

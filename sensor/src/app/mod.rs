@@ -108,6 +108,8 @@ pub struct FlightLimits {
     pub max_bytes: usize,
     /// Segments joined per direction.
     pub max_segments: u16,
+    /// Bytes all buffers of one worker may hold together.
+    pub memcap: usize,
 }
 
 impl Default for FlightLimits {
@@ -115,6 +117,7 @@ impl Default for FlightLimits {
         FlightLimits {
             max_bytes: 16 * 1024,
             max_segments: 16,
+            memcap: 32 << 20,
         }
     }
 }
@@ -147,7 +150,12 @@ impl Side {
             if seq == base {
                 return Bytes::Parse(payload);
             }
-            self.flight = Some(FirstFlight::new(base, lim.max_bytes, lim.max_segments));
+            self.flight = Some(FirstFlight::new(
+                base,
+                lim.max_bytes,
+                lim.max_segments,
+                lim.memcap,
+            ));
         }
         let Some(f) = self.flight.as_mut() else {
             return Bytes::Wait;
@@ -164,7 +172,7 @@ impl Side {
     pub fn keep(&mut self, seq: u32, payload: &[u8], lim: FlightLimits) {
         if self.flight.is_none() {
             let base = *self.base.get_or_insert(seq);
-            let mut f = FirstFlight::new(base, lim.max_bytes, lim.max_segments);
+            let mut f = FirstFlight::new(base, lim.max_bytes, lim.max_segments, lim.memcap);
             let _ = f.push(seq, payload);
             self.flight = Some(f);
         }

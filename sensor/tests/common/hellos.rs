@@ -82,7 +82,7 @@ pub fn client_hellos(path: &str) -> Vec<Hello> {
                 }
                 let state = tcp.entry(dir).or_insert_with(|| {
                     let base = syn_base.get(&dir).copied().unwrap_or(t.seq);
-                    TcpDir::Collecting(FirstFlight::new(base, 65_536, 64))
+                    TcpDir::Collecting(FirstFlight::new(base, 65_536, 64, usize::MAX))
                 });
                 let TcpDir::Collecting(flight) = state else {
                     continue;
