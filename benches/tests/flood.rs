@@ -55,6 +55,7 @@ fn flood_events(
         packets,
         300,
         Some(beacon(&tpls)),
+        &tpls,
     )
     .unwrap()
     .expect("beacon info");
@@ -135,5 +136,40 @@ fn subdomain_flood_bounds_the_name_cache_and_the_beacon_is_still_found() {
         && e["alert"]["signature"]
             .as_str()
             .is_some_and(|x| x.contains("random subdomain"))));
+    assert!(beacon_alerted(&events, &info), "beacon lost in the flood");
+}
+
+#[test]
+fn half_sent_handshakes_stay_within_the_memcap_and_the_beacon_is_still_found() {
+    // 1 MiB per worker: room for 64 QUIC buffers or 256 first flights.
+    let Some((events, info)) = flood_events(
+        Flood::Handshakes,
+        40_000,
+        "[flow]\nfirst_flight_memcap_bytes = 1048576\n\n[output]\nstats_interval_secs = 10\n",
+    ) else {
+        return;
+    };
+    let stats: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "stats")
+        .map(|e| &e["stats"])
+        .collect();
+    assert!(stats.len() > 10, "periodic stats: {}", stats.len());
+    let peak = stats
+        .iter()
+        .map(|s| s["tcp"]["reassembly_memuse"].as_u64().unwrap())
+        .max()
+        .unwrap();
+    assert!(peak > 512 * 1024, "the flood fills the buffers: {peak}");
+    assert!(peak <= 2 * 1_048_576, "two workers, 1 MiB each: {peak}");
+    let last = final_stats(&events);
+    assert!(
+        last["tcp"]["segment_memcap_drop"].as_u64().unwrap() > 10_000,
+        "{last}"
+    );
+    assert_eq!(
+        last["tcp"]["reassembly_memuse"], 0,
+        "all given back at the end"
+    );
     assert!(beacon_alerted(&events, &info), "beacon lost in the flood");
 }

@@ -149,6 +149,7 @@ fn floods_hold_one_distinct_flow_per_packet_plus_the_beacon() {
             100_000,
             300,
             Some(beacon),
+            &[],
         )
         .unwrap()
         .unwrap();
@@ -173,6 +174,7 @@ fn floods_hold_one_distinct_flow_per_packet_plus_the_beacon() {
         20_000,
         300,
         None,
+        &[],
     )
     .unwrap();
     sink.finish().unwrap();

@@ -403,11 +403,14 @@ fn udp(
                 note_name(&mut flow.app, sni, NameSource::Sni, em);
                 observe_conn(flow, fid, ev, em, table);
             }
+            release_finished_quic(flow);
         }
         (AppState::Idle, Direction::ToServer) if flow.app.proto == AppProto::Unknown => {
             if app::quic::probe(payload) {
                 flow.app.proto = AppProto::Quic;
-                let mut q = Box::<app::quic::QuicState>::default();
+                let Some(mut q) = app::quic::QuicState::try_new(em.cfg.limits.memcap) else {
+                    return; // over the memcap: counted, the flow stays untracked
+                };
                 let ctx = app::quic::QuicCtx {
                     tuple: &ctuple,
                     flow_id: fid,
@@ -419,6 +422,7 @@ fn udp(
                     note_name(&mut flow.app, sni, NameSource::Sni, em);
                     observe_conn(flow, fid, ev, em, table);
                 }
+                release_finished_quic(flow);
             } else if !app::quic::is_long_header(payload) || flow.pkts[0] > MAX_UNDECIDED_DATAGRAMS
             {
                 // A long header of another version (a greased or reserved
@@ -793,6 +797,17 @@ fn flow_vars(app: &FlowApp, em: &Emitter) -> Vec<(&'static str, String)> {
 
 /// Reports a connection start to the detection stage, once per flow, when
 /// its server name is known (SNI, Host, or the client's DNS).
+/// Frees a QUIC connection's CRYPTO buffer once its hello is logged (or
+/// abandoned) and the connection reported: nothing reads it afterwards, and
+/// a busy network holds many long-lived QUIC flows.
+fn release_finished_quic(flow: &mut Flow<FlowApp>) {
+    if let AppState::Quic(q) = &flow.app.state {
+        if q.done && flow.app.observed {
+            flow.app.state = AppState::Idle;
+        }
+    }
+}
+
 fn observe_conn(
     flow: &mut Flow<FlowApp>,
     fid: u64,

@@ -20,6 +20,8 @@ enum Kind {
     FloodSyn,
     /// UDP scatter, one distinct flow per packet.
     FloodUdp,
+    /// Half-sent TLS and QUIC handshakes, one distinct flow per packet.
+    FloodHandshake,
     /// Random subdomains of one workers.dev account (query + answer each).
     Subdomains,
 }
@@ -87,11 +89,12 @@ fn main() -> Result<()> {
                 eprintln!("beacon: {host} -> {name} every {period} s, {beats} beats");
             }
         }
-        Kind::FloodSyn | Kind::FloodUdp | Kind::Subdomains => {
+        Kind::FloodSyn | Kind::FloodUdp | Kind::FloodHandshake | Kind::Subdomains => {
             seconds = a.seconds.unwrap_or(300);
             let (kind, default) = match a.kind {
                 Kind::FloodSyn => (Flood::Syn, 1_000_000),
                 Kind::FloodUdp => (Flood::Udp, 1_000_000),
+                Kind::FloodHandshake => (Flood::Handshakes, 1_000_000),
                 _ => (Flood::Subdomains, 200_000),
             };
             // The beacon: a non-browser program's real connection to a
@@ -117,6 +120,7 @@ fn main() -> Result<()> {
                 a.packets.unwrap_or(default),
                 seconds,
                 beacon,
+                &tpls,
             )?;
             if let Some(b) = info {
                 let ip = b.client;

@@ -19,6 +19,10 @@ pub enum Flood {
     Udp,
     /// DNS queries and answers for distinct random names under one account.
     Subdomains,
+    /// Half-sent handshakes, one flow each: the first 100 bytes of a real
+    /// TLS ClientHello, or the first Initial datagram of a real QUIC hello
+    /// that spans two, never completed (state a sensor must buffer).
+    Handshakes,
 }
 
 /// The account of the subdomain flood.
@@ -54,8 +58,28 @@ fn source(i: u64) -> Endpoint {
     }
 }
 
+/// The first 100 bytes of a real TLS ClientHello record and the first client
+/// datagram of a real QUIC connection whose hello needs more than one.
+fn half_handshakes(templates: &[Template]) -> Result<(Vec<u8>, Vec<u8>)> {
+    let tls = templates
+        .iter()
+        .filter(|t| !t.quic)
+        .find_map(|t| t.payloads.iter().find(|(c, p)| *c && p.len() > 200))
+        .map(|(_, p)| p[..100].to_vec());
+    let quic = templates
+        .iter()
+        .filter(|t| t.quic)
+        .find(|t| t.payloads.iter().take_while(|(c, _)| *c).count() >= 2)
+        .map(|t| t.payloads[0].1.clone());
+    match (tls, quic) {
+        (Some(t), Some(q)) => Ok((t, q)),
+        _ => bail!("the corpus has no TLS hello or no two-datagram QUIC hello"),
+    }
+}
+
 /// Writes `packets` packets of `kind` over `seconds`, with a beacon when
-/// `beacon` is given (a non-browser template with a serverless name).
+/// `beacon` is given (a non-browser template with a serverless name);
+/// `templates` (the corpus) feed the handshake flood.
 pub fn generate(
     sink: &mut Sink,
     rng: &mut Rng,
@@ -63,6 +87,7 @@ pub fn generate(
     packets: u64,
     seconds: u64,
     beacon: Option<&Template>,
+    templates: &[Template],
 ) -> Result<Option<BeaconInfo>> {
     let end = START_US + seconds * 1_000_000;
     let mut info = beacon.map(|t| BeaconInfo {
@@ -89,6 +114,11 @@ pub fn generate(
     };
     let step_us = (seconds * 1_000_000) as f64 / steps as f64;
     let mut payload = [0u8; 64];
+    let halves = if kind == Flood::Handshakes {
+        Some(half_handshakes(templates)?)
+    } else {
+        None
+    };
     for i in 0..steps {
         let t = START_US + (i as f64 * step_us) as u64;
         while beats.peek().is_some_and(|&bt| bt <= t) {
@@ -125,6 +155,26 @@ pub fn generate(
                 let n = rng.range(16, 64) as usize;
                 rng.fill(&mut payload[..n]);
                 sink.push(t, frames::udp(source(i), dst, &payload[..n]));
+            }
+            Flood::Handshakes => {
+                let (tls_start, quic_first) = halves.as_ref().expect("set for Handshakes");
+                let dst = Endpoint {
+                    ip: [203, 0, 113, rng.range(1, 254) as u8],
+                    port: 443,
+                };
+                let frame = if i % 2 == 0 {
+                    frames::tcp(
+                        source(i),
+                        dst,
+                        rng.next_u64() as u32,
+                        0,
+                        flags::ACK | flags::PSH,
+                        tls_start,
+                    )
+                } else {
+                    frames::udp(source(i), dst, quic_first)
+                };
+                sink.push(t, frame);
             }
             Flood::Subdomains => {
                 // Random letters and digits, then the index in base 36 so

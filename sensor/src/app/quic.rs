@@ -5,6 +5,7 @@
 use super::tls::write_alpns;
 use super::{Emitter, EventPacket};
 use crate::flow::key::Tuple;
+use crate::flow::stream::Charge;
 use crate::output::json::JsonWriter;
 use virga_parsers::fingerprint::{self, Transport};
 use virga_parsers::quic::{self, ClientInitials, PacketType, QuicVersion};
@@ -14,15 +15,33 @@ use virga_parsers::tls::{self, ClientHello};
 pub const MAX_INITIALS: u16 = 16;
 
 /// Per-connection QUIC state.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct QuicState {
     initials: ClientInitials,
     datagrams: u16,
     /// True once the hello was logged or abandoned.
     pub done: bool,
+    /// The CRYPTO buffer's share of the worker's first-flight memcap.
+    _charge: Charge,
 }
 
+/// Bytes a connection's state holds (its CRYPTO reassembly buffer).
+pub const STATE_BYTES: usize = virga_parsers::quic::CryptoAssembler::DEFAULT_CAPACITY;
+
 impl QuicState {
+    /// A fresh state, if its buffer fits in the worker's `memcap` (else
+    /// None, counted as a memcap drop): a flood of Initial-looking datagrams
+    /// cannot hold more than the memcap.
+    pub fn try_new(memcap: usize) -> Option<Box<QuicState>> {
+        let charge = Charge::try_new(STATE_BYTES, memcap)?;
+        Some(Box::new(QuicState {
+            initials: ClientInitials::default(),
+            datagrams: 0,
+            done: false,
+            _charge: charge,
+        }))
+    }
+
     /// The ClientHello message, once complete.
     pub fn hello(&self) -> Option<&[u8]> {
         self.initials.client_hello().ok()

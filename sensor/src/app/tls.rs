@@ -4,6 +4,7 @@
 
 use super::{Bytes, Emitter, EventPacket, FlightLimits, Side};
 use crate::flow::key::Tuple;
+use crate::flow::stream::HeldBytes;
 use crate::output::json::JsonWriter;
 use crate::time::Timestamp;
 use virga_parsers::fingerprint::{self, Transport};
@@ -17,8 +18,9 @@ pub struct TlsState {
     pub client: Side,
     /// Server → client first flight.
     pub server: Side,
-    /// The ClientHello message, kept until the event is written.
-    pub hello: Option<Box<[u8]>>,
+    /// The ClientHello message, kept until the event is written (charged to
+    /// the worker's first-flight memcap; not kept when it does not fit).
+    pub hello: Option<HeldBytes>,
     /// When the ClientHello completed.
     pub hello_at: Option<EventPacket>,
     /// True once the `tls` event was written.
@@ -78,11 +80,11 @@ pub fn on_client_data(
         return None;
     }
     match feed(&mut st.client, seq, payload, lim, scratch, |m| {
-        tls::parse_client_hello(m).map(|ch| (m.to_vec().into_boxed_slice(), sni_of(&ch)))
+        tls::parse_client_hello(m).map(|ch| (HeldBytes::try_copy(m, lim.memcap), sni_of(&ch)))
     }) {
         Step::Done((msg, sni)) => {
             em.counters.tls_client_hellos += 1;
-            st.hello = Some(msg);
+            st.hello = msg;
             st.hello_at = Some(pkt);
             st.client.finish();
             Some(sni)

@@ -54,6 +54,53 @@ fn release(n: usize) {
     HELD.with(|h| h.set(h.get().saturating_sub(n)));
 }
 
+/// A share of this thread's memcap, given back when dropped: for buffers
+/// other than first flights that per-flow state holds (a QUIC connection's
+/// CRYPTO buffer, a ClientHello kept until its event is written).
+#[derive(Debug)]
+pub struct Charge(usize);
+
+impl Charge {
+    /// Takes `n` bytes of `memcap`, or None (counted in [`memcap_drops`])
+    /// when they do not fit.
+    pub fn try_new(n: usize, memcap: usize) -> Option<Charge> {
+        // `then`, not `then_some`: a Charge built and dropped would give back
+        // bytes it never took.
+        charge(n, memcap).then(|| Charge(n))
+    }
+}
+
+impl Drop for Charge {
+    fn drop(&mut self) {
+        release(self.0);
+    }
+}
+
+/// A copy of some bytes, charged to this thread's memcap while it lives.
+#[derive(Debug)]
+pub struct HeldBytes {
+    bytes: Box<[u8]>,
+    _charge: Charge,
+}
+
+impl HeldBytes {
+    /// Copies `bytes` if they fit in `memcap`.
+    pub fn try_copy(bytes: &[u8], memcap: usize) -> Option<HeldBytes> {
+        let charge = Charge::try_new(bytes.len(), memcap)?;
+        Some(HeldBytes {
+            bytes: bytes.into(),
+            _charge: charge,
+        })
+    }
+}
+
+impl std::ops::Deref for HeldBytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.bytes
+    }
+}
+
 /// Outcome of adding a segment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Push {
@@ -275,6 +322,18 @@ mod tests {
         assert_eq!(held_bytes(), 4106);
         drop(streams);
         assert_eq!(held_bytes(), 0);
+    }
+
+    #[test]
+    fn charges_and_held_bytes_are_given_back() {
+        let c = Charge::try_new(1000, 1500).unwrap();
+        assert!(HeldBytes::try_copy(&[1u8; 600], 1500).is_none());
+        let h = HeldBytes::try_copy(&[1u8; 500], 1500).unwrap();
+        assert_eq!(&h[..3], &[1, 1, 1]);
+        assert_eq!(held_bytes(), 1500);
+        drop((c, h));
+        assert_eq!(held_bytes(), 0);
+        assert_eq!(memcap_drops(), 1);
     }
 
     #[test]
