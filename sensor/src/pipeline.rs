@@ -200,6 +200,11 @@ impl Pipeline {
         self.dispatch(p)
     }
 
+    /// Packets dropped so far because a worker queue was full.
+    pub fn queue_drops(&self) -> u64 {
+        self.stats.queue_drops
+    }
+
     /// Records the source's own counters for the final `stats` event.
     pub fn set_capture_stats(&mut self, c: CaptureStats) {
         self.stats.capture = c;
@@ -362,14 +367,9 @@ impl Pipeline {
             total.engine = Some(stats.engine);
         }
         if let Some(first) = self.first {
-            let mut line = Vec::new();
-            crate::stats::write_event(
-                &mut line,
-                self.now,
-                self.now.secs().saturating_sub(first.secs()),
-                &total,
-            );
-            self.sender.send(line);
+            // The writer formats it, adding its own counters.
+            let uptime = self.now.secs().saturating_sub(first.secs());
+            self.sender.final_stats(self.now, uptime, total);
         }
         stats
     }

@@ -34,8 +34,45 @@ pub struct Counters {
     pub alerts: u64,
     /// Alerts suppressed (allowlist, quiet times).
     pub alerts_suppressed: u64,
-    /// The detection stage's counters (final event only).
+    /// The detection stage's counters (the final ones in the final event,
+    /// the latest the writer received in periodic ones).
     pub engine: Option<crate::detect::engine::EngineStats>,
+    /// The EVE writer's counters, added by the writer when it writes the event.
+    pub output: Option<WriterCounters>,
+}
+
+/// The EVE writer's own counters at the time it writes a `stats` event.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriterCounters {
+    /// Lines written before this event.
+    pub lines: u64,
+    /// Write errors (each lost the batch being written).
+    pub write_errors: u64,
+    /// Lines a Unix socket peer never got.
+    pub socket_lost_lines: u64,
+    /// Batches waiting in the writer's queue (output lag).
+    pub lag_batches: u64,
+}
+
+/// Adds the writer's counters to a snapshot it is about to write, and the
+/// detection stage's latest counters when the snapshot has none.
+pub fn add_writer_counters(
+    c: &mut Counters,
+    o: crate::output::OutputStats,
+    lag_batches: u64,
+    engine: Option<crate::detect::engine::EngineStats>,
+) {
+    c.output = Some(WriterCounters {
+        lines: o.lines,
+        write_errors: o.write_errors,
+        socket_lost_lines: o.socket_lost_lines,
+        lag_batches,
+    });
+    if let (None, Some(e)) = (c.engine, engine) {
+        c.engine = Some(e);
+        c.alerts = e.alerts;
+        c.alerts_suppressed = e.suppressed_allowlist + e.suppressed_quiet + e.beacon_browser_held;
+    }
 }
 
 impl std::ops::AddAssign for Counters {
@@ -66,6 +103,9 @@ impl std::ops::AddAssign for Counters {
         self.alerts_suppressed += o.alerts_suppressed;
         if o.engine.is_some() {
             self.engine = o.engine;
+        }
+        if o.output.is_some() {
+            self.output = o.output;
         }
     }
 }
@@ -131,24 +171,39 @@ pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Count
         w.object(k).u64("parser", v).end_object();
     }
     w.end_object().end_object();
-    if let Some(e) = &c.engine {
+    if c.engine.is_some() || c.output.is_some() {
         // virga's own counters: `stats.virga`, published in
         // docs/eve-virga-extension.schema.json (the stock schema is closed).
-        w.object("virga")
-            .object("suppressed")
-            .u64("allowlist", e.suppressed_allowlist)
-            .u64("client_quiet", e.suppressed_quiet)
-            .u64("beacon_browser_held", e.beacon_browser_held)
-            .u64("dns_new_account", e.dns_new_accounts)
-            .end_object()
-            .u64("serverless_connections", e.serverless_conns)
-            .u64("queue_drops", c.queue_drops)
+        w.object("virga");
+        if let Some(e) = &c.engine {
+            w.object("suppressed")
+                .u64("allowlist", e.suppressed_allowlist)
+                .u64("client_quiet", e.suppressed_quiet)
+                .u64("beacon_browser_held", e.beacon_browser_held)
+                .u64("dns_new_account", e.dns_new_accounts)
+                .end_object()
+                .object("alerts")
+                .u64("beacon", e.alerts_beacon)
+                .u64("client", e.alerts_client)
+                .u64("dns", e.alerts_dns)
+                .end_object()
+                .u64("serverless_connections", e.serverless_conns);
+        }
+        w.u64("queue_drops", c.queue_drops)
             .object("names")
             .u64("learned", c.names.learned)
             .u64("hits", c.names.hits)
             .u64("evicted", c.names.evicted)
-            .end_object()
             .end_object();
+        if let Some(o) = &c.output {
+            w.object("output")
+                .u64("lines", o.lines)
+                .u64("write_errors", o.write_errors)
+                .u64("socket_lost_lines", o.socket_lost_lines)
+                .u64("lag_batches", o.lag_batches)
+                .end_object();
+        }
+        w.end_object();
     }
     w.end_object().end_object();
     out.push(b'\n');
@@ -187,6 +242,20 @@ impl Aggregator {
         part: Counters,
         out: &mut Vec<u8>,
     ) {
+        self.add_with(epoch, ts, uptime, part, out, |_| {});
+    }
+
+    /// Like [`Aggregator::add`], letting `finish` complete each snapshot
+    /// (the writer's own counters) just before it is written.
+    pub fn add_with(
+        &mut self,
+        epoch: u64,
+        ts: Timestamp,
+        uptime: u64,
+        part: Counters,
+        out: &mut Vec<u8>,
+        mut finish: impl FnMut(&mut Counters),
+    ) {
         if self.written.is_some_and(|w| epoch <= w) {
             // A late part of a snapshot already written incomplete.
             return;
@@ -201,8 +270,9 @@ impl Aggregator {
         self.pending.sort_by_key(|p| p.0);
         while let Some(first) = self.pending.first() {
             if first.1 >= self.expected || self.pending.len() > MAX_PENDING {
-                let (e, _, ts, up, c) = self.pending.remove(0);
+                let (e, _, ts, up, mut c) = self.pending.remove(0);
                 self.written = Some(e);
+                finish(&mut c);
                 write_event(out, ts, up, &c);
             } else {
                 break;

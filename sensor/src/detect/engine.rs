@@ -74,6 +74,12 @@ pub struct EngineStats {
     pub dns_new_accounts: u64,
     /// Periodic browser-class pairs held back by the browser rules.
     pub beacon_browser_held: u64,
+    /// Alerts of the beacon detector (part of `alerts`).
+    pub alerts_beacon: u64,
+    /// Alerts of the client classifier (part of `alerts`).
+    pub alerts_client: u64,
+    /// Alerts of the DNS anomaly detector (part of `alerts`).
+    pub alerts_dns: u64,
 }
 
 /// A worker's handle on the stage.
@@ -148,6 +154,8 @@ struct State {
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
     stats: EngineStats,
+    /// The counters last handed to the writer (metrics, periodic `stats`).
+    published: EngineStats,
 }
 
 /// (client, name) pairs remembered for the client alert's quiet time.
@@ -174,6 +182,7 @@ impl State {
                 NonZeroUsize::new(MAX_CLIENT_ALERT_PAIRS).unwrap_or(NonZeroUsize::MIN),
             ),
             stats: EngineStats::default(),
+            published: EngineStats::default(),
         }
     }
 
@@ -241,6 +250,13 @@ impl State {
         }
         if !self.buf.is_empty() {
             self.out.send(std::mem::take(&mut self.buf));
+        }
+        if let Some(b) = &self.beacon {
+            self.stats.beacon_browser_held = b.stats().browser_held;
+        }
+        if self.stats != self.published {
+            self.published = self.stats;
+            self.out.engine_stats(self.stats);
         }
     }
 
@@ -411,6 +427,10 @@ impl State {
             },
         );
         self.stats.alerts += 1;
+        match ctx.detector {
+            "beacon" => self.stats.alerts_beacon += 1,
+            _ => self.stats.alerts_client += 1,
+        }
     }
 
     fn on_dns(&mut self, ts: Timestamp, d: &DnsObs) {
@@ -493,6 +513,7 @@ impl State {
             },
         );
         self.stats.alerts += 1;
+        self.stats.alerts_dns += 1;
     }
 }
 
