@@ -61,6 +61,10 @@ pub struct LiveSummary {
     pub error: Option<CaptureError>,
 }
 
+/// Shortest time between two hand-overs of the capture counters to the
+/// metrics endpoint (each asks libpcap for its statistics).
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
+
 /// Packets between two looks at the flush clock.
 const FLUSH_CHECK_EVERY: u64 = 32;
 
@@ -92,6 +96,8 @@ pub fn run_live(
     let mut run = Running::start(opts.config.clone(), opts, source.origin(), source.is_live())?;
     let mut summary = LiveSummary::default();
     let mut last_flush = Instant::now();
+    let mut last_publish = last_flush;
+    publish(opts, source, &mut run, 0);
     loop {
         if signals.shutdown_requested() {
             break;
@@ -113,13 +119,19 @@ pub fn run_live(
                 {
                     run.pipeline().idle();
                     last_flush = Instant::now();
-                    publish(opts, source, &mut run, summary.packets);
+                    if last_flush.duration_since(last_publish) >= PUBLISH_EVERY {
+                        publish(opts, source, &mut run, summary.packets);
+                        last_publish = last_flush;
+                    }
                 }
             }
             Ok(Next::Idle) => {
                 run.pipeline().idle();
                 last_flush = Instant::now();
-                publish(opts, source, &mut run, summary.packets);
+                if last_flush.duration_since(last_publish) >= PUBLISH_EVERY {
+                    publish(opts, source, &mut run, summary.packets);
+                    last_publish = last_flush;
+                }
             }
             Ok(Next::End) => break,
             Err(e) => {
@@ -210,6 +222,14 @@ impl Running {
         if new.capture != self.config.capture {
             eprintln!("virga: reload of {shown}: [capture] changes take effect at restart");
             new.capture = self.config.capture.clone();
+        }
+        // Privileges are dropped and the metrics port bound once, at start.
+        if new.run != self.config.run || new.metrics != self.config.metrics {
+            eprintln!(
+                "virga: reload of {shown}: [run] and [metrics] changes take effect at restart"
+            );
+            new.run = self.config.run.clone();
+            new.metrics = self.config.metrics.clone();
         }
         if new == self.config {
             self.output.reopen();

@@ -160,7 +160,9 @@ pub fn enforce(run: &virga_config::Run, allow_root_cli: bool) -> Result<Outcome,
                 gid,
             ));
         }
-        if want.gid.is_some_and(|g| g != gid) {
+        // Only an explicit group must match (a user's primary group may
+        // differ from the group a service manager started us with).
+        if run.run_as_group.is_some() && want.gid.is_some_and(|g| g != gid) {
             return Err(cannot_switch(
                 "run_as_group",
                 run.run_as_group.as_deref(),
