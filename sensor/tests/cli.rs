@@ -204,6 +204,25 @@ fn run_as_root_is_refused_and_unknown_accounts_are_named() {
     // Nothing was written: the refusal comes before the EVE output opens.
     assert!(!eve.exists());
     let cfg = temp("nouser.toml");
+    // Without the capture capabilities (an unprivileged account, through
+    // util-linux's setpriv): the interface and the reason, exit 2.
+    let unprivileged = std::process::Command::new("setpriv")
+        .args(["--reuid=nobody", "--regid=nogroup", "--clear-groups"])
+        .arg(env!("CARGO_BIN_EXE_virga"))
+        .args(["run", "-i", "lo", "-o", "-"])
+        .output();
+    match unprivileged {
+        // Anything not from virga is setpriv's own failure (no such account).
+        Ok(out) if text(&out.stderr).starts_with("virga: ") => {
+            assert_eq!(out.status.code(), Some(2));
+            let err = text(&out.stderr);
+            assert!(err.starts_with("virga: lo: permission denied: "), "{err}");
+            assert!(err.contains("CAP_NET_RAW"), "{err}");
+        }
+        _ => eprintln!(
+            "note: setpriv (util-linux) or nobody/nogroup missing; permission case skipped"
+        ),
+    }
     std::fs::write(&cfg, "[run]\nrun_as_user = \"vg-no-such-user\"\n").unwrap();
     let out = virga(&["run", "-i", "lo", "-c", cfg.to_str().unwrap(), "-o", "-"]);
     assert_eq!(out.status.code(), Some(2));
