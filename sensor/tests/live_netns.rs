@@ -607,7 +607,8 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         &cfg,
         format!(
             "[run]\nrun_as_user = \"nobody\"\nrun_as_group = \"nogroup\"\n\n\
-             [metrics]\nlisten = \"127.0.0.1:{port}\"\n"
+             [metrics]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [output]\nstats_interval_secs = 1\n"
         ),
     )
     .unwrap();
@@ -727,6 +728,47 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
     assert_eq!(normalised(&new), want_second);
     let last = new.last().expect("events after the rotation");
     assert_eq!(last["event_type"], "stats", "the final stats event is last");
+    // Live periodic stats events (every second here) carry the writer's and
+    // the detectors' counters in `stats.virga`; every line validates against
+    // the EVE schema plus virga's extension.
+    // (Packet time drives them: the second capture, seconds after the
+    // first, starts a new interval.)
+    let periodic: Vec<&Value> = old
+        .iter()
+        .chain(&new[..new.len() - 1])
+        .filter(|e| e["event_type"] == "stats")
+        .collect();
+    assert!(
+        !periodic.is_empty(),
+        "no periodic stats event while running"
+    );
+    assert!(periodic
+        .iter()
+        .all(|e| e["stats"]["virga"]["output"]["lag_batches"].is_u64()));
+    let schema_file = shared.join("eve/suricata-eve-schema.json");
+    if schema_file.is_file() {
+        let mut schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(&schema_file).unwrap()).unwrap();
+        let ext: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/eve-virga-extension.schema.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        schema["properties"]["stats"]["properties"]["virga"] = ext;
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for e in old.iter().chain(&new) {
+            let errs: Vec<String> = validator.iter_errors(e).map(|x| x.to_string()).collect();
+            assert!(errs.is_empty(), "invalid live EVE line {e}: {errs:#?}");
+        }
+    } else {
+        eprintln!(
+            "note: {} absent: live lines not schema-checked",
+            schema_file.display()
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&cfg);
 }
