@@ -12,9 +12,11 @@
 //! - `0`: success. `run` stopped by SIGTERM or SIGINT after ending every flow
 //!   and flushing every event; `check-config` found the file valid; `--help`,
 //!   `--version`.
-//! - `1`: failure after work started, or `health` found no healthy endpoint: a capture file broke off or became
+//! - `1`: failure after work started: a capture file broke off or became
 //!   unreadable partway (the events before are written), a live capture failed
 //!   while running, or a second SIGTERM/SIGINT cut the shutdown drain short.
+//!   `health` exits 1 for every failure (no endpoint, no answer, a bad
+//!   configuration): Docker's HEALTHCHECK reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
 //!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
@@ -316,16 +318,22 @@ fn describe_targets(targets: &[Target]) -> String {
         .join(" and ")
 }
 
+/// `virga health`: exit 0 when healthy and 1 for every failure, a bad
+/// configuration included (Docker's HEALTHCHECK reserves status 2).
 fn health(
     config: Option<&PathBuf>,
     address: Option<std::net::SocketAddr>,
 ) -> Result<ExitCode, Failure> {
     let mut addr = match address {
         Some(a) => a,
-        None => load_config(config)?.metrics.listen.ok_or((
-            USAGE,
-            "no metrics endpoint: give --address or set metrics.listen".to_string(),
-        ))?,
+        None => load_config(config)
+            .map_err(|(_, m)| (1, m))?
+            .metrics
+            .listen
+            .ok_or((
+                1,
+                "no metrics endpoint: give --address or set metrics.listen".to_string(),
+            ))?,
     };
     if addr.ip().is_unspecified() {
         addr.set_ip(match addr {

@@ -349,3 +349,26 @@ fn version_help_and_bad_arguments() {
         assert!(!out.stderr.is_empty());
     }
 }
+
+/// `virga health` (the container HEALTHCHECK): 1 for every failure, since
+/// Docker reserves status 2: no endpoint configured, nothing listening.
+#[test]
+fn health_fails_with_1() {
+    let out = virga(&["health"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("no metrics endpoint"));
+    let cfg = temp("health.toml");
+    std::fs::write(&cfg, "[metrics]\nlisten = \"127.0.0.1:1\"\n").unwrap();
+    let out = virga(&["health", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).starts_with("virga: unhealthy: 127.0.0.1:1: "),
+        "{}",
+        text(&out.stderr)
+    );
+    std::fs::write(&cfg, "[metrics]\nlisten = \"nowhere\"\n").unwrap();
+    let out = virga(&["health", "-c", cfg.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out.stderr).contains("metrics.listen"));
+    std::fs::remove_file(cfg).unwrap();
+}
