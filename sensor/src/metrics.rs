@@ -18,8 +18,9 @@
 //! connection and set no read timeout on accepted sockets, so a client that
 //! never finishes its request pins a thread forever. Here each connection has
 //! a total deadline ([`CONN_DEADLINE`]), the request is at most
-//! [`MAX_REQUEST_BYTES`] and is parsed by `httparse`; a hostile client delays
-//! other scrapes by at most the deadline and never touches capture.
+//! [`MAX_REQUEST_BYTES`] and is parsed by `httparse`; each hostile connection
+//! holds the endpoint for at most the deadline (many can starve scrapes: keep
+//! it on loopback or a management network), and none of it touches capture.
 
 use crate::capture::CaptureStats;
 use crate::detect::engine::EngineStats;
