@@ -38,6 +38,8 @@ pub struct LiveOptions {
     pub output: Option<Target>,
     /// `--log-all`.
     pub log_all: bool,
+    /// Where the metrics endpoint reads its counters (`[metrics] listen`).
+    pub metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
 }
 
 /// Counts of a finished live run.
@@ -58,6 +60,10 @@ pub struct LiveSummary {
     /// Why the source stopped, if it failed (every event before it is written).
     pub error: Option<CaptureError>,
 }
+
+/// Shortest time between two hand-overs of the capture counters to the
+/// metrics endpoint (each asks libpcap for its statistics).
+const PUBLISH_EVERY: Duration = Duration::from_millis(200);
 
 /// Packets between two looks at the flush clock.
 const FLUSH_CHECK_EVERY: u64 = 32;
@@ -90,6 +96,8 @@ pub fn run_live(
     let mut run = Running::start(opts.config.clone(), opts, source.origin(), source.is_live())?;
     let mut summary = LiveSummary::default();
     let mut last_flush = Instant::now();
+    let mut last_publish = last_flush;
+    publish(opts, source, &mut run, 0);
     loop {
         if signals.shutdown_requested() {
             break;
@@ -111,11 +119,19 @@ pub fn run_live(
                 {
                     run.pipeline().idle();
                     last_flush = Instant::now();
+                    if last_flush.duration_since(last_publish) >= PUBLISH_EVERY {
+                        publish(opts, source, &mut run, summary.packets);
+                        last_publish = last_flush;
+                    }
                 }
             }
             Ok(Next::Idle) => {
                 run.pipeline().idle();
                 last_flush = Instant::now();
+                if last_flush.duration_since(last_publish) >= PUBLISH_EVERY {
+                    publish(opts, source, &mut run, summary.packets);
+                    last_publish = last_flush;
+                }
             }
             Ok(Next::End) => break,
             Err(e) => {
@@ -126,10 +142,20 @@ pub fn run_live(
     }
     summary.capture = source.stats();
     run.pipeline().set_capture_stats(summary.capture);
+    publish(opts, source, &mut run, summary.packets);
     let (flows, output) = run.finish();
     summary.flows = flows;
     add_stats(&mut summary.output, output);
     Ok(summary)
+}
+
+/// Hands the capture loop's counters to the metrics endpoint (at most once
+/// per flush interval while packets flow, and when the link is idle).
+fn publish(opts: &LiveOptions, source: &mut dyn PacketSource, run: &mut Running, packets: u64) {
+    if let Some(hub) = &opts.metrics {
+        let capture = source.stats();
+        hub.set_capture(capture, packets, run.pipeline().queue_drops());
+    }
 }
 
 /// What the loop holds: rebuilt on a reload that changes the settings.
@@ -148,8 +174,9 @@ struct Running {
 impl Running {
     fn start(config: Config, opts: &LiveOptions, origin: &str, live: bool) -> anyhow::Result<Self> {
         let targets = output_targets(&config, opts.output.as_ref());
-        let output = Output::start_all(&targets, config.output.flush_interval)
-            .with_context(|| format!("cannot open EVE output {:?}", targets[0]))?;
+        let output =
+            Output::start_live(&targets, config.output.flush_interval, opts.metrics.clone())
+                .with_context(|| format!("cannot open EVE output {:?}", targets[0]))?;
         let mut pipeline = Pipeline::start(
             pipeline_config(&config, opts.log_all, live),
             &output.sender(),
@@ -196,6 +223,14 @@ impl Running {
             eprintln!("virga: reload of {shown}: [capture] changes take effect at restart");
             new.capture = self.config.capture.clone();
         }
+        // Privileges are dropped and the metrics port bound once, at start.
+        if new.run != self.config.run || new.metrics != self.config.metrics {
+            eprintln!(
+                "virga: reload of {shown}: [run] and [metrics] changes take effect at restart"
+            );
+            new.run = self.config.run.clone();
+            new.metrics = self.config.metrics.clone();
+        }
         if new == self.config {
             self.output.reopen();
             eprintln!("virga: reloaded {shown} (unchanged); EVE output reopened");
@@ -205,7 +240,7 @@ impl Running {
         let new_output = if targets == self.targets {
             None
         } else {
-            match Output::start_all(&targets, new.output.flush_interval) {
+            match Output::start_live(&targets, new.output.flush_interval, opts.metrics.clone()) {
                 Ok(o) => Some(o),
                 Err(e) => {
                     eprintln!(
@@ -247,7 +282,11 @@ impl Running {
         match new_output {
             Some(o) => {
                 let old = std::mem::replace(&mut self.output, o);
-                add_stats(&mut self.output_done, old.finish());
+                let done = old.finish();
+                if let Some(hub) = &opts.metrics {
+                    hub.output_finished(done);
+                }
+                add_stats(&mut self.output_done, done);
             }
             None => self.output.reopen(),
         }
@@ -375,14 +414,19 @@ mod tests {
 
     /// Driven to the end of a file, the live loop writes exactly the lines
     /// `virga replay` writes (the same pipeline; workers interleave their
-    /// lines, so the order may differ).
+    /// lines, so the order may differ). Only live periodic `stats` events
+    /// carry `stats.virga` and the alert counts (writer and detector
+    /// counters, wall-clock dependent), and the metrics hub sees the same
+    /// counters.
     #[test]
     fn same_events_as_replay() {
         let live_out = temp("live.json");
         let replay_out = temp("replay.json");
+        let hub = crate::metrics::Hub::new();
         let opts = LiveOptions {
             output: Some(Target::File(live_out.to_string_lossy().into_owned())),
             log_all: true,
+            metrics: Some(hub.clone()),
             ..LiveOptions::default()
         };
         let mut src = scripted(Vec::new(), false);
@@ -396,12 +440,56 @@ mod tests {
             ..ReplayOptions::default()
         })
         .unwrap();
-        let (mut a, mut b) = (lines(&live_out), lines(&replay_out));
-        a.sort();
-        b.sort();
+        let (live, replayed) = (lines(&live_out), lines(&replay_out));
+        assert_eq!(s.output.lines, live.len() as u64);
+        // Periodic live stats events: the writer's counters are there.
+        let periodic: Vec<serde_json::Value> = live
+            .iter()
+            .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+            .filter(|v| v["event_type"] == "stats")
+            .collect();
+        assert!(periodic.len() >= 2, "{} stats events", periodic.len());
+        assert!(periodic
+            .iter()
+            .all(|v| v["stats"]["virga"]["output"]["lines"].as_u64().is_some()));
+        let strip = |ls: &[String]| {
+            let mut out: Vec<String> = ls
+                .iter()
+                .map(|l| {
+                    let mut v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    if let Some(st) = v.get_mut("stats").and_then(|x| x.as_object_mut()) {
+                        st.remove("virga");
+                        st.remove("detect");
+                    }
+                    v.to_string()
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let (a, b) = (strip(&live), strip(&replayed));
         assert!(a.len() > 20, "{} events", a.len());
         assert_eq!(a, b);
-        assert_eq!(s.output.lines, a.len() as u64);
+        // The final stats event (replay's too) carries the writer's count of
+        // the lines before it.
+        let last: serde_json::Value = serde_json::from_str(
+            replayed
+                .iter()
+                .rfind(|l| l.contains("\"event_type\":\"stats\""))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(
+            last["stats"]["virga"]["output"]["lines"].as_u64(),
+            Some(replayed.len() as u64 - 1)
+        );
+        // The metrics hub: capture counters from the loop, the last snapshot
+        // and the writer's lines.
+        let v = hub.values();
+        assert_eq!(v.capture.received, 255);
+        assert_eq!(v.packets_read, 255);
+        assert_eq!(v.snapshot.map(|c| c.decode.packets), Some(255));
+        assert_eq!(v.output.lines, live.len() as u64);
         let _ = std::fs::remove_file(live_out);
         let _ = std::fs::remove_file(replay_out);
     }
@@ -496,6 +584,7 @@ mod tests {
             config_path: Some(cfg_path.clone()),
             output: Some(Target::File(out.to_string_lossy().into_owned())),
             log_all: false,
+            metrics: None,
         };
         let (s1, s2, p1, p2) = (
             signals.clone(),

@@ -2,8 +2,9 @@
 //!
 //! ```text
 //! virga replay [-c FILE] [-o FILE|-] [--log-all] PCAP|DIR...
-//! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all]
+//! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all] [--allow-root]
 //! virga check-config FILE
+//! virga health [-c FILE] [--address ADDR:PORT]
 //! ```
 //!
 //! Exit status:
@@ -16,12 +17,17 @@
 //!   while running, a replay's EVE output could not be written for a while
 //!   (lines lost, counted in `stats.virga.output`; `run` keeps going and
 //!   reports them in its stop line instead), or a second SIGTERM/SIGINT cut
-//!   the shutdown drain short.
+//!   the shutdown drain short. `health` exits 1 for every failure (no
+//!   endpoint, no answer, a bad configuration): Docker's HEALTHCHECK
+//!   reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
 //!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
 //!   an interface that does not exist or may not be captured on, a bad BPF
-//!   filter, or an EVE output that cannot be opened.
+//!   filter, an EVE output that cannot be opened (by the `run_as_user` account),
+//!   a metrics address that cannot be bound, a `run_as_user`/`run_as_group`
+//!   that does not exist or cannot be switched to, or still being root after
+//!   start-up without `allow_root`.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -76,6 +82,10 @@ enum Command {
         /// serverless names.
         #[arg(long = "log-all")]
         log_all: bool,
+        /// Keep processing packets as root when no `run.run_as_user` is set
+        /// (same as `run.allow_root = true`).
+        #[arg(long = "allow-root")]
+        allow_root: bool,
     },
     /// Check a configuration file: prints `FILE: ok`, or every error as
     /// `FILE:LINE: KEY: REASON` and exits 2.
@@ -83,6 +93,17 @@ enum Command {
         /// Configuration file (TOML).
         #[arg(value_name = "FILE")]
         file: PathBuf,
+    },
+    /// Probe the metrics endpoint of a running `virga run` (container
+    /// health checks): exit 0 when it answers with virga's metrics, else 1.
+    Health {
+        /// Configuration file whose `metrics.listen` to probe.
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// Address to probe instead (an unspecified address such as 0.0.0.0
+        /// is probed on loopback).
+        #[arg(long = "address", value_name = "ADDR:PORT")]
+        address: Option<std::net::SocketAddr>,
     },
 }
 
@@ -114,8 +135,10 @@ fn main() -> ExitCode {
             config,
             output,
             log_all,
-        } => run_cmd(interface, config, output, log_all),
+            allow_root,
+        } => run_cmd(interface, config, output, log_all, allow_root),
         Command::CheckConfig { file } => check_config(&file),
+        Command::Health { config, address } => health(config.as_ref(), address),
     };
     result.unwrap_or_else(|(code, msg)| {
         eprintln!("virga: {msg}");
@@ -217,6 +240,7 @@ fn run_cmd(
     config_path: Option<PathBuf>,
     output: Option<String>,
     log_all: bool,
+    allow_root: bool,
 ) -> Result<ExitCode, Failure> {
     // Handlers first: a SIGTERM during start-up is honoured, not fatal.
     let signals = Signals::install();
@@ -230,21 +254,57 @@ fn run_cmd(
             "no interface: give -i IFACE or set capture.interface".into(),
         ));
     }
+    // Privileged steps first: the capture, then the metrics port (which may
+    // be below 1024); then privileges go, before any thread is started or
+    // any packet read (virga::privilege).
     let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
+    let shown = config_path
+        .as_ref()
+        .map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+    let listener = match config.metrics.listen {
+        Some(addr) => Some(virga::metrics::bind(addr).map_err(|e| {
+            (
+                USAGE,
+                format!("{shown}: metrics.listen: cannot listen on {addr}: {e}"),
+            )
+        })?),
+        None => None,
+    };
+    let privileges = virga::privilege::enforce(&config.run, allow_root)
+        .map_err(|e| (USAGE, format!("{shown}: {e}")))?;
+    // EVE outputs are opened as the account virga now runs as, like every
+    // SIGHUP reopen after it.
     let cli_output = output.as_deref().map(Target::parse);
     let targets = live_run::output_targets(&config, cli_output.as_ref());
     check_output(&targets[0])?;
+    let hub = listener.as_ref().map(|_| virga::metrics::Hub::new());
+    if let (Some(l), Some(h)) = (listener, &hub) {
+        let addr = l
+            .local_addr()
+            .map_or_else(|_| "?".into(), |a| a.to_string());
+        virga::metrics::serve(l, h.clone())
+            .map_err(|e| (USAGE, format!("cannot start the metrics endpoint: {e}")))?;
+        eprintln!("virga: metrics on http://{addr}/metrics");
+    }
     eprintln!(
-        "virga: capturing on {} (LINKTYPE {}), EVE to {}",
+        "virga: capturing on {} (LINKTYPE {}), EVE to {}, {}",
         source.origin(),
         source.linktype(),
-        describe_targets(&targets)
+        describe_targets(&targets),
+        match privileges {
+            virga::privilege::Outcome::Dropped { uid, gid } => {
+                format!("privileges dropped to uid {uid} gid {gid}")
+            }
+            virga::privilege::Outcome::Unprivileged { uid } => format!("running as uid {uid}"),
+            virga::privilege::Outcome::RootAllowed => "running as root (allowed)".into(),
+        }
     );
     let opts = LiveOptions {
         config,
         config_path,
         output: cli_output,
         log_all,
+        metrics: hub,
     };
     let summary =
         live_run::run_live(&mut source, &opts, &signals).map_err(|e| (1, format!("{e:#}")))?;
@@ -288,6 +348,38 @@ fn describe_targets(targets: &[Target]) -> String {
         })
         .collect::<Vec<_>>()
         .join(" and ")
+}
+
+/// `virga health`: exit 0 when healthy and 1 for every failure, a bad
+/// configuration included (Docker's HEALTHCHECK reserves status 2).
+fn health(
+    config: Option<&PathBuf>,
+    address: Option<std::net::SocketAddr>,
+) -> Result<ExitCode, Failure> {
+    let mut addr = match address {
+        Some(a) => a,
+        None => load_config(config)
+            .map_err(|(_, m)| (1, m))?
+            .metrics
+            .listen
+            .ok_or((
+                1,
+                "no metrics endpoint: give --address or set metrics.listen".to_string(),
+            ))?,
+    };
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    match virga::metrics::probe(addr, std::time::Duration::from_secs(3)) {
+        Ok(received) => {
+            println!("{addr}: ok, {received} packets received");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => Err((1, format!("unhealthy: {e}"))),
+    }
 }
 
 fn check_config(file: &PathBuf) -> Result<ExitCode, Failure> {

@@ -205,6 +205,11 @@ impl Pipeline {
         self.dispatch(p)
     }
 
+    /// Packets dropped so far because a worker queue was full.
+    pub fn queue_drops(&self) -> u64 {
+        self.stats.queue_drops
+    }
+
     /// Records the source's own counters for the final `stats` event.
     pub fn set_capture_stats(&mut self, c: CaptureStats) {
         self.stats.capture = c;
@@ -370,6 +375,7 @@ impl Pipeline {
             total.engine = Some(stats.engine);
         }
         if let Some(first) = self.first {
+            // The writer formats it, adding its own counters.
             let uptime = self.now.secs().saturating_sub(first.secs());
             self.sender.final_stats(self.now, uptime, total);
         }

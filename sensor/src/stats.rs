@@ -8,7 +8,6 @@ use crate::capture::CaptureStats;
 use crate::flow::table::FlowStats;
 use crate::names::NameStats;
 use crate::output::json::JsonWriter;
-use crate::output::OutputStats;
 use crate::time::Timestamp;
 use crate::worker::DecodeCounters;
 
@@ -39,8 +38,48 @@ pub struct Counters {
     pub alerts: u64,
     /// Alerts suppressed (allowlist, quiet times).
     pub alerts_suppressed: u64,
-    /// The detection stage's counters (final event only).
+    /// The detection stage's counters (the final ones in the final event,
+    /// the latest the writer received in periodic ones).
     pub engine: Option<crate::detect::engine::EngineStats>,
+    /// The EVE writer's counters, added by the writer when it writes the event.
+    pub output: Option<WriterCounters>,
+}
+
+/// The EVE writer's own counters at the time it writes a `stats` event.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct WriterCounters {
+    /// Lines written before this event.
+    pub lines: u64,
+    /// Failed write attempts to a file or stdout.
+    pub write_errors: u64,
+    /// Lines a file or stdout never got because writing failed.
+    pub lost_lines: u64,
+    /// Lines a Unix socket peer never got.
+    pub socket_lost_lines: u64,
+    /// Batches waiting in the writer's queue (output lag).
+    pub lag_batches: u64,
+}
+
+/// Adds the writer's counters to a snapshot it is about to write, and the
+/// detection stage's latest counters when the snapshot has none.
+pub fn add_writer_counters(
+    c: &mut Counters,
+    o: crate::output::OutputStats,
+    lag_batches: u64,
+    engine: Option<crate::detect::engine::EngineStats>,
+) {
+    c.output = Some(WriterCounters {
+        lines: o.lines,
+        write_errors: o.write_errors,
+        lost_lines: o.lost_lines,
+        socket_lost_lines: o.socket_lost_lines,
+        lag_batches,
+    });
+    if let (None, Some(e)) = (c.engine, engine) {
+        c.engine = Some(e);
+        c.alerts = e.alerts;
+        c.alerts_suppressed = e.suppressed_allowlist + e.suppressed_quiet + e.beacon_browser_held;
+    }
 }
 
 impl std::ops::AddAssign for Counters {
@@ -74,18 +113,14 @@ impl std::ops::AddAssign for Counters {
         if o.engine.is_some() {
             self.engine = o.engine;
         }
+        if o.output.is_some() {
+            self.output = o.output;
+        }
     }
 }
 
-/// Writes a complete `stats` event line (with its newline) into `out`;
-/// `output` are the writer's own counters at that moment.
-pub fn write_event(
-    out: &mut Vec<u8>,
-    ts: Timestamp,
-    uptime_secs: u64,
-    c: &Counters,
-    output: &OutputStats,
-) {
+/// Writes a complete `stats` event line (with its newline) into `out`.
+pub fn write_event(out: &mut Vec<u8>, ts: Timestamp, uptime_secs: u64, c: &Counters) {
     let mut t = String::new();
     ts.write_eve(&mut t);
     let mut w = JsonWriter::new(out);
@@ -149,35 +184,46 @@ pub fn write_event(
         w.object(k).u64("parser", v).end_object();
     }
     w.end_object().end_object();
-    // virga's own counters: `stats.virga`, published in
-    // docs/eve-virga-extension.schema.json (the stock schema is closed).
-    w.object("virga");
-    if let Some(e) = &c.engine {
-        w.object("suppressed")
-            .u64("allowlist", e.suppressed_allowlist)
-            .u64("client_quiet", e.suppressed_quiet)
-            .u64("beacon_browser_held", e.beacon_browser_held)
-            .u64("dns_new_account", e.dns_new_accounts)
-            .end_object()
-            .u64("serverless_connections", e.serverless_conns)
-            .object("evicted")
-            .u64("beacon_pairs", e.beacon_pairs_evicted)
-            .u64("dns_tracks", e.dns_tracks_evicted)
-            .u64("dns_accounts", e.dns_accounts_evicted)
+    if c.engine.is_some() || c.output.is_some() {
+        // virga's own counters: `stats.virga`, published in
+        // docs/eve-virga-extension.schema.json (the stock schema is closed).
+        w.object("virga");
+        if let Some(e) = &c.engine {
+            w.object("suppressed")
+                .u64("allowlist", e.suppressed_allowlist)
+                .u64("client_quiet", e.suppressed_quiet)
+                .u64("beacon_browser_held", e.beacon_browser_held)
+                .u64("dns_new_account", e.dns_new_accounts)
+                .end_object()
+                .object("alerts")
+                .u64("beacon", e.alerts_beacon)
+                .u64("client", e.alerts_client)
+                .u64("dns", e.alerts_dns)
+                .end_object()
+                .u64("serverless_connections", e.serverless_conns)
+                .object("evicted")
+                .u64("beacon_pairs", e.beacon_pairs_evicted)
+                .u64("dns_tracks", e.dns_tracks_evicted)
+                .u64("dns_accounts", e.dns_accounts_evicted)
+                .end_object();
+        }
+        w.u64("queue_drops", c.queue_drops)
+            .object("names")
+            .u64("learned", c.names.learned)
+            .u64("hits", c.names.hits)
+            .u64("evicted", c.names.evicted)
             .end_object();
+        if let Some(o) = &c.output {
+            w.object("output")
+                .u64("lines", o.lines)
+                .u64("write_errors", o.write_errors)
+                .u64("lines_lost", o.lost_lines)
+                .u64("socket_lost_lines", o.socket_lost_lines)
+                .u64("lag_batches", o.lag_batches)
+                .end_object();
+        }
+        w.end_object();
     }
-    w.u64("queue_drops", c.queue_drops)
-        .object("names")
-        .u64("learned", c.names.learned)
-        .u64("hits", c.names.hits)
-        .u64("evicted", c.names.evicted)
-        .end_object()
-        .object("output")
-        .u64("lines_lost", output.lost_lines)
-        .u64("write_errors", output.write_errors)
-        .u64("socket_lines_lost", output.socket_lost_lines)
-        .end_object()
-        .end_object();
     w.end_object().end_object();
     out.push(b'\n');
 }
@@ -213,8 +259,21 @@ impl Aggregator {
         ts: Timestamp,
         uptime: u64,
         part: Counters,
-        output: &OutputStats,
         out: &mut Vec<u8>,
+    ) {
+        self.add_with(epoch, ts, uptime, part, out, |_| {});
+    }
+
+    /// Like [`Aggregator::add`], letting `finish` complete each snapshot
+    /// (the writer's own counters) just before it is written.
+    pub fn add_with(
+        &mut self,
+        epoch: u64,
+        ts: Timestamp,
+        uptime: u64,
+        part: Counters,
+        out: &mut Vec<u8>,
+        mut finish: impl FnMut(&mut Counters),
     ) {
         if self.written.is_some_and(|w| epoch <= w) {
             // A late part of a snapshot already written incomplete.
@@ -230,9 +289,10 @@ impl Aggregator {
         self.pending.sort_by_key(|p| p.0);
         while let Some(first) = self.pending.first() {
             if first.1 >= self.expected || self.pending.len() > MAX_PENDING {
-                let (e, _, ts, up, c) = self.pending.remove(0);
+                let (e, _, ts, up, mut c) = self.pending.remove(0);
                 self.written = Some(e);
-                write_event(out, ts, up, &c, output);
+                finish(&mut c);
+                write_event(out, ts, up, &c);
             } else {
                 break;
             }
@@ -252,10 +312,10 @@ mod tests {
         part.decode.packets = 10;
         part.flows.evicted = 2;
         let ts = Timestamp::from_secs_nanos(1_800_000_000, 0);
-        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
-        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
+        a.add(1, ts, 60, part, &mut out);
+        a.add(1, ts, 60, part, &mut out);
         assert!(out.is_empty());
-        a.add(1, ts, 60, part, &OutputStats::default(), &mut out);
+        a.add(1, ts, 60, part, &mut out);
         let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
         assert_eq!(v["event_type"], "stats");
         assert_eq!(v["stats"]["decoder"]["pkts"], 30);

@@ -4,6 +4,11 @@
 //! those `virga replay` finds in the same file, and every one of them must be
 //! written when virga exits 0.
 //!
+//! The deployment test (issue #6) runs virga as root with `run_as_user =
+//! "nobody"`: it checks the ids of the running process, the metrics
+//! endpoint, the logrotate move-and-SIGHUP and the SIGTERM flush as the
+//! unprivileged user, on a capture of ../shared/corpus.
+//!
 //! Needs root, `ip` (iproute2) and `tcpreplay`; without them each test prints
 //! a note and returns. Traffic stays on the veth pair inside the two
 //! namespaces; they are deleted at the end, also when a test fails.
@@ -105,6 +110,8 @@ impl Netns {
         );
         must("ip", &["-n", &n.ns_a, "link", "set", &n.veth_a, "up"]);
         must("ip", &["-n", &n.ns_b, "link", "set", &n.veth_b, "up"]);
+        // Loopback (down in a new namespace) carries the metrics scrapes.
+        must("ip", &["-n", &n.ns_b, "link", "set", "lo", "up"]);
         n
     }
 
@@ -348,6 +355,7 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
             "-o",
             eve.to_str().unwrap(),
             "--log-all",
+            "--allow-root",
         ],
     );
     net.replay_from_a(&sample(), 2000);
@@ -436,7 +444,10 @@ fn sighup_reopens_the_eve_file() {
     let rotated = temp("rot.json.1");
     let _ = std::fs::remove_file(&eve);
     let _ = std::fs::remove_file(&rotated);
-    let mut sensor = Sensor::start(&net, &["-o", eve.to_str().unwrap(), "--log-all"]);
+    let mut sensor = Sensor::start(
+        &net,
+        &["-o", eve.to_str().unwrap(), "--log-all", "--allow-root"],
+    );
     net.replay_from_a(&sample(), 2000);
     // Wait until every event of the first capture is in the file (the
     // worker hands lines over when idle, the writer flushes every second).
@@ -461,4 +472,303 @@ fn sighup_reopens_the_eve_file() {
     assert_eq!(normalised(&events(&eve)), want_second);
     let _ = std::fs::remove_file(&eve);
     let _ = std::fs::remove_file(&rotated);
+}
+
+/// Alerts, reduced to what must agree between live and replay: rule,
+/// detector, 5-tuple and server name. Sorted.
+fn alerts(ev: &[Value]) -> Vec<String> {
+    let mut out: Vec<String> = ev
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            format!(
+                "{} {} {} {}:{} -> {}:{} {}",
+                e["alert"]["signature_id"],
+                e["alert"]["context"]["virga"]["detector"],
+                e["proto"],
+                e["src_ip"],
+                e["src_port"],
+                e["dest_ip"],
+                e["dest_port"],
+                e["alert"]["context"]["virga"]["server_name"]
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+/// `id`-style lookup: the uid of a user and the gid of a group, if both exist.
+fn account(user: &str, group: &str) -> Option<(u32, u32)> {
+    let num = |args: &[&str]| -> Option<u32> {
+        let o = Command::new(args[0]).args(&args[1..]).output().ok()?;
+        if !o.status.success() {
+            return None;
+        }
+        let t = String::from_utf8_lossy(&o.stdout).into_owned();
+        // `id -u NAME` prints the number; `getent group NAME` prints name:x:GID:...
+        t.trim()
+            .rsplit(':')
+            .find_map(|f| f.parse().ok())
+            .or_else(|| t.split(':').nth(2).and_then(|f| f.parse().ok()))
+    };
+    Some((num(&["id", "-u", user])?, num(&["getent", "group", group])?))
+}
+
+/// The numbers of the `key` line of /proc/PID/status.
+fn status_line(pid: u32, key: &str) -> String {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix(key))
+        .unwrap_or_default()
+        .trim()
+        .to_string()
+}
+
+/// GET /metrics from inside the namespace (its loopback is its own).
+fn scrape(net: &Netns, port: u16) -> String {
+    let script = format!(
+        "exec 3<>/dev/tcp/127.0.0.1/{port}; printf 'GET /metrics HTTP/1.1\\r\\nHost: x\\r\\nConnection: close\\r\\n\\r\\n' >&3; cat <&3"
+    );
+    let out = Command::new("ip")
+        .args(["netns", "exec", &net.ns_b, "bash", "-c", &script])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A metric's value in a scrape.
+fn metric(text: &str, name_and_labels: &str) -> u64 {
+    let key = format!("{name_and_labels} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(key.as_str()))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
+}
+
+/// Issue #6, done when: started as root with `run_as_user = "nobody"`, virga
+/// runs as nobody:nogroup with no capabilities left; live EVE equals replay
+/// (tls/quic/dns events and alerts) on a corpus capture; the metrics
+/// endpoint counts the packets with no kernel drops; a logrotate-style move
+/// plus SIGHUP makes the unprivileged process create a new file; SIGTERM
+/// exits 0 with everything flushed.
+#[test]
+fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("note: live deployment test skipped: {why}");
+        return;
+    }
+    let Some((uid, gid)) = account("nobody", "nogroup") else {
+        eprintln!("note: live deployment test skipped: no nobody user or nogroup group");
+        return;
+    };
+    let shared = std::env::var_os("VIRGA_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
+    let corpus = shared.join("corpus/clients/curl.pcap");
+    let first = if corpus.is_file() {
+        corpus.to_string_lossy().into_owned()
+    } else {
+        eprintln!(
+            "note: {} absent: the deployment test replays the repository's sample.pcap instead",
+            corpus.display()
+        );
+        sample()
+    };
+    // No 5-tuple in common with either first capture (a tuple still in the
+    // flow table would continue the old flow, as one capture would).
+    let second = format!(
+        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let replay_first = replay_events(&first);
+    let (want_first, want_alerts) = (normalised(&replay_first), alerts(&replay_first));
+    let want_second = normalised(&replay_events(&second));
+    assert!(!want_first.is_empty() && !want_alerts.is_empty() && !want_second.is_empty());
+    let packets_first = replay_first
+        .iter()
+        .rfind(|e| e["event_type"] == "stats")
+        .and_then(|e| e["stats"]["decoder"]["pkts"].as_u64())
+        .unwrap();
+
+    let net = Netns::create("d");
+    // The EVE directory belongs to the unprivileged user: virga opens (and
+    // after SIGHUP re-creates) its file as that user.
+    let dir = temp("evedir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    let eve = dir.join("eve.json");
+    let rotated = dir.join("eve.json.1");
+    let port = 9911;
+    let cfg = temp("deploy.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[run]\nrun_as_user = \"nobody\"\nrun_as_group = \"nogroup\"\n\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\"\n\n\
+             [output]\nstats_interval_secs = 1\n"
+        ),
+    )
+    .unwrap();
+    let mut sensor = Sensor::start(
+        &net,
+        &[
+            "-c",
+            cfg.to_str().unwrap(),
+            "-o",
+            eve.to_str().unwrap(),
+            "--log-all",
+        ],
+    );
+    assert!(
+        sensor
+            .log
+            .iter()
+            .any(|l| l.contains(&format!("privileges dropped to uid {uid} gid {gid}"))),
+        "{:#?}",
+        sensor.log
+    );
+    // The running process: every id is nobody/nogroup, no other groups, no
+    // capability left (the open capture socket is all it keeps).
+    let pid = sensor.child.id();
+    assert_eq!(
+        status_line(pid, "Uid:"),
+        format!("{uid}\t{uid}\t{uid}\t{uid}")
+    );
+    assert_eq!(
+        status_line(pid, "Gid:"),
+        format!("{gid}\t{gid}\t{gid}\t{gid}")
+    );
+    assert_eq!(status_line(pid, "Groups:"), gid.to_string());
+    assert_eq!(status_line(pid, "CapEff:"), "0000000000000000");
+    assert_eq!(status_line(pid, "CapPrm:"), "0000000000000000");
+    // Every thread too (workers, writer, detection, metrics).
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let st = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
+        assert!(
+            st.contains(&format!("\nUid:\t{uid}\t{uid}\t{uid}\t{uid}\n")),
+            "{st}"
+        );
+    }
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&eve).unwrap()),
+        uid,
+        "the EVE file is created by the unprivileged user"
+    );
+
+    net.replay_from_a(&first, 2000);
+    let end = Instant::now() + Duration::from_secs(20);
+    loop {
+        let ev = events(&eve);
+        if normalised(&ev).len() >= want_first.len() && alerts(&ev).len() >= want_alerts.len() {
+            break;
+        }
+        assert!(
+            Instant::now() < end,
+            "the first capture's events were not all written while running"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // The metrics endpoint: every packet received and read, none dropped,
+    // the alerts counted per detector, the lines written.
+    let m = scrape(&net, port);
+    assert!(m.starts_with("HTTP/1.1 200 OK\r\n"), "{m}");
+    assert!(metric(&m, "virga_capture_received_packets_total") >= packets_first);
+    assert!(metric(&m, "virga_capture_read_packets_total") >= packets_first);
+    assert_eq!(metric(&m, "virga_capture_kernel_dropped_packets_total"), 0);
+    assert_eq!(metric(&m, "virga_pipeline_queue_dropped_packets_total"), 0);
+    let by_detector: u64 = ["beacon", "client", "dns"]
+        .iter()
+        .map(|d| {
+            metric(
+                &m,
+                &format!("virga_detect_written_alerts_total{{detector=\"{d}\"}}"),
+            )
+        })
+        .sum();
+    assert_eq!(by_detector, want_alerts.len() as u64);
+    assert!(metric(&m, "virga_output_written_lines_total") > 0);
+    assert_eq!(metric(&m, "virga_output_write_errors_total"), 0);
+    // `virga health` (the container HEALTHCHECK) agrees.
+    let health = Command::new("ip")
+        .args(["netns", "exec", &net.ns_b, VIRGA, "health", "--address"])
+        .arg(format!("127.0.0.1:{port}"))
+        .output()
+        .unwrap();
+    assert!(health.status.success(), "{health:?}");
+
+    // logrotate: move, then SIGHUP; the unprivileged process creates the
+    // new file (the configuration is read again: unchanged).
+    std::fs::rename(&eve, &rotated).unwrap();
+    sensor.signal("HUP");
+    sensor.wait_for("EVE output reopened", Duration::from_secs(10));
+    net.replay_from_a(&second, 2000);
+    // Some events of the second capture are only written when their flows
+    // end: the SIGTERM drain must write them.
+    std::thread::sleep(Duration::from_millis(500));
+    assert_eq!(
+        std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&eve).unwrap()),
+        uid
+    );
+    let (code, log) = sensor.terminate();
+    assert_eq!(code, Some(0), "{log:#?}");
+    let stopped = log
+        .iter()
+        .find(|l| l.contains("stopped:"))
+        .expect("summary line");
+    assert!(stopped.contains(" 0 dropped by the kernel"), "{stopped}");
+
+    // Live equals replay, file by file; both files are complete JSON lines,
+    // and the drain at SIGTERM wrote the final stats event.
+    let (old, new) = (events(&rotated), events(&eve));
+    assert_eq!(normalised(&old), want_first);
+    assert_eq!(alerts(&old), want_alerts);
+    assert_eq!(normalised(&new), want_second);
+    let last = new.last().expect("events after the rotation");
+    assert_eq!(last["event_type"], "stats", "the final stats event is last");
+    // Live periodic stats events (every second here) carry the writer's and
+    // the detectors' counters in `stats.virga`; every line validates against
+    // the EVE schema plus virga's extension.
+    // (Packet time drives them: the second capture, seconds after the
+    // first, starts a new interval.)
+    let periodic: Vec<&Value> = old
+        .iter()
+        .chain(&new[..new.len() - 1])
+        .filter(|e| e["event_type"] == "stats")
+        .collect();
+    assert!(
+        !periodic.is_empty(),
+        "no periodic stats event while running"
+    );
+    assert!(periodic
+        .iter()
+        .all(|e| e["stats"]["virga"]["output"]["lag_batches"].is_u64()));
+    let schema_file = shared.join("eve/suricata-eve-schema.json");
+    if schema_file.is_file() {
+        let mut schema: Value =
+            serde_json::from_str(&std::fs::read_to_string(&schema_file).unwrap()).unwrap();
+        let ext: Value = serde_json::from_str(
+            &std::fs::read_to_string(concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../docs/eve-virga-extension.schema.json"
+            ))
+            .unwrap(),
+        )
+        .unwrap();
+        schema["properties"]["stats"]["properties"]["virga"] = ext;
+        let validator = jsonschema::validator_for(&schema).unwrap();
+        for e in old.iter().chain(&new) {
+            let errs: Vec<String> = validator.iter_errors(e).map(|x| x.to_string()).collect();
+            assert!(errs.is_empty(), "invalid live EVE line {e}: {errs:#?}");
+        }
+    } else {
+        eprintln!(
+            "note: {} absent: live lines not schema-checked",
+            schema_file.display()
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&cfg);
 }

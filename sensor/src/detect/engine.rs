@@ -80,6 +80,12 @@ pub struct EngineStats {
     pub dns_tracks_evicted: u64,
     /// Serverless accounts forgotten to stay within the account bound.
     pub dns_accounts_evicted: u64,
+    /// Alerts of the beacon detector (part of `alerts`).
+    pub alerts_beacon: u64,
+    /// Alerts of the client classifier (part of `alerts`).
+    pub alerts_client: u64,
+    /// Alerts of the DNS anomaly detector (part of `alerts`).
+    pub alerts_dns: u64,
 }
 
 /// A worker's handle on the stage.
@@ -154,6 +160,8 @@ struct State {
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
     stats: EngineStats,
+    /// The counters last handed to the writer (metrics, periodic `stats`).
+    published: EngineStats,
 }
 
 /// (client, name) pairs remembered for the client alert's quiet time.
@@ -180,6 +188,7 @@ impl State {
                 NonZeroUsize::new(MAX_CLIENT_ALERT_PAIRS).unwrap_or(NonZeroUsize::MIN),
             ),
             stats: EngineStats::default(),
+            published: EngineStats::default(),
         }
     }
 
@@ -253,6 +262,13 @@ impl State {
         }
         if !self.buf.is_empty() {
             self.out.send(std::mem::take(&mut self.buf));
+        }
+        if let Some(b) = &self.beacon {
+            self.stats.beacon_browser_held = b.stats().browser_held;
+        }
+        if self.stats != self.published {
+            self.published = self.stats;
+            self.out.engine_stats(self.stats);
         }
     }
 
@@ -423,6 +439,10 @@ impl State {
             },
         );
         self.stats.alerts += 1;
+        match ctx.detector {
+            "beacon" => self.stats.alerts_beacon += 1,
+            _ => self.stats.alerts_client += 1,
+        }
     }
 
     fn on_dns(&mut self, ts: Timestamp, d: &DnsObs) {
@@ -505,6 +525,7 @@ impl State {
             },
         );
         self.stats.alerts += 1;
+        self.stats.alerts_dns += 1;
     }
 }
 

@@ -42,8 +42,6 @@ enum Msg {
     Reopen,
     /// How many parts make one periodic `stats` snapshot.
     StatsParts(usize),
-    /// The final `stats` event's counters (time, uptime, counters).
-    FinalStats(crate::time::Timestamp, u64, Box<crate::stats::Counters>),
     /// One part of snapshot `epoch` (time, uptime, counters).
     Stats(
         u64,
@@ -51,6 +49,11 @@ enum Msg {
         u64,
         Box<crate::stats::Counters>,
     ),
+    /// The detection stage's latest counters (added to periodic snapshots).
+    Engine(crate::detect::engine::EngineStats),
+    /// The final `stats` event (time, uptime, counters): written with the
+    /// writer's own counters added.
+    FinalStats(crate::time::Timestamp, u64, Box<crate::stats::Counters>),
 }
 
 /// Counters kept by the writer thread.
@@ -107,8 +110,12 @@ impl EventSender {
         let _ = self.tx.send(Msg::Stats(epoch, ts, uptime, Box::new(c)));
     }
 
-    /// Sends the counters of the final `stats` event; the writer adds its own
-    /// and writes it.
+    /// Hands the detection stage's counters to the writer (when they changed).
+    pub fn engine_stats(&self, e: crate::detect::engine::EngineStats) {
+        let _ = self.tx.send(Msg::Engine(e));
+    }
+
+    /// Sends the final `stats` event's counters; the writer adds its own.
     pub fn final_stats(&self, ts: crate::time::Timestamp, uptime: u64, c: crate::stats::Counters) {
         let _ = self.tx.send(Msg::FinalStats(ts, uptime, Box::new(c)));
     }
@@ -186,6 +193,14 @@ impl Sink {
     }
 }
 
+/// `stats` with every sink's loss counters added.
+fn losses(mut stats: OutputStats, sinks: &[(Target, Sink)]) -> OutputStats {
+    for (_, sink) in sinks {
+        sink.add_losses(&mut stats);
+    }
+    stats
+}
+
 impl Output {
     /// Opens the target and starts the writer thread. `flush_interval` bounds
     /// how long a written line may sit in the file buffer.
@@ -196,6 +211,28 @@ impl Output {
     /// Like [`Output::start`] with several targets (say the EVE file and a
     /// Unix socket), each getting every line.
     pub fn start_all(targets: &[Target], flush_interval: Duration) -> io::Result<Output> {
+        Output::start_inner(targets, flush_interval, None, false)
+    }
+
+    /// Like [`Output::start_all`] for a live capture: periodic `stats`
+    /// events also carry the writer's counters and the detection stage's
+    /// latest ones (wall-clock dependent, so replay leaves them to the final
+    /// event), and every counter and snapshot is published to `metrics`
+    /// (the endpoint's source) as it is written.
+    pub fn start_live(
+        targets: &[Target],
+        flush_interval: Duration,
+        metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
+    ) -> io::Result<Output> {
+        Output::start_inner(targets, flush_interval, metrics, true)
+    }
+
+    fn start_inner(
+        targets: &[Target],
+        flush_interval: Duration,
+        metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
+        live: bool,
+    ) -> io::Result<Output> {
         let mut sinks = Vec::with_capacity(targets.len());
         for t in targets {
             sinks.push((t.clone(), Sink::open(t, flush_interval)?));
@@ -203,7 +240,9 @@ impl Output {
         let (tx, rx) = bounded::<Msg>(256);
         let join = std::thread::Builder::new()
             .name("virga-output".into())
-            .spawn(move || writer_loop(&mut sinks, &rx, flush_interval))?;
+            .spawn(move || {
+                writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref(), live)
+            })?;
         Ok(Output { tx, join })
     }
 
@@ -235,8 +274,11 @@ fn writer_loop(
     sinks: &mut [(Target, Sink)],
     rx: &Receiver<Msg>,
     flush_interval: Duration,
+    metrics: Option<&crate::metrics::Hub>,
+    live: bool,
 ) -> OutputStats {
     let mut stats = OutputStats::default();
+    let mut engine = None;
     let mut agg = crate::stats::Aggregator::new(1);
     let mut stats_buf = Vec::new();
     let mut dirty_since: Option<Instant> = None;
@@ -257,17 +299,38 @@ fn writer_loop(
                 agg = crate::stats::Aggregator::new(n);
                 continue;
             }
+            Ok(Msg::Engine(e)) => {
+                engine = Some(e);
+                if let Some(m) = metrics {
+                    m.set_engine(e);
+                }
+                continue;
+            }
             Ok(Msg::Stats(epoch, ts, up, c)) => {
                 stats_buf.clear();
-                agg.add(epoch, ts, up, *c, &losses(stats, sinks), &mut stats_buf);
+                let lag = rx.len() as u64;
+                let now = losses(stats, sinks);
+                agg.add_with(epoch, ts, up, *c, &mut stats_buf, |c| {
+                    if live {
+                        crate::stats::add_writer_counters(c, now, lag, engine);
+                    }
+                    if let Some(m) = metrics {
+                        m.set_snapshot(*c);
+                    }
+                });
                 if stats_buf.is_empty() {
                     continue;
                 }
                 Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
             }
-            Ok(Msg::FinalStats(ts, up, c)) => {
+            Ok(Msg::FinalStats(ts, up, mut c)) => {
+                let now = losses(stats, sinks);
+                crate::stats::add_writer_counters(&mut c, now, rx.len() as u64, engine);
+                if let Some(m) = metrics {
+                    m.set_snapshot(*c);
+                }
                 stats_buf.clear();
-                crate::stats::write_event(&mut stats_buf, ts, up, &c, &losses(stats, sinks));
+                crate::stats::write_event(&mut stats_buf, ts, up, &c);
                 Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
             }
             other => other,
@@ -305,7 +368,10 @@ fn writer_loop(
                     .then(Instant::now);
             }
             Err(RecvTimeoutError::Disconnected) => break,
-            Ok(Msg::StatsParts(_)) | Ok(Msg::Stats(..)) | Ok(Msg::FinalStats(..)) => {}
+            Ok(Msg::StatsParts(_) | Msg::Stats(..) | Msg::Engine(_) | Msg::FinalStats(..)) => {}
+        }
+        if let Some(m) = metrics {
+            m.set_output(losses(stats, sinks), rx.len() as u64);
         }
         if let Some(t) = dirty_since {
             if t.elapsed() >= flush_interval {
@@ -326,14 +392,6 @@ fn writer_loop(
                 s.close();
             }
         }
-        sink.add_losses(&mut stats);
-    }
-    stats
-}
-
-/// `stats` with every sink's loss counters added.
-fn losses(mut stats: OutputStats, sinks: &[(Target, Sink)]) -> OutputStats {
-    for (_, sink) in sinks {
         sink.add_losses(&mut stats);
     }
     stats
