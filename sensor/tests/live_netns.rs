@@ -206,8 +206,13 @@ impl Sensor {
     }
 
     /// Sends SIGTERM and returns the exit code (None: killed by a signal).
-    fn terminate(mut self) -> (Option<i32>, Vec<String>) {
-        self.signal("TERM");
+    fn terminate(self) -> (Option<i32>, Vec<String>) {
+        self.stop_with("TERM")
+    }
+
+    /// Sends `sig` and returns the exit code (None: killed by a signal).
+    fn stop_with(mut self, sig: &str) -> (Option<i32>, Vec<String>) {
+        self.signal(sig);
         let end = Instant::now() + Duration::from_secs(20);
         loop {
             if let Some(st) = self.child.try_wait().unwrap() {
@@ -218,7 +223,10 @@ impl Sensor {
             }
             if Instant::now() > end {
                 let _ = self.child.kill();
-                panic!("virga did not stop within 20 s of SIGTERM: {:#?}", self.log);
+                panic!(
+                    "virga did not stop within 20 s of SIG{sig}: {:#?}",
+                    self.log
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -770,5 +778,59 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         );
     }
     let _ = std::fs::remove_dir_all(&dir);
+    let _ = std::fs::remove_file(&cfg);
+}
+
+#[test]
+fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("note: live capture test skipped: {why}");
+        return;
+    }
+    let want = normalised(&replay_events(&sample()));
+    assert!(want.len() > 100);
+    // flush_interval_ms = 200: a line reaches the file at most two flush
+    // intervals after its packet (the workers hand over what they hold
+    // every interval; the writer flushes within one more).
+    let cfg = temp("kill.toml");
+    std::fs::write(&cfg, "[output]\nflush_interval_ms = 200\n").unwrap();
+    for sig in ["KILL", "INT"] {
+        let net = Netns::create(if sig == "KILL" { "k" } else { "i" });
+        let eve = temp(&format!("{sig}.json"));
+        let _ = std::fs::remove_file(&eve);
+        let s = Sensor::start(
+            &net,
+            &[
+                "--allow-root",
+                "--log-all",
+                "-c",
+                cfg.to_str().unwrap(),
+                "-o",
+                eve.to_str().unwrap(),
+            ],
+        );
+        net.replay_from_a(&sample(), 2000);
+        // Well past two flush intervals after the last packet.
+        std::thread::sleep(Duration::from_millis(1500));
+        let (code, log) = s.stop_with(sig);
+        let got = events(&eve);
+        let _ = std::fs::remove_file(&eve);
+        if sig == "KILL" {
+            assert_eq!(code, None, "killed: {log:#?}");
+        } else {
+            assert_eq!(code, Some(0), "SIGINT: {log:#?}");
+            assert_eq!(
+                got.last().map(|e| e["event_type"].clone()),
+                Some(Value::from("stats")),
+                "the drain ends with the final stats event"
+            );
+            assert!(got.iter().any(|e| e["event_type"] == "flow"), "flows ended");
+        }
+        assert_eq!(
+            normalised(&got),
+            want,
+            "SIG{sig}: every tls/quic/dns event is in the file"
+        );
+    }
     let _ = std::fs::remove_file(&cfg);
 }
