@@ -10,6 +10,8 @@
 //! strings with U+FFFD for invalid UTF-8.
 
 mod common;
+#[path = "common/eve_schema.rs"]
+mod eve_schema;
 #[path = "common/hellos.rs"]
 mod hellos;
 
@@ -209,18 +211,7 @@ fn with_sni(hello: &[u8], sni: &[u8]) -> Vec<u8> {
 
 /// The EVE schema with virga's extension, when ../shared is present.
 fn validator() -> Option<jsonschema::Validator> {
-    let shared = shared()?;
-    let mut schema: Value = serde_json::from_str(
-        &std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).ok()?,
-    )
-    .ok()?;
-    let ext: Value = serde_json::from_str(include_str!(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../docs/eve-virga-extension.schema.json"
-    )))
-    .unwrap();
-    schema["properties"]["stats"]["properties"]["virga"] = ext;
-    Some(jsonschema::validator_for(&schema).expect("schema compiles"))
+    eve_schema::eve_validator(&shared()?)
 }
 
 /// Replays `p` and returns the parsed lines, each checked against the
@@ -236,7 +227,7 @@ fn replay_checked(p: &Pcap, schema: Option<&jsonschema::Validator>) -> Vec<Value
             let v: Value =
                 serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l:?}"));
             if let Some(s) = schema {
-                let errs: Vec<String> = s.iter_errors(&v).map(|e| e.to_string()).collect();
+                let errs = eve_schema::schema_errors(s, &v);
                 assert!(errs.is_empty(), "invalid EVE line {l}: {errs:?}");
             }
             v

@@ -13,6 +13,9 @@
 //! a note and returns. Traffic stays on the veth pair inside the two
 //! namespaces; they are deleted at the end, also when a test fails.
 
+#[path = "common/eve_schema.rs"]
+mod eve_schema;
+
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -753,29 +756,11 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
     assert!(periodic
         .iter()
         .all(|e| e["stats"]["virga"]["output"]["lag_batches"].is_u64()));
-    let schema_file = shared.join("eve/suricata-eve-schema.json");
-    if schema_file.is_file() {
-        let mut schema: Value =
-            serde_json::from_str(&std::fs::read_to_string(&schema_file).unwrap()).unwrap();
-        let ext: Value = serde_json::from_str(
-            &std::fs::read_to_string(concat!(
-                env!("CARGO_MANIFEST_DIR"),
-                "/../docs/eve-virga-extension.schema.json"
-            ))
-            .unwrap(),
-        )
-        .unwrap();
-        schema["properties"]["stats"]["properties"]["virga"] = ext;
-        let validator = jsonschema::validator_for(&schema).unwrap();
+    if let Some(validator) = eve_schema::eve_validator(&shared) {
         for e in old.iter().chain(&new) {
-            let errs: Vec<String> = validator.iter_errors(e).map(|x| x.to_string()).collect();
+            let errs = eve_schema::schema_errors(&validator, e);
             assert!(errs.is_empty(), "invalid live EVE line {e}: {errs:#?}");
         }
-    } else {
-        eprintln!(
-            "note: {} absent: live lines not schema-checked",
-            schema_file.display()
-        );
     }
     let _ = std::fs::remove_dir_all(&dir);
     let _ = std::fs::remove_file(&cfg);

@@ -4,6 +4,8 @@
 //! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
 
 mod common;
+#[path = "common/eve_schema.rs"]
+mod eve_schema;
 
 use common::*;
 
@@ -13,21 +15,7 @@ fn all_output_validates_against_the_eve_schema() {
         eprintln!("note: ../shared absent: the EVE schema check needs shared/eve; skipped");
         return;
     };
-    let mut schema: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(shared.join("eve/suricata-eve-schema.json")).unwrap(),
-    )
-    .unwrap();
-    // virga's published extension: `stats.virga` (the stock schema is closed).
-    let ext: serde_json::Value = serde_json::from_str(
-        &std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../docs/eve-virga-extension.schema.json"
-        ))
-        .unwrap(),
-    )
-    .unwrap();
-    schema["properties"]["stats"]["properties"]["virga"] = ext;
-    let validator = jsonschema::validator_for(&schema).expect("schema compiles");
+    let validator = eve_schema::eve_validator(&shared).expect("shared/eve present");
     let mut inputs = vec![
         pcap("sample.pcap"),
         pcap("no_sni_lambda.pcap"),
@@ -47,10 +35,7 @@ fn all_output_validates_against_the_eve_schema() {
         for log_all in [false, true] {
             for l in replay_lines(std::slice::from_ref(input), log_all) {
                 let v: serde_json::Value = serde_json::from_str(&l).unwrap();
-                let errs: Vec<String> = validator
-                    .iter_errors(&v)
-                    .map(|e| format!("{e} at {}", e.instance_path))
-                    .collect();
+                let errs = eve_schema::schema_errors(&validator, &v);
                 assert!(errs.is_empty(), "{input}: invalid EVE line {l}\n{errs:#?}");
                 lines += 1;
             }

@@ -1,0 +1,36 @@
+//! Test helper: Suricata 8's EVE schema (read from the shared folder; it is
+//! GPL-covered data and is not copied into this repository) extended only by
+//! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::path::Path;
+
+/// The extended EVE schema, compiled; None (with a note) when
+/// `shared/eve/suricata-eve-schema.json` is absent.
+pub fn eve_validator(shared: &Path) -> Option<jsonschema::Validator> {
+    let file = shared.join("eve/suricata-eve-schema.json");
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        eprintln!(
+            "note: {} absent: EVE lines not schema-checked",
+            file.display()
+        );
+        return None;
+    };
+    let mut schema: Value = serde_json::from_str(&text).expect("schema is JSON");
+    let ext: Value = serde_json::from_str(include_str!(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../docs/eve-virga-extension.schema.json"
+    )))
+    .expect("extension is JSON");
+    schema["properties"]["stats"]["properties"]["virga"] = ext;
+    Some(jsonschema::validator_for(&schema).expect("schema compiles"))
+}
+
+/// The schema errors of one event, as text (empty when valid).
+pub fn schema_errors(v: &jsonschema::Validator, event: &Value) -> Vec<String> {
+    v.iter_errors(event)
+        .map(|e| format!("{e} at {}", e.instance_path))
+        .collect()
+}
