@@ -19,6 +19,7 @@ pub mod output;
 pub mod pipeline;
 pub mod progress;
 pub mod replay;
+pub mod shard;
 pub mod signals;
 pub mod stats;
 pub mod time;
