@@ -1,3 +1,4 @@
 //! Shared helpers for virga benchmarks and measurement harnesses.
 
 pub mod gen;
+pub mod measure;

@@ -1,7 +1,8 @@
-//! The steady state of the parsers and of the flow lookup allocates nothing
-//! per packet: a counting global allocator (`stats_alloc`) watches a second
-//! pass over real captures, after a first pass has created every flow and
-//! sized every reusable buffer.
+//! The steady state of the parsers, of the capture thread's choice of
+//! worker and of the flow lookup allocates nothing per packet: a counting
+//! global allocator (`stats_alloc`) watches a second pass over real
+//! captures, after a first pass has created every flow and sized every
+//! reusable buffer.
 
 use stats_alloc::{Region, StatsAlloc, INSTRUMENTED_SYSTEM};
 use std::alloc::System;
@@ -44,6 +45,15 @@ struct Scratch {
 fn pass(frames: &[(u32, Vec<u8>, Timestamp)], s: &mut Scratch) -> usize {
     let mut parsed = 0;
     for (link, data, ts) in frames {
+        // The capture thread's choice of worker.
+        let raw = virga::capture::RawPacket {
+            ts: *ts,
+            linktype: *link,
+            data,
+            wire_len: data.len() as u32,
+            pcap_cnt: 0,
+        };
+        assert!(std::hint::black_box(virga::shard::shard(&raw, 2)) < 2);
         let Ok(v) = packet::decode(LinkType(*link), data) else {
             continue;
         };

@@ -21,6 +21,7 @@ pub mod pipeline;
 pub mod privilege;
 pub mod progress;
 pub mod replay;
+pub mod shard;
 pub mod signals;
 pub mod stats;
 pub mod time;

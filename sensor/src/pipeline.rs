@@ -15,17 +15,14 @@
 
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
 use crate::detect::engine::{Engine, EngineConfig, EngineStats};
-use crate::flow::key::{source_looks_like_server, Endpoint, Fnv1a, Tuple};
 use crate::output::EventSender;
 use crate::stats::Counters;
 use crate::time::Timestamp;
 use crate::worker::{DecodeCounters, Worker, WorkerConfig};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use virga_parsers::packet::{self, LinkType, Transport};
 
 /// Pipeline settings.
 #[derive(Clone)]
@@ -424,112 +421,9 @@ fn worker_loop(
     c
 }
 
-/// The worker a packet goes to: a hash of its client address, chosen the
-/// same way for both directions of a flow (the side not on a server port;
-/// else the higher port; else the lower address). IP fragments and non-IP
-/// frames go by their address pair, or to worker 0.
-pub fn shard(p: &RawPacket<'_>, workers: usize) -> usize {
-    if workers <= 1 {
-        return 0;
-    }
-    let Ok(view) = packet::decode(LinkType(p.linktype), p.data) else {
-        return 0;
-    };
-    let Some(ip) = view.ip.as_ref() else {
-        return 0;
-    };
-    let (sport, dport) = match view.transport {
-        Transport::Tcp(t) => (t.src_port, t.dst_port),
-        Transport::Udp(u) => (u.src_port, u.dst_port),
-        _ => {
-            let lo = if ip.src <= ip.dst { ip.src } else { ip.dst };
-            return (hash_ip(lo) % workers as u64) as usize;
-        }
-    };
-    let t = Tuple {
-        src: Endpoint {
-            ip: ip.src,
-            port: sport,
-        },
-        dst: Endpoint {
-            ip: ip.dst,
-            port: dport,
-        },
-        proto: 0,
-    };
-    (hash_ip(client_of(&t)) % workers as u64) as usize
-}
-
-/// The client address of a packet's flow, the same for both directions.
-fn client_of(t: &Tuple) -> IpAddr {
-    let rev = t.reversed();
-    let src_srv = source_looks_like_server(t);
-    let dst_srv = source_looks_like_server(&rev);
-    if src_srv != dst_srv {
-        return if src_srv { t.dst.ip } else { t.src.ip };
-    }
-    if t.src.port != t.dst.port {
-        return if t.src.port > t.dst.port {
-            t.src.ip
-        } else {
-            t.dst.ip
-        };
-    }
-    if t.src.ip <= t.dst.ip {
-        t.src.ip
-    } else {
-        t.dst.ip
-    }
-}
-
-fn hash_ip(ip: IpAddr) -> u64 {
-    let mut h = Fnv1a::new();
-    h.ip(ip);
-    let h = h.finish();
-    h ^ (h >> 29)
-}
+pub use crate::shard::shard;
 
 /// A stop flag nobody sets, for runs without signal handling.
 pub fn never_stop() -> Arc<AtomicBool> {
     Arc::new(AtomicBool::new(false))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn tup(s: &str, sp: u16, d: &str, dp: u16) -> Tuple {
-        Tuple {
-            src: Endpoint {
-                ip: s.parse().unwrap(),
-                port: sp,
-            },
-            dst: Endpoint {
-                ip: d.parse().unwrap(),
-                port: dp,
-            },
-            proto: 6,
-        }
-    }
-
-    #[test]
-    fn client_is_the_same_for_both_directions() {
-        for t in [
-            tup("10.0.0.1", 40000, "1.1.1.1", 443),
-            tup("10.0.0.1", 40000, "10.0.0.53", 53),
-            tup("10.0.0.1", 40000, "10.0.0.2", 50000),
-            tup("10.0.0.1", 5000, "10.0.0.2", 5000),
-            tup("10.0.0.1", 22, "10.0.0.2", 443),
-        ] {
-            assert_eq!(client_of(&t), client_of(&t.reversed()), "{t:?}");
-        }
-        assert_eq!(
-            client_of(&tup("1.1.1.1", 443, "10.0.0.1", 40000)),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
-        );
-        assert_eq!(
-            client_of(&tup("10.0.0.53", 53, "10.0.0.1", 40000)),
-            "10.0.0.1".parse::<IpAddr>().unwrap()
-        );
-    }
 }

@@ -260,11 +260,19 @@ impl Worker {
     /// Ends every flow, writes the pending events and hands all lines to the
     /// writer.
     pub fn finish(&mut self) {
-        let ended = &mut self.ended;
-        self.flows.drain(|k, f, r| ended.push((k, f, r)));
-        // Oldest first, as drained.
-        self.ended.reverse();
         self.finish_ended();
+        // Oldest first, as drained, each flow ended as it leaves the table
+        // (collecting them first would hold a second copy of a full table:
+        // peak RSS ×2 at shutdown); lines go to the writer every MiB.
+        let (flows, now) = (&mut self.flows, self.now);
+        let (emit, sender) = (&mut self.emit, &self.sender);
+        flows.drain(|_k, mut f, r| {
+            end_flow(&mut f, r, now, emit);
+            if emit.out.len() >= 1 << 20 {
+                let out = std::mem::replace(&mut emit.out, Vec::with_capacity(64 * 1024));
+                sender.send(out);
+            }
+        });
         self.flush();
         self.send_observations(None);
         self.stage = None;
