@@ -1,1 +1,3 @@
 //! Shared helpers for virga benchmarks and measurement harnesses.
+
+pub mod mutate;
