@@ -67,9 +67,9 @@ impl Seeds {
         let path = self.out.join(target).join(format!("{:016x}", h.finish()));
         if !path.exists() {
             std::fs::write(&path, bytes).with_context(|| format!("{}", path.display()))?;
-            *t += 1;
-            *f += 1;
         }
+        *t += 1;
+        *f += 1;
         Ok(())
     }
 }
