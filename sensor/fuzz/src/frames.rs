@@ -13,6 +13,7 @@
 //! `benches/src/bin/virga-fuzz-seeds.rs` writes seeds in this format from
 //! real captures.
 
+use std::num::NonZeroUsize;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
 use std::time::Duration;
@@ -28,6 +29,9 @@ pub const LINKS: [u32; 11] = [0, 1, 12, 14, 101, 108, 113, 228, 229, 276, 147];
 
 /// Packet time of the first record, seconds since the epoch.
 pub const BASE_SECS: u64 = 1_700_000_000;
+
+/// Capacity of the flow, name, beacon-pair, DNS-track and prevalence tables.
+pub const SMALL_TABLE: usize = 64;
 
 /// Bytes of a record header.
 pub const HEADER_LEN: usize = 5;
@@ -93,17 +97,28 @@ impl PacketSource for FrameSource<'_> {
     }
 }
 
-/// Replays `data` through a pipeline with the default configuration (two
-/// workers, every flow logged, a `stats` event each minute of packet time)
+/// Replays `data` through a pipeline with the default configuration except
+/// for [`SMALL_TABLE`]-sized tables (two workers, every flow logged, a
+/// `stats` event each minute of packet time)
 /// whose EVE lines go to the file `eve`; returns what was written and the
 /// number of frames replayed.
 pub fn replay(data: &[u8], eve: &Path) -> std::io::Result<(String, u64)> {
     // Output opens in append mode: start from an empty file.
     std::fs::File::create(eve)?;
-    let cfg = virga_config::Config::default();
+    // Small tables: eviction paths become reachable, and starting a
+    // pipeline per input stays cheap (the LRU tables allocate their full
+    // capacity up front).
+    let small = NonZeroUsize::new(SMALL_TABLE).unwrap_or(NonZeroUsize::MIN);
+    let mut cfg = virga_config::Config::default();
+    cfg.flow.max_flows = small;
+    cfg.names.max_entries_per_worker = small;
+    cfg.detect.beacon.max_pairs_per_worker = small;
+    cfg.detect.dns.max_tracks_per_worker = small;
+    cfg.detect.dns.max_accounts_per_worker = small;
     let mut pc = virga::replay::pipeline_config(&cfg, true, false);
     pc.workers = 2;
     pc.stats_interval_secs = Some(60);
+    pc.engine.prevalence_max_names = small;
     let target = Target::File(eve.to_string_lossy().into_owned());
     let output = Output::start(&target, Duration::from_millis(100))?;
     let mut pipeline = Pipeline::start(pc, &output.sender())?;
