@@ -34,9 +34,10 @@ echo
 
 mkdir -p target/fuzz-logs
 for t in "${targets[@]}"; do
+  # sensor_frames: inputs up to 8 KiB (each input starts a whole pipeline).
   case " ${sensor_targets[*]} " in
-    *" $t "*) dir=sensor ;;
-    *) dir=parsers ;;
+    *" $t "*) dir=sensor extra=(-max_len=8192) ;;
+    *) dir=parsers extra=() ;;
   esac
   corpus=$root/target/fuzz-corpus/$t
   mkdir -p "$corpus"
@@ -44,7 +45,7 @@ for t in "${targets[@]}"; do
   log=$root/target/fuzz-logs/$t.log
   echo "-- $t (${secs}s)"
   if ! (cd "$dir" && nice -n 19 cargo fuzz run -O "$t" "$corpus" -- \
-      -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048) >"$log" 2>&1; then
+      -max_total_time="$secs" -print_final_stats=1 -timeout=20 -rss_limit_mb=2048 "${extra[@]}") >"$log" 2>&1; then
     tail -n 60 "$log"
     echo "fuzz target $t failed; log $log" >&2
     exit 1

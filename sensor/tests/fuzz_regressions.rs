@@ -86,5 +86,6 @@ fn kept_fuzz_inputs_replay_cleanly() {
             panic!("{}: {e}", f.display());
         }
     }
+    assert!(!files.is_empty(), "no kept inputs in {}", dir.display());
     eprintln!("{} kept inputs replayed", files.len());
 }
