@@ -2,3 +2,4 @@
 
 pub mod gen;
 pub mod measure;
+pub mod mutate;

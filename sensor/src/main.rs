@@ -12,14 +12,15 @@
 //! - `0`: success. `run` stopped by SIGTERM or SIGINT after ending every flow
 //!   and flushing every event; `check-config` found the file valid; `--help`,
 //!   `--version`.
-//! - `1`: failure after work started: a capture file broke off or became
-//!   unreadable partway (the events before are written), a live capture failed
-//!   while running, a replay's EVE output could not be written for a while
-//!   (lines lost, counted in `stats.virga.output`; `run` keeps going and
-//!   reports them in its stop line instead), or a second SIGTERM/SIGINT cut
-//!   the shutdown drain short. `health` exits 1 for every failure (no
-//!   endpoint, no answer, a bad configuration): Docker's HEALTHCHECK
-//!   reserves 2.
+//! - `1`: failure after work started: a capture file broke off or is corrupt
+//!   partway (`FILE: corrupt capture at byte N after packet K: REASON`, N the
+//!   offset of the broken record or block; the events before are written), a
+//!   live capture failed while running, a replay's EVE output could not be
+//!   written for a while (lines lost, counted in `stats.virga.output`; `run`
+//!   keeps going and reports them in its stop line instead), or a second
+//!   SIGTERM/SIGINT cut the shutdown drain short. `health` exits 1 for every
+//!   failure (no endpoint, no answer, a bad configuration): Docker's
+//!   HEALTHCHECK reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
 //!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
@@ -40,7 +41,7 @@ use virga::signals::Signals;
 
 /// Passive sensor for command-and-control traffic behind serverless platforms.
 #[derive(Parser)]
-#[command(name = "virga", version, about)]
+#[command(name = "virga", version, about, after_help = EXIT_STATUS)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -106,6 +107,17 @@ enum Command {
         address: Option<std::net::SocketAddr>,
     },
 }
+
+/// The exit statuses, for `--help` (as in the module documentation).
+const EXIT_STATUS: &str = "Exit status:
+  0  success (also `run` stopped by SIGTERM/SIGINT after flushing every event)
+  1  failure after work started: a capture file is truncated or corrupt partway
+     (one line `virga: FILE: corrupt capture at byte N after packet K: REASON`;
+     every event before it is written), live capture failed, or a second
+     SIGTERM/SIGINT cut the shutdown short
+  2  nothing done: bad arguments or configuration, a missing or non-capture
+     input (`virga: FILE: cannot open capture: REASON`), a bad interface or BPF
+     filter, an EVE output that cannot be opened";
 
 /// Exit status for invocation errors (see the module documentation).
 const USAGE: u8 = 2;

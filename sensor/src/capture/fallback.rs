@@ -69,6 +69,8 @@ pub(super) struct FallbackReader {
     /// packet's data borrows the buffer until then).
     pending_consume: usize,
     capacity: usize,
+    /// Bytes of the file consumed so far: the offset of the block being read.
+    offset: u64,
 }
 
 /// What the reader remembers between blocks.
@@ -103,14 +105,27 @@ impl FallbackReader {
             },
             pending_consume: 0,
             capacity: INITIAL_BUFFER,
+            offset: 0,
         })
     }
 
-    /// The next packet, `Ok(None)` at the end.
-    pub(super) fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, String> {
+    /// Byte offset in the file of the block read last (after an error: of
+    /// the block that could not be read).
+    pub(super) fn offset(&self) -> u64 {
+        self.offset
+    }
+
+    fn consume(&mut self, n: usize) {
+        self.reader.consume(n);
+        self.offset = self.offset.saturating_add(n as u64);
+    }
+
+    /// The next packet, `Ok(None)` at the end. After an error,
+    /// [`FallbackReader::offset`] is where the broken block starts.
+    pub(super) fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, Broken> {
         let at = loop {
             if self.pending_consume > 0 {
-                self.reader.consume(self.pending_consume);
+                self.consume(self.pending_consume);
                 self.pending_consume = 0;
             }
             let before = self.reader.data().len();
@@ -120,32 +135,39 @@ impl FallbackReader {
                 Err(PcapError::Incomplete(_)) => Step::Refill,
                 Err(PcapError::BufferTooSmall) => Step::Grow,
                 Err(PcapError::UnexpectedEof) => {
-                    return Err("file ends in the middle of a block (truncated)".into())
+                    return Err(broken(
+                        self.offset,
+                        "file ends in the middle of a block (truncated)",
+                    ))
                 }
-                Err(e) => return Err(describe(e)),
+                Err(e) => return Err(broken(self.offset, describe(e))),
             };
             match step {
                 Step::Packet(l) => break l,
-                Step::Skip(n) => self.reader.consume(n),
-                Step::Fail(m) => return Err(m),
+                Step::Skip(n) => self.consume(n),
+                Step::Fail(m) => return Err(broken(self.offset, m)),
                 Step::Refill => {
-                    self.reader.refill().map_err(describe)?;
+                    let offset = self.offset;
+                    self.reader
+                        .refill()
+                        .map_err(|e| broken(offset, describe(e)))?;
                     if self.reader.data().len() == before && !self.reader.reader_exhausted() {
-                        self.grow()?;
+                        self.grow().map_err(|e| broken(offset, e))?;
                     }
                 }
-                Step::Grow => self.grow()?,
+                Step::Grow => self.grow().map_err(|e| broken(self.offset, e))?,
             }
         };
         self.pending_consume = at.block_len;
         if at.start.saturating_add(at.len) > at.block_len {
-            return Err("packet data longer than its block".into());
+            return Err(broken(self.offset, "packet data longer than its block"));
         }
+        let offset = self.offset;
         let data = self
             .reader
             .data()
             .get(at.start..at.start.saturating_add(at.len))
-            .ok_or("packet data outside its block")?;
+            .ok_or_else(|| broken(offset, "packet data outside its block"))?;
         Ok(Some(RawPacket {
             ts: at.ts,
             linktype: at.linktype,
@@ -354,6 +376,22 @@ impl State {
     }
 }
 
+/// Why and where a file cannot be read further.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Broken {
+    /// Byte offset in the file of the record or block that is broken.
+    pub offset: u64,
+    /// What is wrong with it.
+    pub reason: String,
+}
+
+fn broken(offset: u64, reason: impl Into<String>) -> Broken {
+    Broken {
+        offset,
+        reason: reason.into(),
+    }
+}
+
 /// Outcome of looking at one block.
 enum Step {
     /// A packet, located in the buffer.
@@ -537,7 +575,7 @@ mod tests {
             match r.next_packet() {
                 Ok(Some(p)) => rows.push((p.ts.0, p.linktype, p.data.to_vec(), p.wire_len)),
                 Ok(None) => return (rows, None),
-                Err(e) => return (rows, Some(e)),
+                Err(e) => return (rows, Some(e.reason)),
             }
         }
     }

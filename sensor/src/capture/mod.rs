@@ -70,7 +70,7 @@ pub enum CaptureError {
         /// libpcap's or the OS's message.
         reason: String,
     },
-    /// The file broke off or is corrupt after `packets` good packets.
+    /// Live capture: reading failed after `packets` packets.
     #[error("{path}: read error after packet {packets}: {reason}")]
     Read {
         /// Path as given by the user.
@@ -78,6 +78,20 @@ pub enum CaptureError {
         /// Number of packets read before the error.
         packets: u64,
         /// libpcap's message.
+        reason: String,
+    },
+    /// A capture file is corrupt or truncated at byte `offset` (the start of
+    /// the record or block that could not be read), after `packets` good
+    /// packets; those packets were delivered.
+    #[error("{path}: corrupt capture at byte {offset} after packet {packets}: {reason}")]
+    Corrupt {
+        /// Path as given by the user.
+        path: String,
+        /// Byte offset in the file of the broken record or block.
+        offset: u64,
+        /// Number of packets read before the error.
+        packets: u64,
+        /// What is wrong (the reader's message).
         reason: String,
     },
     /// Live capture: the interface does not exist.

@@ -20,6 +20,11 @@ pub struct PcapFile {
     path: String,
     linktype: u32,
     count: u64,
+    /// While libpcap reads a classic pcap file: the offset of the next record
+    /// and the record header length (libpcap reports no offsets; the layout
+    /// is fixed: 24-byte file header, then 16-byte header + caplen each).
+    /// `None` for pcapng.
+    lib_offset: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for PcapFile {
@@ -44,6 +49,7 @@ impl PcapFile {
                     path: path.to_string(),
                     linktype,
                     count: 0,
+                    lib_offset: classic_record_header(path).map(|h| (24, h)),
                 })
             }
             Err(e) => {
@@ -58,6 +64,7 @@ impl PcapFile {
                     path: path.to_string(),
                     linktype: 0,
                     count: 0,
+                    lib_offset: None,
                 })
             }
         }
@@ -79,6 +86,10 @@ impl PcapFile {
     }
 
     /// Next packet, `Ok(None)` at the end of the file.
+    ///
+    /// # Errors
+    /// [`CaptureError::Corrupt`] with the byte offset of the first record or
+    /// block that cannot be read; the packets before it were delivered.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         if self.fallback.is_some() {
             self.cap = None;
@@ -87,6 +98,9 @@ impl PcapFile {
             match cap.next_packet() {
                 Ok(p) => {
                     self.count += 1;
+                    if let Some((at, header)) = self.lib_offset.as_mut() {
+                        *at += *header + u64::from(p.header.caplen);
+                    }
                     let ts = Timestamp::from_secs_nanos(
                         p.header.ts.tv_sec,
                         u32::try_from(p.header.ts.tv_usec).unwrap_or(0),
@@ -104,18 +118,23 @@ impl PcapFile {
                     // Hand over to the second reader, past the packets
                     // already delivered. If it cannot get that far either,
                     // libpcap's message is the one to show.
+                    // The offset is libpcap's position (classic pcap), or
+                    // where the second reader stopped.
                     let libpcap_reason = e.to_string();
-                    let read_error = |reason: String| CaptureError::Read {
+                    let lib_at = self.lib_offset.map(|(at, _)| at);
+                    let corrupt = |offset: u64, reason: String| CaptureError::Corrupt {
                         path: self.path.clone(),
+                        offset,
                         packets: self.count,
                         reason,
                     };
-                    let mut fb = open_fallback(&self.path)
-                        .map_err(|_| read_error(libpcap_reason.clone()))?;
+                    let Ok(mut fb) = open_fallback(&self.path) else {
+                        return Err(corrupt(lib_at.unwrap_or(0), libpcap_reason));
+                    };
                     for _ in 0..self.count {
-                        match fb.next_packet() {
-                            Ok(Some(_)) => {}
-                            Ok(None) | Err(_) => return Err(read_error(libpcap_reason)),
+                        if !matches!(fb.next_packet(), Ok(Some(_))) {
+                            let at = lib_at.unwrap_or(fb.offset());
+                            return Err(corrupt(at, libpcap_reason));
                         }
                     }
                     self.fallback = Some(fb);
@@ -132,10 +151,11 @@ impl PcapFile {
                 Ok(Some(p))
             }
             Ok(None) => Ok(None),
-            Err(reason) => Err(CaptureError::Read {
+            Err(b) => Err(CaptureError::Corrupt {
                 path: self.path.clone(),
+                offset: b.offset,
                 packets: self.count,
-                reason,
+                reason: b.reason,
             }),
         }
     }
@@ -152,6 +172,22 @@ pub(super) fn linktype_of_dlt(dlt: i32) -> u32 {
         // DLT_ATM_RFC1483 -> LINKTYPE_ATM_RFC1483.
         11 => 100,
         d => u32::try_from(d).unwrap_or(u32::MAX),
+    }
+}
+
+/// Record header length of a classic pcap file (16, or 24 for the
+/// "modified" format), from its magic number; `None` for anything else.
+fn classic_record_header(path: &str) -> Option<u64> {
+    use std::io::Read as _;
+    let mut magic = [0u8; 4];
+    std::fs::File::open(path)
+        .ok()?
+        .read_exact(&mut magic)
+        .ok()?;
+    match u32::from_le_bytes(magic) {
+        0xa1b2_c3d4 | 0xd4c3_b2a1 | 0xa1b2_3c4d | 0x4d3c_b2a1 => Some(16),
+        0xa1b2_cd34 | 0x34cd_b2a1 => Some(24),
+        _ => None,
     }
 }
 
@@ -320,6 +356,7 @@ mod tests {
                 path: path.clone(),
                 linktype: 0,
                 count: 0,
+                lib_offset: None,
             };
             let (got, fb_err) = rows(&mut fb);
             assert_eq!(got.len(), want.len(), "{path}");
@@ -336,6 +373,100 @@ mod tests {
         }
         assert!(compared >= 10, "only {compared} files compared");
         eprintln!("fallback reader matched libpcap on {compared} files, {packets} packets");
+    }
+
+    /// Start offsets of the records of a classic little-endian pcap file.
+    fn record_offsets(bytes: &[u8]) -> Vec<usize> {
+        let mut at = 24;
+        let mut out = Vec::new();
+        while at + 16 <= bytes.len() {
+            out.push(at);
+            let caplen = u32::from_le_bytes(bytes[at + 8..at + 12].try_into().unwrap());
+            at += 16 + caplen as usize;
+        }
+        assert_eq!(at, bytes.len());
+        out
+    }
+
+    fn temp_file(name: &str, bytes: &[u8]) -> String {
+        let p = std::env::temp_dir().join(format!("virga-{}-{name}", std::process::id()));
+        std::fs::write(&p, bytes).unwrap();
+        p.to_string_lossy().into_owned()
+    }
+
+    /// A classic pcap cut inside record k, or with an absurd caplen in record
+    /// k, delivers the k packets before and then fails naming the byte
+    /// offset of record k (libpcap's reader, with the offset tracked here).
+    #[test]
+    fn corrupt_classic_pcap_names_the_offset_of_the_broken_record() {
+        let whole = std::fs::read(data("sample.pcap")).unwrap();
+        let recs = record_offsets(&whole);
+        for k in [0, 1, recs.len() / 2, recs.len() - 1] {
+            let at = recs[k];
+            for (what, bytes) in [
+                ("cut-header", whole[..at + 7].to_vec()),
+                ("cut-data", whole[..at + 17].to_vec()),
+                ("caplen", {
+                    let mut b = whole.clone();
+                    b[at + 8..at + 12].copy_from_slice(&0x7fff_fff0u32.to_le_bytes());
+                    b
+                }),
+            ] {
+                let path = temp_file(&format!("{what}-{k}.pcap"), &bytes);
+                let mut f = PcapFile::open(&path).unwrap();
+                let (got, err) = rows(&mut f);
+                let _ = std::fs::remove_file(&path);
+                assert_eq!(got.len(), k, "{what} {k}");
+                match err {
+                    Some(CaptureError::Corrupt {
+                        offset, packets, ..
+                    }) => assert_eq!((offset, packets), (at as u64, k as u64), "{what} {k}"),
+                    e => panic!("{what} {k}: {e:?}"),
+                }
+            }
+        }
+    }
+
+    /// A pcapng cut inside a block fails (in the second reader) naming the
+    /// offset of that block, after delivering the packets before it.
+    #[test]
+    fn truncated_pcapng_names_the_offset_of_the_broken_block() {
+        let whole = std::fs::read(data("public/test202-be.pcapng")).unwrap();
+        // Block starts of the first (big-endian) section: type and total
+        // length. The file's second section is little-endian; stop there.
+        let be = |at: usize| u32::from_be_bytes(whole[at..at + 4].try_into().unwrap());
+        let mut blocks = Vec::new();
+        let mut at = 0;
+        while blocks.is_empty() || be(at) != 0x0A0D_0D0A {
+            blocks.push(at);
+            at += be(at + 4) as usize;
+        }
+        // Packet blocks (Enhanced 6, Simple 3, obsolete 2) before the cut.
+        let packets = blocks
+            .iter()
+            .filter(|&&b| matches!(be(b), 2 | 3 | 6))
+            .count();
+        assert!(packets > 0 && at < whole.len());
+        let mut full = PcapFile::open(&data("public/test202-be.pcapng")).unwrap();
+        let (all, _) = rows(&mut full);
+        // Cut in the middle of the second section's header block.
+        let path = temp_file("cut.pcapng", &whole[..at + 10]);
+        let mut f = PcapFile::open(&path).unwrap();
+        let (got, err) = rows(&mut f);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(got, all[..packets]);
+        let last = at;
+        match err {
+            Some(e @ CaptureError::Corrupt { offset, .. }) => {
+                assert_eq!(offset, last as u64);
+                let msg = e.to_string();
+                assert!(
+                    msg.contains(&format!("corrupt capture at byte {last} after packet")),
+                    "{msg}"
+                );
+            }
+            e => panic!("{e:?}"),
+        }
     }
 
     #[test]
