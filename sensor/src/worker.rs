@@ -335,7 +335,7 @@ impl Worker {
                 flow.app.dns_name = Some(Box::new(l));
             }
         }
-        let fid = flow_id(flow.key_hash, flow.start);
+        let fid = flow_id(flow.key_hash(), flow.start);
         let ctuple = flow.tuple();
         let em = &mut self.emit;
         match proto {
@@ -611,7 +611,7 @@ fn tcp(
 /// Writes what a flow still owes when it ends: a pending `tls` event, and the
 /// `flow` event when the flow is logged.
 fn end_flow(f: &mut Flow<FlowApp>, reason: EndReason, now: Timestamp, em: &mut Emitter) {
-    let fid = flow_id(f.key_hash, f.start);
+    let fid = flow_id(f.key_hash(), f.start);
     let tuple = f.tuple();
     let log = em.cfg.log_all || f.app.serverless;
     if let AppState::Tls(st) = &mut f.app.state {

@@ -109,13 +109,17 @@ pub struct Flow<A> {
     pub tcp_flags: [u8; 2],
     /// Connection state.
     pub state: FlowState,
-    /// Stable hash of the flow key (for `flow_id`).
-    pub key_hash: u64,
     /// Application-layer state.
     pub app: A,
 }
 
 impl<A> Flow<A> {
+    /// Stable hash of the flow key (for `flow_id`), computed from the
+    /// endpoints rather than stored: 8 bytes less per tracked flow.
+    pub fn key_hash(&self) -> u64 {
+        FlowKey::of(&self.tuple()).stable_hash()
+    }
+
     /// The flow's addresses as the client sends.
     pub fn tuple(&self) -> Tuple {
         Tuple {
@@ -232,7 +236,6 @@ impl<A: Default> FlowTable<A> {
                     bytes: [0; 2],
                     tcp_flags: [0; 2],
                     state: FlowState::New,
-                    key_hash: key.stable_hash(),
                     app: A::default(),
                 },
             );
