@@ -23,7 +23,9 @@ fn name(n: &Name<'_>) {
     let _ = n.write_text(&mut c);
     assert!(c.0 <= MAX_NAME_TEXT_LEN);
     let mut buf = [0u8; MAX_NAME_TEXT_LEN];
-    let s = n.write_text_into(&mut buf).expect("MAX_NAME_TEXT_LEN is enough");
+    let s = n
+        .write_text_into(&mut buf)
+        .expect("MAX_NAME_TEXT_LEN is enough");
     assert_eq!(s.len(), c.0);
     assert!(n.wire_len() <= 255 && n.label_count() < 128);
     assert!(n.labels().all(|l| !l.is_empty() && l.len() <= 63));
@@ -63,7 +65,12 @@ fuzz_target!(|data: &[u8]| {
         name(&q.name);
         let _ = (q.qtype.name(), q.qclass.name());
     }
-    for rr in m.answers().chain(m.authorities()).chain(m.additionals()).flatten() {
+    for rr in m
+        .answers()
+        .chain(m.authorities())
+        .chain(m.additionals())
+        .flatten()
+    {
         name(&rr.name);
         let _ = rr.rdata();
         if let Ok(d) = rr.data() {
