@@ -28,8 +28,10 @@ fn shared() -> Option<PathBuf> {
     }
 }
 
-fn tmp(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("virga-gen-test-{}", std::process::id()));
+/// A file in a directory of this test's own: tests run in parallel, and each
+/// removes its directory when done, so none may share one.
+fn tmp(test: &str, name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("virga-gen-test-{}-{test}", std::process::id()));
     std::fs::create_dir_all(&d).unwrap();
     d.join(name)
 }
@@ -96,7 +98,7 @@ fn read(path: &Path) -> (u64, Vec<Vec<u8>>, usize) {
 #[test]
 fn mix_is_deterministic_decodes_and_carries_the_corpus_hellos() {
     let Some(shared) = shared() else { return };
-    let (a, b, c) = (tmp("a.pcap"), tmp("b.pcap"), tmp("c.pcap"));
+    let (a, b, c) = (tmp("mix", "a.pcap"), tmp("mix", "b.pcap"), tmp("mix", "c.pcap"));
     write_mix(&shared, 5, &a);
     write_mix(&shared, 5, &b);
     write_mix(&shared, 6, &c);
@@ -140,7 +142,7 @@ fn floods_hold_one_distinct_flow_per_packet_plus_the_beacon() {
         .find(|t| t.client == "curl" && t.serverless && !t.quic)
         .unwrap();
     for (kind, name) in [(Flood::Syn, "syn.pcap"), (Flood::Udp, "udp.pcap")] {
-        let path = tmp(name);
+        let path = tmp("flood", name);
         let mut sink = Sink::create(&path).unwrap();
         let info = flood::generate(
             &mut sink,
@@ -165,7 +167,7 @@ fn floods_hold_one_distinct_flow_per_packet_plus_the_beacon() {
         );
         std::fs::remove_file(&path).ok();
     }
-    let path = tmp("sub.pcap");
+    let path = tmp("flood", "sub.pcap");
     let mut sink = Sink::create(&path).unwrap();
     flood::generate(
         &mut sink,
@@ -193,5 +195,5 @@ fn floods_hold_one_distinct_flow_per_packet_plus_the_beacon() {
         names.insert(s.to_owned());
     }
     assert_eq!(names.len(), 10_000);
-    std::fs::remove_file(&path).ok();
+    std::fs::remove_dir_all(path.parent().unwrap()).ok();
 }
