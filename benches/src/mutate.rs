@@ -364,13 +364,17 @@ pub fn replay(virga: &Path, file: &Path, scratch: &Path, timeout: Duration) -> O
     }
 }
 
+/// A further check of each EVE line (the EVE schema, say): `Err` names what
+/// is wrong with it.
+pub type LineCheck<'a> = &'a dyn Fn(&serde_json::Value) -> Result<(), String>;
+
 /// Checks an outcome of replaying `file`. Exit 0: clean. Exit 1: one error
 /// line `virga: FILE: corrupt capture at byte N after packet K: REASON`.
 /// Exit 2: one line `virga: FILE: cannot open capture: REASON` (the header is
 /// unreadable) and no events. Always: no panic, no timeout, every stdout line
-/// a JSON object with an `event_type`, and a final `stats` event whenever a
-/// packet was read.
-pub fn check(o: &Outcome, file: &Path) -> Result<(), String> {
+/// a JSON object with an `event_type` that passes `line_check` when one is
+/// given, and a final `stats` event whenever a packet was read.
+pub fn check(o: &Outcome, file: &Path, line_check: Option<LineCheck>) -> Result<(), String> {
     if o.timed_out {
         return Err(format!("hang: killed after {:?}", o.elapsed));
     }
@@ -384,6 +388,9 @@ pub fn check(o: &Outcome, file: &Path) -> Result<(), String> {
         match v.get("event_type").and_then(|t| t.as_str()) {
             Some(t) => last = t.to_string(),
             None => return Err(format!("stdout line {} has no event_type", i + 1)),
+        }
+        if let Some(c) = line_check {
+            c(&v).map_err(|e| format!("stdout line {}: {e}: {line}", i + 1))?;
         }
     }
     if !o.stdout.is_empty() && !o.stdout.ends_with('\n') {
@@ -523,4 +530,33 @@ pub fn truncation_expectation(orig: &[u8], cut: usize) -> Option<(i32, String)> 
         packets += u64::from(is_packet);
     }
     None
+}
+
+/// Checks the replay of one mutant of the well-formed file `orig` made by
+/// [`mutate`] (`kind`, `cut_len` bytes long): [`check`], and for a
+/// truncation that [`truncation_expectation`] can place, the exact exit
+/// status and error offset. `Ok(true)` when a located break was confirmed.
+pub fn check_mutant(
+    orig: &[u8],
+    kind: &str,
+    cut_len: usize,
+    o: &Outcome,
+    file: &Path,
+    line_check: Option<LineCheck>,
+) -> Result<bool, String> {
+    check(o, file, line_check)?;
+    if kind != "truncate" {
+        return Ok(false);
+    }
+    let Some((want, prefix)) = truncation_expectation(orig, cut_len) else {
+        return Ok(false);
+    };
+    let line = o.stderr.lines().next().unwrap_or("");
+    if o.code != Some(want) || !line.contains(&prefix) {
+        return Err(format!(
+            "truncated at {cut_len}: want exit {want} {prefix:?}, got {:?} {line:?}",
+            o.code
+        ));
+    }
+    Ok(want == 1)
 }

@@ -98,7 +98,11 @@ fn read(path: &Path) -> (u64, Vec<Vec<u8>>, usize) {
 #[test]
 fn mix_is_deterministic_decodes_and_carries_the_corpus_hellos() {
     let Some(shared) = shared() else { return };
-    let (a, b, c) = (tmp("mix", "a.pcap"), tmp("mix", "b.pcap"), tmp("mix", "c.pcap"));
+    let (a, b, c) = (
+        tmp("mix", "a.pcap"),
+        tmp("mix", "b.pcap"),
+        tmp("mix", "c.pcap"),
+    );
     write_mix(&shared, 5, &a);
     write_mix(&shared, 5, &b);
     write_mix(&shared, 6, &c);

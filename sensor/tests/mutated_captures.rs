@@ -4,7 +4,10 @@
 //! unknown pcapng blocks) are replayed by the `virga` binary; no panic, no
 //! hang, only JSON on stdout, and a corrupt file ends with one error naming
 //! the file and the byte offset (exit 1) or the unreadable header (exit 2).
+//! Every line is checked against the EVE schema when ../shared is present.
 
+#[path = "common/eve_schema.rs"]
+mod eve_schema;
 #[allow(dead_code)]
 #[path = "../../benches/src/mutate.rs"]
 mod mutate;
@@ -13,6 +16,12 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+fn shared() -> PathBuf {
+    std::env::var_os("VIRGA_SHARED_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+}
+
 fn inputs() -> Vec<PathBuf> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pcaps");
     let mut v = vec![
@@ -20,10 +29,7 @@ fn inputs() -> Vec<PathBuf> {
         data.join("no_sni_lambda.pcap"),
         data.join("public/test202-be.pcapng"),
     ];
-    let shared = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let zeek = shared.join("pcaps/public/zeek");
+    let zeek = shared().join("pcaps/public/zeek");
     if zeek.is_dir() {
         for n in [
             "ipv6-fragmented-dns.pcap",
@@ -41,6 +47,11 @@ fn inputs() -> Vec<PathBuf> {
 #[test]
 fn mutants_of_real_captures_never_panic_hang_or_lose_the_error_location() {
     let virga = Path::new(env!("CARGO_BIN_EXE_virga"));
+    let schema = eve_schema::eve_validator(&shared());
+    let schema_ok = |v: &serde_json::Value| match &schema {
+        Some(s) => eve_schema::schema_result(s, v),
+        None => Ok(()),
+    };
     let scratch = std::env::temp_dir().join(format!("virga-mutants-{}", std::process::id()));
     std::fs::create_dir_all(&scratch).unwrap();
     let mut kinds = BTreeSet::new();
@@ -58,17 +69,8 @@ fn mutants_of_real_captures_never_panic_hang_or_lose_the_error_location() {
             let o = mutate::replay(virga, &path, &scratch, Duration::from_secs(60));
             kinds.insert(kind);
             codes.insert(o.code);
-            let mut r = mutate::check(&o, &path);
-            if r.is_ok() && kind == "truncate" {
-                if let Some((want, prefix)) = mutate::truncation_expectation(&orig, bytes.len()) {
-                    let line = o.stderr.lines().next().unwrap_or("");
-                    if o.code != Some(want) || !line.contains(&prefix) {
-                        r = Err(format!("want {want} {prefix:?}, got {:?} {line:?}", o.code));
-                    } else if want == 1 {
-                        located += 1;
-                    }
-                }
-            }
+            let r = mutate::check_mutant(&orig, kind, bytes.len(), &o, &path, Some(&schema_ok))
+                .map(|confirmed| located += usize::from(confirmed));
             match r {
                 Ok(()) => {
                     let _ = std::fs::remove_file(&path);
@@ -88,6 +90,11 @@ fn mutants_of_real_captures_never_panic_hang_or_lose_the_error_location() {
     assert!(located >= 1, "no truncation was checked against its offset");
 }
 
+/// [`mutate::check`] without a per-line check.
+fn check_none(o: &mutate::Outcome, f: &Path) -> Result<(), String> {
+    mutate::check(o, f, None)
+}
+
 fn outcome(code: i32, stdout: &str, stderr: &str) -> mutate::Outcome {
     mutate::Outcome {
         code: Some(code),
@@ -104,10 +111,10 @@ fn the_check_rejects_bad_outcomes() {
     let f = Path::new("/x/a.pcap");
     let stats = "{\"event_type\":\"stats\"}\n";
     let located = "virga: /x/a.pcap: corrupt capture at byte 40 after packet 1: truncated\n";
-    assert!(mutate::check(&outcome(0, stats, ""), f).is_ok());
-    assert!(mutate::check(&outcome(1, stats, located), f).is_ok());
+    assert!(check_none(&outcome(0, stats, ""), f).is_ok());
+    assert!(check_none(&outcome(1, stats, located), f).is_ok());
     let open = "virga: /x/a.pcap: cannot open capture: bad magic\n";
-    assert!(mutate::check(&outcome(2, "", open), f).is_ok());
+    assert!(check_none(&outcome(2, "", open), f).is_ok());
     for bad in [
         outcome(101, "", "thread 'main' panicked at x.rs:1:1\n"),
         outcome(0, "{\"event_type\":\"flow\"", ""),
@@ -118,12 +125,42 @@ fn the_check_rejects_bad_outcomes() {
         outcome(2, stats, open),
         outcome(1, stats, &format!("{located}{located}")),
     ] {
-        assert!(mutate::check(&bad, f).is_err(), "{bad:?}");
+        assert!(check_none(&bad, f).is_err(), "{bad:?}");
     }
     let mut hang = outcome(0, "", "");
     hang.timed_out = true;
     hang.code = None;
-    assert!(mutate::check(&hang, f).is_err());
+    assert!(check_none(&hang, f).is_err());
+    // The line check sees every line and its verdict fails the outcome.
+    let reject = |v: &serde_json::Value| match v["event_type"].as_str() {
+        Some("flow") => Err("no flows here".to_string()),
+        _ => Ok(()),
+    };
+    let two = "{\"event_type\":\"dns\"}\n{\"event_type\":\"flow\"}\n";
+    let e = mutate::check(&outcome(0, two, ""), f, Some(&reject)).unwrap_err();
+    assert!(e.starts_with("stdout line 2: no flows here"), "{e}");
+    assert!(mutate::check(&outcome(0, stats, ""), f, Some(&reject)).is_ok());
+}
+
+/// With ../shared present, the schema check used on mutants rejects a line
+/// Suricata's schema does not allow and passes a real stats event.
+#[test]
+fn the_schema_line_check_rejects_invalid_eve() {
+    let Some(s) = eve_schema::eve_validator(&shared()) else {
+        return;
+    };
+    let bad = serde_json::json!({"event_type": "dns", "dns": {"no_such_field": 1}});
+    assert!(eve_schema::schema_result(&s, &bad).is_err());
+    let virga = Path::new(env!("CARGO_BIN_EXE_virga"));
+    let out = std::process::Command::new(virga)
+        .args(["replay", "-o", "-"])
+        .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pcaps/sample.pcap"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8(out.stdout).unwrap();
+    let last: serde_json::Value = serde_json::from_str(text.lines().last().unwrap()).unwrap();
+    assert_eq!(last["event_type"], "stats");
+    assert_eq!(eve_schema::schema_result(&s, &last), Ok(()));
 }
 
 /// Truncation expectations on a real file: a cut on a record boundary is a

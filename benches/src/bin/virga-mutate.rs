@@ -1,12 +1,21 @@
 //! `virga-mutate [--virga BIN] [--per-file N] [--seed S] [--timeout SECS]
-//! [--keep DIR] INPUT...`: writes seeded mutants of every pcap/pcapng file
-//! under the INPUT paths (truncations, bit flips in headers and payloads,
-//! absurd lengths, unknown link types, time going backwards, unknown pcapng
-//! blocks), replays each with `virga replay --log-all -o -` under a timeout,
-//! and checks the outcome (see `virga_benches::mutate::check`; truncations of
-//! well-formed files must also name the exact record/block offset). Prints a
-//! summary; exits 1 if any mutant failed a check (failing mutants are copied
-//! to `--keep DIR` when given).
+//! [--keep DIR] [--shared DIR] INPUT...`: writes seeded mutants of every
+//! pcap/pcapng file under the INPUT paths (truncations, bit flips in headers
+//! and payloads, absurd lengths, unknown link types, time going backwards,
+//! unknown pcapng blocks), replays each with `virga replay --log-all -o -`
+//! under a timeout, and checks the outcome (see
+//! `virga_benches::mutate::check_mutant`; truncations of well-formed files
+//! must also name the exact record/block offset). Every EVE line is also
+//! validated against Suricata's schema with virga's extension, read from
+//! `--shared DIR` (default `../shared`; skipped with a note when absent).
+//! Prints a summary; exits 1 if any mutant failed a check (failing mutants
+//! are copied to `--keep DIR` when given).
+
+// The test helper that builds the extended schema, shared by path so the
+// binary and the sensor's tests validate against the same thing.
+#[path = "../../../sensor/tests/common/eve_schema.rs"]
+mod eve_schema;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -19,6 +28,7 @@ fn main() -> anyhow::Result<()> {
     let mut seed = 1u64;
     let mut timeout = Duration::from_secs(20);
     let mut keep: Option<PathBuf> = None;
+    let mut shared = PathBuf::from("../shared");
     let mut inputs = Vec::new();
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -34,13 +44,19 @@ fn main() -> anyhow::Result<()> {
             "--seed" => seed = val().parse()?,
             "--timeout" => timeout = Duration::from_secs(val().parse()?),
             "--keep" => keep = Some(PathBuf::from(val())),
+            "--shared" => shared = PathBuf::from(val()),
             _ => inputs.push(PathBuf::from(a)),
         }
     }
     if inputs.is_empty() {
-        eprintln!("usage: virga-mutate [--virga BIN] [--per-file N] [--seed S] [--timeout SECS] [--keep DIR] INPUT...");
+        eprintln!("usage: virga-mutate [--virga BIN] [--per-file N] [--seed S] [--timeout SECS] [--keep DIR] [--shared DIR] INPUT...");
         std::process::exit(2);
     }
+    let schema = eve_schema::eve_validator(&shared);
+    let schema_check = |v: &serde_json::Value| match &schema {
+        Some(s) => eve_schema::schema_result(s, v),
+        None => Ok(()),
+    };
     let files: Vec<PathBuf> = inputs.iter().flat_map(|i| mutate::captures(i)).collect();
     let scratch = std::env::temp_dir().join(format!("virga-mutate-{}", std::process::id()));
     std::fs::create_dir_all(&scratch)?;
@@ -73,21 +89,9 @@ fn main() -> anyhow::Result<()> {
                 .map_or("signal/timeout".to_string(), |c| c.to_string());
             *codes.entry(code).or_default() += 1;
             slowest = slowest.max(o.elapsed);
-            let mut result = mutate::check(&o, &path);
-            if result.is_ok() && kind == "truncate" {
-                if let Some((want, prefix)) = mutate::truncation_expectation(&orig, bytes.len()) {
-                    let line = o.stderr.lines().next().unwrap_or("");
-                    if o.code != Some(want) || !line.contains(&prefix) {
-                        result = Err(format!(
-                            "truncated at {}: want exit {want} {prefix:?}, got {:?} {line:?}",
-                            bytes.len(),
-                            o.code
-                        ));
-                    } else if want == 1 {
-                        truncations_located += 1;
-                    }
-                }
-            }
+            let result =
+                mutate::check_mutant(&orig, kind, bytes.len(), &o, &path, Some(&schema_check))
+                    .map(|confirmed| truncations_located += u64::from(confirmed));
             if let Err(e) = result {
                 failures += 1;
                 println!("FAIL {} mutant {i} ({kind}, seed {seed}): {e}", f.display());
@@ -111,6 +115,14 @@ fn main() -> anyhow::Result<()> {
     );
     println!("kinds: {kinds:?}");
     println!("exit codes: {codes:?}");
+    println!(
+        "EVE schema check: {}",
+        if schema.is_some() {
+            "on"
+        } else {
+            "off (no schema found)"
+        }
+    );
     if failures > 0 {
         std::process::exit(1);
     }

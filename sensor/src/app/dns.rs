@@ -84,11 +84,11 @@ pub fn write_dns_object(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, tx_id: u64
         w.end_array();
     }
     if response {
-        write_records(w, "answers", msg.answers(), s);
+        write_records(w, &ANSWERS, msg.answers(), s);
         write_grouped(w, msg, s);
-        write_records(w, "authorities", msg.authorities(), s);
+        write_records(w, &AUTHORITIES, msg.authorities(), s);
     }
-    write_records(w, "additionals", msg.additionals(), s);
+    write_records(w, &ADDITIONALS, msg.additionals(), s);
     w.end_object();
 }
 
@@ -100,11 +100,43 @@ pub struct Scratch {
     c: String,
 }
 
-fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &mut Scratch) {
+/// One record section of the EVE `dns` object and the structured record
+/// forms Suricata's schema allows in it (its items are closed objects: an
+/// `opt` list only in additionals, `soa` not in additionals, `srv` only in
+/// answers). A record whose form the section does not allow is logged with
+/// its name, type and TTL, which a crafted packet can ask for (an OPT
+/// record among the answers, say).
+struct Section {
+    key: &'static str,
+    soa: bool,
+    srv: bool,
+    opt: bool,
+}
+
+const ANSWERS: Section = Section {
+    key: "answers",
+    soa: true,
+    srv: true,
+    opt: false,
+};
+const AUTHORITIES: Section = Section {
+    key: "authorities",
+    soa: true,
+    srv: false,
+    opt: false,
+};
+const ADDITIONALS: Section = Section {
+    key: "additionals",
+    soa: false,
+    srv: false,
+    opt: true,
+};
+
+fn write_records(w: &mut JsonWriter<'_>, sec: &Section, recs: dns::Records<'_>, s: &mut Scratch) {
     let mut any = false;
     for r in recs.map_while(Result::ok).take(MAX_LOGGED_RECORDS) {
         if !any {
-            w.array(key);
+            w.array(sec.key);
             any = true;
         }
         name_text(&r.name, &mut s.a);
@@ -114,6 +146,9 @@ fn write_records(w: &mut JsonWriter<'_>, key: &str, recs: dns::Records<'_>, s: &
             .str("rrtype", &s.b)
             .u64("ttl", u64::from(r.ttl));
         match r.data() {
+            Ok(Rdata::Soa(_)) if !sec.soa => {}
+            Ok(Rdata::Srv { .. }) if !sec.srv => {}
+            Ok(Rdata::Opt(_)) if !sec.opt => {}
             Ok(Rdata::Soa(soa)) => {
                 w.object("soa");
                 name_text(&soa.mname, &mut s.c);
@@ -371,5 +406,107 @@ fn svc_value_text(v: &SvcParamValue<'_>, out: &mut String) {
             base64::engine::general_purpose::STANDARD.encode_string(b, out);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::capture::pcap_file::PcapFile;
+    use serde_json::Value;
+    use virga_parsers::packet::{self, LinkType, Transport};
+
+    /// Every DNS message in a real capture of the repository.
+    fn messages() -> Vec<Vec<u8>> {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/tests/data/pcaps/clients/dns_anomalies.pcap"
+        );
+        let mut f = PcapFile::open(path).unwrap();
+        let mut out = Vec::new();
+        while let Some(p) = f.next_packet().unwrap() {
+            let Ok(v) = packet::decode(LinkType(p.linktype), p.data) else {
+                continue;
+            };
+            if let Transport::Udp(u) = v.transport {
+                if (u.src_port == 53 || u.dst_port == 53) && u.payload.len() > 12 {
+                    out.push(u.payload.to_vec());
+                }
+            }
+        }
+        out
+    }
+
+    fn counts(m: &[u8]) -> [u16; 3] {
+        [6, 8, 10].map(|i| u16::from_be_bytes([m[i], m[i + 1]]))
+    }
+
+    /// The same records with the section counts set to `c` (answers,
+    /// authorities, additionals): the records stay in place and are read as
+    /// belonging to other sections, as a bit flip in the header does.
+    fn recounted(m: &[u8], c: [u16; 3]) -> Vec<u8> {
+        let mut m = m.to_vec();
+        for (i, n) in [6, 8, 10].into_iter().zip(c) {
+            m[i..i + 2].copy_from_slice(&n.to_be_bytes());
+        }
+        m
+    }
+
+    fn dns_object(payload: &[u8]) -> Value {
+        let msg = dns::parse(payload).unwrap();
+        let mut buf = Vec::new();
+        let mut w = JsonWriter::new(&mut buf);
+        w.begin_object();
+        write_dns_object(&mut w, &msg, 0, &mut Scratch::default());
+        w.end_object();
+        serde_json::from_slice::<Value>(&buf).unwrap()["dns"].clone()
+    }
+
+    #[test]
+    fn structured_record_forms_only_where_the_schema_allows_them() {
+        let all = messages();
+        // A message whose one additional is the EDNS OPT record (a cookie),
+        // made a response (answers and authorities are logged for those).
+        let mut with_opt = all
+            .iter()
+            .find(|m| {
+                let [_, ns, ar] = counts(m);
+                ns == 0 && ar == 1 && dns_object(m)["additionals"][0]["opt"].is_array()
+            })
+            .expect("a message with EDNS options")
+            .clone();
+        with_opt[2] |= 0x80;
+        let [an, _, _] = counts(&with_opt);
+        let as_authority = dns_object(&recounted(&with_opt, [an, 1, 0]));
+        let as_answer = dns_object(&recounted(&with_opt, [an + 1, 0, 0]));
+        for (rec, what) in [
+            (&as_authority["authorities"][0], "authority"),
+            (&as_answer["answers"][usize::from(an)], "answer"),
+        ] {
+            assert_eq!(rec["rrtype"], "OPT", "{what}: {rec}");
+            assert!(rec.get("opt").is_none(), "{what}: {rec}");
+        }
+        // A real response with no records, given one SOA record after its
+        // question (the capture's resolver sends none of its own).
+        let mut with_soa = all
+            .iter()
+            .find(|m| m[2] & 0x80 != 0 && counts(m) == [0, 0, 0])
+            .expect("a response without records")
+            .clone();
+        with_soa.extend_from_slice(&[0xc0, 0x0c, 0, 6, 0, 1, 0, 0, 0x0e, 0x10, 0, 31]);
+        with_soa.extend_from_slice(&[2, b'n', b's', 0xc0, 0x0c, 3, b'd', b'n', b's', 0xc0, 0x0c]);
+        with_soa.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0x0e, 0x10]);
+        with_soa.extend_from_slice(&[0, 0x12, 0x75, 0, 0, 0, 0x0e, 0x10]);
+        let authority = dns_object(&recounted(&with_soa, [0, 1, 0]));
+        assert_eq!(
+            authority["authorities"][0]["soa"]["serial"], 1,
+            "{authority}"
+        );
+        let moved = dns_object(&recounted(&with_soa, [0, 0, 1]));
+        assert_eq!(moved["additionals"][0]["rrtype"], "SOA", "{moved}");
+        assert!(moved["additionals"][0].get("soa").is_none(), "{moved}");
+        // As an answer it keeps it, as Suricata's schema allows there.
+        let answered = dns_object(&recounted(&with_soa, [1, 0, 0]));
+        assert!(answered["answers"][0]["soa"].is_object(), "{answered}");
     }
 }

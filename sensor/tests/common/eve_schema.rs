@@ -34,3 +34,13 @@ pub fn schema_errors(v: &jsonschema::Validator, event: &Value) -> Vec<String> {
         .map(|e| format!("{e} at {}", e.instance_path))
         .collect()
 }
+
+/// `Err` naming every schema complaint about one event.
+pub fn schema_result(v: &jsonschema::Validator, event: &Value) -> Result<(), String> {
+    let errors = schema_errors(v, event);
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(format!("not valid EVE: {}", errors.join("; ")))
+    }
+}
