@@ -307,7 +307,15 @@ fn run_cmd(
             virga::privilege::Outcome::Dropped { uid, gid } => {
                 format!("privileges dropped to uid {uid} gid {gid}")
             }
-            virga::privilege::Outcome::Unprivileged { uid } => format!("running as uid {uid}"),
+            virga::privilege::Outcome::Unprivileged { uid, shed } if shed.is_empty() => {
+                format!("running as uid {uid}")
+            }
+            virga::privilege::Outcome::Unprivileged { uid, shed } => {
+                format!(
+                    "running as uid {uid}, capabilities dropped: {}",
+                    shed.join(", ")
+                )
+            }
             virga::privilege::Outcome::RootAllowed => "running as root (allowed)".into(),
         }
     );

@@ -18,7 +18,14 @@
 //!    with `AmbientCapabilities=`, or a container's file capabilities), since
 //!    nothing can be switched;
 //! 3. then, still uid 0 (no `run_as_user`) is refused unless `allow_root` (or
-//!    `--allow-root`) says so.
+//!    `--allow-root`) says so;
+//! 4. not root (after 1 or 2): every capability is given up, ambient,
+//!    effective, permitted and inheritable ([`shed_capabilities`]). systemd's
+//!    `AmbientCapabilities=` and a container's file capabilities grant
+//!    `CAP_NET_RAW`/`CAP_NET_ADMIN` for the whole process life; virga needs
+//!    them only to open the interface, which is done by now. The sets are
+//!    per thread, and virga still has one; every task is checked in
+//!    `/proc/self/task`. Root with `allow_root` keeps what it has.
 //!
 //! The EVE outputs are opened after the drop, by the unprivileged user: the
 //! start-up open and every SIGHUP reopen (logrotate) run under the same
@@ -41,6 +48,8 @@ pub enum Outcome {
     Unprivileged {
         /// The process's user id.
         uid: u32,
+        /// The capabilities it held and gave up (`CAP_NET_RAW`, …), sorted.
+        shed: Vec<String>,
     },
     /// Still root, allowed by `allow_root` or `--allow-root`.
     RootAllowed,
@@ -178,9 +187,72 @@ pub fn enforce(run: &virga_config::Run, allow_root_cli: bool) -> Result<Outcome,
         }
         return Err(PrivilegeError::StillRoot);
     }
+    let shed = shed_capabilities()?;
     Ok(outcome.unwrap_or(Outcome::Unprivileged {
         uid: unistd::getuid().as_raw(),
+        shed,
     }))
+}
+
+/// Clears this thread's ambient, effective, permitted and inheritable
+/// capability sets and checks every task of the process holds none; returns
+/// the names of the capabilities that were permitted, sorted. Call it while
+/// the process has one thread: the sets are per thread and new threads
+/// inherit them.
+///
+/// # Errors
+/// [`PrivilegeError::Failed`] when a set cannot be cleared or a task still
+/// holds a capability.
+pub fn shed_capabilities() -> Result<Vec<String>, PrivilegeError> {
+    use caps::CapSet;
+    let fail = |step: &'static str| {
+        move |e: caps::errors::CapsError| PrivilegeError::Failed {
+            step,
+            reason: e.to_string(),
+        }
+    };
+    let held = caps::read(None, CapSet::Permitted).map_err(fail("read capabilities"))?;
+    // Ambient first (it must stay within permitted and inheritable), and
+    // effective before permitted (the same rule).
+    if caps::runtime::ambient_set_supported().is_ok() {
+        caps::clear(None, CapSet::Ambient).map_err(fail("clear ambient capabilities"))?;
+    }
+    for (set, step) in [
+        (CapSet::Effective, "clear effective capabilities"),
+        (CapSet::Permitted, "clear permitted capabilities"),
+        (CapSet::Inheritable, "clear inheritable capabilities"),
+    ] {
+        caps::clear(None, set).map_err(fail(step))?;
+    }
+    for e in std::fs::read_dir("/proc/self/task").map_err(|e| PrivilegeError::Failed {
+        step: "check",
+        reason: format!("cannot read /proc/self/task: {e}"),
+    })? {
+        let status = e
+            .and_then(|e| std::fs::read_to_string(e.path().join("status")))
+            .map_err(|e| PrivilegeError::Failed {
+                step: "check",
+                reason: format!("cannot read a task's status: {e}"),
+            })?;
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            if status_capabilities(&status, key).is_none_or(|mask| mask != 0) {
+                return Err(PrivilegeError::Failed {
+                    step: "check",
+                    reason: format!("a thread still holds capabilities ({key})"),
+                });
+            }
+        }
+    }
+    let mut names: Vec<String> = held.iter().map(ToString::to_string).collect();
+    names.sort();
+    Ok(names)
+}
+
+/// The hexadecimal capability mask of the `key` line (`CapEff:`, …) of a
+/// `/proc/*/status` text.
+pub fn status_capabilities(status: &str, key: &str) -> Option<u64> {
+    let rest = status.lines().find_map(|l| l.strip_prefix(key))?;
+    u64::from_str_radix(rest.trim(), 16).ok()
 }
 
 fn cannot_switch(key: &'static str, name: Option<&str>, uid: Uid, gid: Gid) -> PrivilegeError {
@@ -357,5 +429,18 @@ mod tests {
         assert_eq!(status_ids(s, "Uid:"), vec![65534; 4]);
         assert_eq!(status_ids(s, "Gid:"), vec![65534; 4]);
         assert!(status_ids(s, "Groups:").is_empty());
+    }
+
+    #[test]
+    fn capability_masks_parse_from_this_process() {
+        let own = std::fs::read_to_string("/proc/self/status").unwrap();
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapBnd:"] {
+            assert!(status_capabilities(&own, key).is_some(), "{key}");
+        }
+        let s = "CapPrm:\t0000000000003000\nCapEff:\t0000000000000000\nCapAmb:\tzz\n";
+        assert_eq!(status_capabilities(s, "CapPrm:"), Some(0x3000));
+        assert_eq!(status_capabilities(s, "CapEff:"), Some(0));
+        assert_eq!(status_capabilities(s, "CapAmb:"), None);
+        assert_eq!(status_capabilities(s, "CapInh:"), None);
     }
 }

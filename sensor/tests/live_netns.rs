@@ -159,8 +159,16 @@ struct Sensor {
 
 impl Sensor {
     fn start(net: &Netns, args: &[&str]) -> Sensor {
+        Sensor::start_under(net, &[], args)
+    }
+
+    /// As [`Sensor::start`], with virga exec'd by `wrapper` (a command that
+    /// execs its arguments, such as `setpriv ...`).
+    fn start_under(net: &Netns, wrapper: &[&str], args: &[&str]) -> Sensor {
         let mut cmd = Command::new("ip");
-        cmd.args(["netns", "exec", &net.ns_b, VIRGA, "run", "-i", &net.veth_b])
+        cmd.args(["netns", "exec", &net.ns_b])
+            .args(wrapper)
+            .args([VIRGA, "run", "-i", &net.veth_b])
             .args(args)
             .stdout(Stdio::null())
             .stderr(Stdio::piped());
@@ -203,7 +211,8 @@ impl Sensor {
         panic!("virga never said {what:?}; stderr so far: {:#?}", self.log);
     }
 
-    /// `ip netns exec` execs virga, so the child's pid is virga's.
+    /// `ip netns exec` (and any wrapper) execs virga, so the child's pid is
+    /// virga's.
     fn signal(&self, sig: &str) {
         must("kill", &[&format!("-{sig}"), &self.child.id().to_string()]);
     }
@@ -526,6 +535,23 @@ fn account(user: &str, group: &str) -> Option<(u32, u32)> {
     Some((num(&["id", "-u", user])?, num(&["getent", "group", group])?))
 }
 
+/// Every capability set of every thread of `pid` (`CapInh`, `CapPrm`,
+/// `CapEff`, `CapAmb`), as `task key value` lines with a non-zero value.
+fn capabilities_held(pid: u32) -> Vec<String> {
+    let mut held = Vec::new();
+    for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
+        let task = task.unwrap().path();
+        let st = std::fs::read_to_string(task.join("status")).unwrap();
+        for key in ["CapInh:", "CapPrm:", "CapEff:", "CapAmb:"] {
+            let v = st.lines().find_map(|l| l.strip_prefix(key)).unwrap().trim();
+            if v != "0000000000000000" {
+                held.push(format!("{} {key} {v}", task.display()));
+            }
+        }
+    }
+    held
+}
+
 /// The numbers of the `key` line of /proc/PID/status.
 fn status_line(pid: u32, key: &str) -> String {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
@@ -653,8 +679,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         format!("{gid}\t{gid}\t{gid}\t{gid}")
     );
     assert_eq!(status_line(pid, "Groups:"), gid.to_string());
-    assert_eq!(status_line(pid, "CapEff:"), "0000000000000000");
-    assert_eq!(status_line(pid, "CapPrm:"), "0000000000000000");
+    assert_eq!(capabilities_held(pid), Vec::<String>::new());
     // Every thread too (workers, writer, detection, metrics).
     for task in std::fs::read_dir(format!("/proc/{pid}/task")).unwrap() {
         let st = std::fs::read_to_string(task.unwrap().path().join("status")).unwrap();
@@ -818,4 +843,72 @@ fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
         );
     }
     let _ = std::fs::remove_file(&cfg);
+}
+
+/// The systemd deployment (deploy/virga.service): started as an unprivileged
+/// user holding `CAP_NET_RAW` and `CAP_NET_ADMIN` as ambient capabilities
+/// (`setpriv` does what `User=` plus `AmbientCapabilities=` does), virga
+/// opens the interface, then gives both up: no thread holds a capability
+/// while packets are read, and the capture still works.
+#[test]
+fn started_with_ambient_capabilities_gives_them_up_after_opening_the_interface() {
+    if let Some(why) = missing_prerequisite() {
+        eprintln!("note: ambient capabilities test skipped: {why}");
+        return;
+    }
+    if !runs("setpriv", &["--version"]) {
+        eprintln!("note: ambient capabilities test skipped: `setpriv` not found");
+        return;
+    }
+    let Some((uid, gid)) = account("nobody", "nogroup") else {
+        eprintln!("note: ambient capabilities test skipped: no nobody user or nogroup group");
+        return;
+    };
+    let want = normalised(&replay_events(&sample()));
+    let net = Netns::create("c");
+    let dir = temp("capdir");
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir(&dir).unwrap();
+    std::os::unix::fs::chown(&dir, Some(uid), Some(gid)).unwrap();
+    let eve = dir.join("eve.json");
+    let (u, g) = (format!("--reuid={uid}"), format!("--regid={gid}"));
+    let caps = "+net_raw,+net_admin";
+    let wrapper = [
+        "setpriv",
+        &u,
+        &g,
+        "--clear-groups",
+        &format!("--inh-caps={caps}"),
+        &format!("--ambient-caps={caps}"),
+    ];
+    let sensor = Sensor::start_under(
+        &net,
+        &wrapper.iter().map(|s| s.as_ref()).collect::<Vec<&str>>(),
+        &["--log-all", "-o", eve.to_str().unwrap()],
+    );
+    let started = sensor
+        .log
+        .iter()
+        .find(|l| l.contains("capturing on"))
+        .unwrap();
+    assert!(
+        started.contains(&format!(
+            "running as uid {uid}, capabilities dropped: CAP_NET_ADMIN, CAP_NET_RAW"
+        )),
+        "{started}"
+    );
+    let pid = sensor.child.id();
+    assert_eq!(
+        status_line(pid, "Uid:"),
+        format!("{uid}\t{uid}\t{uid}\t{uid}")
+    );
+    assert_eq!(capabilities_held(pid), Vec::<String>::new());
+    net.replay_from_a(&sample(), 2000);
+    std::thread::sleep(Duration::from_millis(500));
+    // Still none after the packets (no thread regained any).
+    assert_eq!(capabilities_held(pid), Vec::<String>::new());
+    let (code, log) = sensor.terminate();
+    assert_eq!(code, Some(0), "{log:#?}");
+    assert_eq!(normalised(&events(&eve)), want);
+    let _ = std::fs::remove_dir_all(&dir);
 }
