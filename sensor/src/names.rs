@@ -126,6 +126,22 @@ impl NameCache {
         }
     }
 
+    /// The names already held for `client` and `server` when they are
+    /// `name` and `serverless_name`, shared rather than allocated again (a
+    /// client re-resolving a name gets the same answer): a peek that neither
+    /// refreshes the entry nor counts.
+    pub fn held(
+        &self,
+        client: IpAddr,
+        server: IpAddr,
+        name: &str,
+        serverless_name: Option<&str>,
+    ) -> Option<Learned> {
+        let e = self.map.peek(&(client, canonical(server)))?;
+        (*e.learned.name == *name && e.learned.serverless_name.as_deref() == serverless_name)
+            .then(|| e.learned.clone())
+    }
+
     /// Entries held.
     pub fn len(&self) -> usize {
         self.map.len()
@@ -167,6 +183,46 @@ mod tests {
 
     fn ip(s: &str) -> IpAddr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn held_shares_only_the_same_answer_and_changes_nothing() {
+        let mut c = NameCache::new(NonZeroUsize::new(2).unwrap(), 30, 3600);
+        let t0 = Timestamp::from_secs_nanos(1000, 0);
+        let (client, server) = (ip("10.0.0.1"), ip("104.16.0.1"));
+        let name: Arc<str> = Arc::from("a.acct1.workers.dev");
+        let first = Learned {
+            name: name.clone(),
+            serverless_name: Some(name.clone()),
+        };
+        c.learn(client, server, &first, 300, t0);
+        let sl = Some("a.acct1.workers.dev");
+        let held = c.held(client, server, "a.acct1.workers.dev", sl).unwrap();
+        assert!(Arc::ptr_eq(&held.name, &name), "the cache's own copy");
+        // Another name, another serverless name, another client or address.
+        assert!(c.held(client, server, "b.acct1.workers.dev", sl).is_none());
+        assert!(c
+            .held(client, server, "a.acct1.workers.dev", None)
+            .is_none());
+        assert!(c
+            .held(ip("10.0.0.2"), server, "a.acct1.workers.dev", sl)
+            .is_none());
+        assert!(c
+            .held(client, ip("104.16.0.2"), "a.acct1.workers.dev", sl)
+            .is_none());
+        // The IPv4-mapped form of the address is the same address.
+        assert!(c
+            .held(client, ip("::ffff:104.16.0.1"), "a.acct1.workers.dev", sl)
+            .is_some());
+        // A peek: no hit counted, no refresh of the LRU order.
+        assert_eq!(c.stats().hits, 0);
+        c.learn(client, ip("104.16.0.2"), &l("x"), 300, t0);
+        let _ = c.held(client, server, "a.acct1.workers.dev", sl);
+        c.learn(client, ip("104.16.0.3"), &l("y"), 300, t0);
+        assert!(
+            c.lookup(client, server, t0).is_none(),
+            "evicted as least recent"
+        );
     }
 
     #[test]

@@ -84,7 +84,7 @@ pub struct Worker {
     defrag: Defragmenter,
     emit: Emitter,
     sender: EventSender,
-    dns_scratch: DnsScratch,
+    dns_scratch: DnsBuffers,
     tls_scratch: Vec<u8>,
     quic_scratch: Vec<u8>,
     reasm: Vec<u8>,
@@ -105,7 +105,7 @@ impl Worker {
             defrag: Defragmenter::new(DefragConfig::default()),
             emit: Emitter::new(cfg.emit),
             sender,
-            dns_scratch: DnsScratch::default(),
+            dns_scratch: DnsBuffers::default(),
             tls_scratch: Vec::new(),
             // Decryption space for the largest UDP payload, allocated once.
             quic_scratch: vec![0; 65_536],
@@ -386,7 +386,7 @@ fn udp(
     payload: &[u8],
     ev: EventPacket,
     em: &mut Emitter,
-    s: &mut DnsScratch,
+    s: &mut DnsBuffers,
     quic_s: &mut [u8],
     names: &mut NameCache,
     table: &BrowserTable,
@@ -396,7 +396,16 @@ fn udp(
     }
     if is_dns_port(tuple) {
         flow.app.proto = AppProto::Dns;
-        dns_message(flow, tuple, fid, payload, ev, em, s, names);
+        dns_message(
+            DnsFlow::of(&mut flow.app),
+            tuple,
+            fid,
+            payload,
+            ev,
+            em,
+            s,
+            names,
+        );
         return;
     }
     let ctuple = flow.tuple();
@@ -458,16 +467,42 @@ fn note_name(app: &mut FlowApp, name: Option<Box<str>>, source: NameSource, em: 
     }
 }
 
+/// Reusable buffers of the DNS path, so a message allocates nothing: the
+/// event writer's, and the names formatted to match against the catalogue
+/// and to learn.
+#[derive(Default)]
+pub(crate) struct DnsBuffers {
+    event: DnsScratch,
+    qname: String,
+    target: String,
+}
+
+/// The parts of a flow's state a DNS message updates (borrowed apart from
+/// the TCP stream state that yields the messages).
+struct DnsFlow<'a> {
+    tx_count: &'a mut u32,
+    serverless: &'a mut bool,
+}
+
+impl<'a> DnsFlow<'a> {
+    fn of(app: &'a mut FlowApp) -> Self {
+        DnsFlow {
+            tx_count: &mut app.tx_count,
+            serverless: &mut app.serverless,
+        }
+    }
+}
+
 /// Parses one DNS message and writes its event.
 #[allow(clippy::too_many_arguments)]
 fn dns_message(
-    flow: &mut Flow<FlowApp>,
+    app: DnsFlow<'_>,
     tuple: &Tuple,
     fid: u64,
     payload: &[u8],
     ev: EventPacket,
     em: &mut Emitter,
-    s: &mut DnsScratch,
+    s: &mut DnsBuffers,
     names: &mut NameCache,
 ) {
     let msg = match virga_parsers::dns::parse(payload) {
@@ -478,21 +513,20 @@ fn dns_message(
         }
     };
     em.counters.dns_messages += 1;
-    let tx = u64::from(flow.app.tx_count);
-    flow.app.tx_count = flow.app.tx_count.saturating_add(1);
+    let tx = u64::from(*app.tx_count);
+    *app.tx_count = app.tx_count.saturating_add(1);
     let mut serverless = false;
-    let mut name = String::new();
     for q in msg.questions().map_while(Result::ok).take(8) {
-        app::dns::name_text(&q.name, &mut name);
-        serverless |= em.is_serverless(&name);
+        app::dns::name_text(&q.name, &mut s.qname);
+        serverless |= em.is_serverless(&s.qname);
     }
     let response = msg.header().qr();
     if response {
-        serverless |= learn_names(&msg, tuple.dst.ip, ev.ts, em, names);
+        serverless |= learn_names(&msg, tuple.dst.ip, ev.ts, em, names, s);
     }
     if serverless {
         if let Some(q) = msg.first_question() {
-            app::dns::name_text(&q.name, &mut name);
+            app::dns::name_text(&q.name, &mut s.qname);
             let (client, server) = if response {
                 (tuple.dst, tuple.src)
             } else {
@@ -508,7 +542,7 @@ fn dns_message(
                     pcap_cnt: ev.pcap_cnt,
                     origin: em.origin_arc.clone(),
                     live: em.live,
-                    qname: Arc::from(name.as_str()),
+                    qname: Arc::from(s.qname.as_str()),
                     qtype: q.qtype.0,
                     rcode: response.then(|| msg.full_rcode()),
                     answers: msg.header().ancount,
@@ -517,11 +551,11 @@ fn dns_message(
         }
     }
     if serverless {
-        flow.app.serverless = true;
+        *app.serverless = true;
     }
     if em.cfg.log_all || serverless {
         em.event("dns", tuple, fid, Some(ev), ev.ts, |w| {
-            write_dns_object(w, &msg, tx, s)
+            write_dns_object(w, &msg, tx, &mut s.event)
         });
     }
 }
@@ -537,7 +571,7 @@ fn tcp(
     payload: &[u8],
     ev: EventPacket,
     em: &mut Emitter,
-    dns_s: &mut DnsScratch,
+    dns_s: &mut DnsBuffers,
     tls_s: &mut Vec<u8>,
     names: &mut NameCache,
     table: &BrowserTable,
@@ -588,11 +622,17 @@ fn tcp(
         }
         AppState::DnsTcp(st) => {
             let st: &mut TcpDnsState = st;
-            let mut msgs: Vec<Vec<u8>> = Vec::new();
-            st.push(d, seq, payload, |m| msgs.push(m.to_vec()));
-            for m in msgs {
-                dns_message(flow, tuple, fid, &m, ev, em, dns_s, names);
-            }
+            let app = DnsFlow {
+                tx_count: &mut flow.app.tx_count,
+                serverless: &mut flow.app.serverless,
+            };
+            st.push(d, seq, payload, |m| {
+                let app = DnsFlow {
+                    tx_count: &mut *app.tx_count,
+                    serverless: &mut *app.serverless,
+                };
+                dns_message(app, tuple, fid, m, ev, em, dns_s, names);
+            });
             return;
         }
         _ => {}
@@ -705,38 +745,60 @@ fn learn_names(
     now: Timestamp,
     em: &Emitter,
     names: &mut NameCache,
+    s: &mut DnsBuffers,
 ) -> bool {
     use virga_parsers::dns::{Rdata, SvcParamValue};
     let Some(q) = msg.first_question() else {
         return false;
     };
-    let mut qname = String::new();
-    app::dns::name_text(&q.name, &mut qname);
+    let (qname, target) = (&mut s.qname, &mut s.target);
+    app::dns::name_text(&q.name, qname);
     if qname.is_empty() {
         return false;
     }
     // The first serverless name of the chain: the query, or a CNAME target.
-    let mut serverless_name: Option<Arc<str>> =
-        em.is_serverless(&qname).then(|| Arc::from(qname.as_str()));
-    let mut target = String::new();
-    for r in msg
-        .answers()
-        .map_while(Result::ok)
-        .take(MAX_LEARNED_PER_RESPONSE)
-    {
-        if serverless_name.is_some() {
-            break;
-        }
-        if let Ok(Rdata::Cname(t)) = r.data() {
-            app::dns::name_text(&t, &mut target);
-            if em.is_serverless(&target) {
-                serverless_name = Some(Arc::from(target.as_str()));
+    let serverless_name: Option<&str> = if em.is_serverless(qname) {
+        Some(qname)
+    } else {
+        let mut found = false;
+        for r in msg
+            .answers()
+            .map_while(Result::ok)
+            .take(MAX_LEARNED_PER_RESPONSE)
+        {
+            if let Ok(Rdata::Cname(t)) = r.data() {
+                app::dns::name_text(&t, target);
+                if em.is_serverless(target) {
+                    found = true;
+                    break;
+                }
             }
         }
-    }
-    let learned = Learned {
-        name: Arc::from(qname.as_str()),
-        serverless_name,
+        found.then_some(target.as_str())
+    };
+    // Made at the first address, from the cache's own copy when it already
+    // holds this answer for it (allocated only for a new name).
+    let mut learned: Option<Learned> = None;
+    let mut learn = |names: &mut NameCache, server: std::net::IpAddr, ttl: u32| {
+        let l = learned.get_or_insert_with(|| {
+            names
+                .held(client, server, qname, serverless_name)
+                .unwrap_or_else(|| {
+                    let name: Arc<str> = Arc::from(qname.as_str());
+                    let serverless_name = serverless_name.map(|n| {
+                        if n == qname.as_str() {
+                            name.clone()
+                        } else {
+                            Arc::from(n)
+                        }
+                    });
+                    Learned {
+                        name,
+                        serverless_name,
+                    }
+                })
+        });
+        names.learn(client, server, l, ttl, now);
     };
     for r in msg
         .answers()
@@ -744,19 +806,19 @@ fn learn_names(
         .take(MAX_LEARNED_PER_RESPONSE)
     {
         match r.data() {
-            Ok(Rdata::A(a)) => names.learn(client, a.into(), &learned, r.ttl, now),
-            Ok(Rdata::Aaaa(a)) => names.learn(client, a.into(), &learned, r.ttl, now),
+            Ok(Rdata::A(a)) => learn(names, a.into(), r.ttl),
+            Ok(Rdata::Aaaa(a)) => learn(names, a.into(), r.ttl),
             Ok(Rdata::Https(svcb)) | Ok(Rdata::Svcb(svcb)) => {
                 for p in svcb.params.clone().take(MAX_LEARNED_PER_RESPONSE) {
                     match p.decode() {
                         Ok(SvcParamValue::Ipv4Hint(a)) => {
                             for ip in a.take(MAX_LEARNED_PER_RESPONSE) {
-                                names.learn(client, ip.into(), &learned, r.ttl, now);
+                                learn(names, ip.into(), r.ttl);
                             }
                         }
                         Ok(SvcParamValue::Ipv6Hint(a)) => {
                             for ip in a.take(MAX_LEARNED_PER_RESPONSE) {
-                                names.learn(client, ip.into(), &learned, r.ttl, now);
+                                learn(names, ip.into(), r.ttl);
                             }
                         }
                         _ => {}
@@ -766,7 +828,7 @@ fn learn_names(
             _ => {}
         }
     }
-    learned.serverless_name.is_some()
+    serverless_name.is_some()
 }
 
 /// virga's flow variables for the `flow` event (`metadata.flowvars`, the
