@@ -6,10 +6,13 @@
 
 use serde_json::Value;
 use std::path::PathBuf;
+use virga::capture::pcap_file::PcapFile;
 use virga_benches::gen::corpus::{self, Template};
 use virga_benches::gen::flood::{self, Flood};
+use virga_benches::gen::frames::{self, flags, Endpoint};
 use virga_benches::gen::rng::Rng;
 use virga_benches::gen::sink::Sink;
+use virga_parsers::packet::{self, LinkType, Transport};
 
 fn shared() -> Option<PathBuf> {
     let p = std::env::var_os("VIRGA_SHARED_DIR")
@@ -86,12 +89,15 @@ fn final_stats(events: &[Value]) -> &Value {
         .expect("a final stats event")["stats"]
 }
 
+/// The beacon host's address as EVE writes it.
+fn host(info: &flood::BeaconInfo) -> String {
+    let c = info.client;
+    format!("{}.{}.{}.{}", c[0], c[1], c[2], c[3])
+}
+
 /// The beacon's host got a beaconing alert for the beacon's name.
 fn beacon_alerted(events: &[Value], info: &flood::BeaconInfo) -> bool {
-    let host = format!(
-        "{}.{}.{}.{}",
-        info.client[0], info.client[1], info.client[2], info.client[3]
-    );
+    let host = host(info);
     events.iter().any(|e| {
         e["event_type"] == "alert"
             && e["src_ip"] == host.as_str()
@@ -172,4 +178,217 @@ fn half_sent_handshakes_stay_within_the_memcap_and_the_beacon_is_still_found() {
         "all given back at the end"
     );
     assert!(beacon_alerted(&events, &info), "beacon lost in the flood");
+    // Each of the beacon's connections still gets its tls event, and curl is
+    // still seen as a non-browser client (a full memcap at the moment a
+    // hello completes is the next test).
+    let host = host(&info);
+    let tls: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["event_type"] == "tls" && e["src_ip"] == host.as_str())
+        .collect();
+    assert_eq!(tls.len(), info.beats, "a tls event per beat");
+    assert!(tls.iter().all(|e| e["tls"]["ja4"].is_string()), "{tls:?}");
+    assert!(
+        events.iter().any(|e| e["event_type"] == "alert"
+            && e["src_ip"] == host.as_str()
+            && e["alert"]["signature"]
+                .as_str()
+                .is_some_and(|s| s.contains("non-browser client"))),
+        "the beacon's client class lost in the flood"
+    );
+}
+
+/// Replays `pcap` with one worker and `config`; returns the events.
+fn replay_one_worker(pcap: &std::path::Path, config: &str) -> Vec<Value> {
+    let out = pcap.with_extension("json");
+    let opts = virga::replay::ReplayOptions {
+        inputs: vec![pcap.to_string_lossy().into_owned()],
+        output: virga::output::Target::File(out.to_string_lossy().into_owned()),
+        log_all: false,
+        config: virga_config::from_str(config, "<memcap test>").unwrap(),
+        workers: Some(1),
+    };
+    virga::replay::run(&opts).unwrap();
+    let events = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    std::fs::remove_file(&out).unwrap();
+    events
+}
+
+/// (src_ip, sni, ja4, ja3 hash, has ja3s) of every tls event.
+fn tls_events(events: &[Value]) -> Vec<(String, String, String, String, bool)> {
+    let mut v: Vec<_> = events
+        .iter()
+        .filter(|e| e["event_type"] == "tls")
+        .map(|e| {
+            let t = &e["tls"];
+            (
+                e["src_ip"].to_string(),
+                t["sni"].to_string(),
+                t["ja4"].to_string(),
+                t["ja3"]["hash"].to_string(),
+                t["ja3s"].is_object(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// (src_ip, signature, server name, client class) of every alert.
+fn alert_keys(events: &[Value]) -> Vec<String> {
+    let mut v: Vec<String> = events
+        .iter()
+        .filter(|e| e["event_type"] == "alert")
+        .map(|e| {
+            let c = &e["alert"]["context"]["virga"];
+            format!(
+                "{} {} {} {}",
+                e["src_ip"], e["alert"]["signature"], c["server_name"], c["client_class"]
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// Frames (µs, bytes) of a capture in the repository's test data.
+fn test_capture(name: &str) -> Vec<(u64, Vec<u8>)> {
+    let path = format!(
+        "{}/../sensor/tests/data/pcaps/clients/{name}",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let mut f = PcapFile::open(&path).unwrap();
+    let mut out = Vec::new();
+    while let Some(p) = f.next_packet().unwrap() {
+        out.push((p.ts.0 / 1000, p.data.to_vec()));
+    }
+    out
+}
+
+/// Writes `real` into `path` inside a flood that keeps the memcap full:
+/// half-sent ClientHellos (`hello_start`, 100 bytes each) on other
+/// connections, 800 at once a second before `real` starts, then 100 a
+/// second until it ends — far more than 64 KiB held within the 30 s a flow
+/// without a handshake is kept, and never a gap the size of a ClientHello or
+/// a QUIC connection's state.
+fn flood_around(real: &[(u64, Vec<u8>)], hello_start: &[u8], path: &std::path::Path) {
+    let (first, last) = (real[0].0, real[real.len() - 1].0);
+    let mut sink = Sink::create(path).unwrap();
+    let dst = Endpoint {
+        ip: [203, 0, 113, 7],
+        port: 443,
+    };
+    let starts = (0..800u64)
+        .map(|i| first - 1_000_000 + i)
+        .chain((0..(last - first) / 10_000 + 200).map(|i| first + i * 10_000));
+    for (i, t) in starts.enumerate() {
+        let src = Endpoint {
+            ip: [10, 250, (i >> 8) as u8, i as u8],
+            port: 40_000 + (i % 20_000) as u16,
+        };
+        sink.push(
+            t,
+            frames::tcp(src, dst, 1, 1, flags::ACK | flags::PSH, hello_start),
+        );
+    }
+    for (t, d) in real {
+        sink.push(*t, d.clone());
+    }
+    sink.finish().unwrap();
+}
+
+/// The first 100 bytes of the first ClientHello over TCP in `frames`.
+fn hello_start(frames: &[(u64, Vec<u8>)]) -> Vec<u8> {
+    frames
+        .iter()
+        .find_map(|(_, d)| {
+            let v = packet::decode(LinkType(1), d).ok()?;
+            match v.transport {
+                Transport::Tcp(t)
+                    if t.payload.len() > 100 && t.payload[0] == 0x16 && t.payload[5] == 1 =>
+                {
+                    Some(t.payload[..100].to_vec())
+                }
+                _ => None,
+            }
+        })
+        .expect("a ClientHello")
+}
+
+/// Replays `capture` alone and inside [`flood_around`], one worker with a
+/// 64 KiB memcap; returns (alone, flooded) events.
+fn alone_and_flooded(capture: &str) -> (Vec<Value>, Vec<Value>) {
+    let real = test_capture(capture);
+    let start = hello_start(&test_capture("curl.pcap"));
+    let dir = std::env::temp_dir().join(format!("virga-memcap-{}-{capture}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let flooded = dir.join("flooded.pcap");
+    flood_around(&real, &start, &flooded);
+    let config = "[flow]\nfirst_flight_memcap_bytes = 65536\n";
+    let alone = replay_one_worker(
+        std::path::Path::new(&format!(
+            "{}/../sensor/tests/data/pcaps/clients/{capture}",
+            env!("CARGO_MANIFEST_DIR")
+        )),
+        config,
+    );
+    let under = replay_one_worker(&flooded, config);
+    std::fs::remove_dir_all(&dir).unwrap();
+    let drops = final_stats(&under)["tcp"]["segment_memcap_drop"]
+        .as_u64()
+        .unwrap();
+    assert!(drops > 100, "the memcap was full: {drops} drops");
+    (alone, under)
+}
+
+/// A full memcap leaves no room to keep a complete ClientHello in its flow;
+/// curl's real connections must still each get their `tls` event (without
+/// the server's side, as when no ServerHello is seen) and their client
+/// class: the same alerts as without the flood.
+#[test]
+fn a_full_memcap_still_logs_and_classifies_complete_client_hellos() {
+    let (plain, under) = alone_and_flooded("curl.pcap");
+    let (want, got) = (tls_events(&plain), tls_events(&under));
+    assert!(want.len() >= 10 && want.iter().all(|t| t.4), "{want:?}");
+    assert_eq!(got.len(), want.len(), "{got:#?}");
+    for (w, g) in want.iter().zip(&got) {
+        assert_eq!((&w.0, &w.1, &w.2, &w.3), (&g.0, &g.1, &g.2, &g.3));
+        assert!(!g.4, "logged at once, without the server's side: {g:?}");
+    }
+    let alerts = alert_keys(&plain);
+    assert!(
+        alerts.iter().any(|a| a.contains("non-browser client")),
+        "{alerts:#?}"
+    );
+    assert_eq!(alert_keys(&under), alerts);
+}
+
+/// The same for QUIC: with no room for a connection's CRYPTO state, a
+/// ClientHello whole in its first Initial (aioquic's) is still logged and
+/// classified.
+#[test]
+fn a_full_memcap_still_logs_and_classifies_quic_hellos_in_one_datagram() {
+    let (plain, under) = alone_and_flooded("python-aioquic-h3.pcap");
+    let quic = |ev: &[Value]| -> Vec<String> {
+        let mut v: Vec<String> = ev
+            .iter()
+            .filter(|e| e["event_type"] == "quic")
+            .map(|e| format!("{} {} {}", e["src_ip"], e["quic"]["sni"], e["quic"]["ja4"]))
+            .collect();
+        v.sort();
+        v
+    };
+    let want = quic(&plain);
+    assert!(!want.is_empty());
+    assert_eq!(quic(&under), want);
+    let alerts = alert_keys(&plain);
+    assert!(
+        alerts.iter().any(|a| a.contains("non-browser client")),
+        "{alerts:#?}"
+    );
+    assert_eq!(alert_keys(&under), alerts);
 }

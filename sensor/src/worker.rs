@@ -85,8 +85,9 @@ pub struct Worker {
     emit: Emitter,
     sender: EventSender,
     dns_scratch: DnsBuffers,
-    tls_scratch: Vec<u8>,
+    tls_scratch: app::tls::TlsBuffers,
     quic_scratch: Vec<u8>,
+    quic_spare: Box<app::quic::QuicState>,
     reasm: Vec<u8>,
     names: NameCache,
     browser_table: Arc<BrowserTable>,
@@ -106,9 +107,10 @@ impl Worker {
             emit: Emitter::new(cfg.emit),
             sender,
             dns_scratch: DnsBuffers::default(),
-            tls_scratch: Vec::new(),
+            tls_scratch: app::tls::TlsBuffers::default(),
             // Decryption space for the largest UDP payload, allocated once.
             quic_scratch: vec![0; 65_536],
+            quic_spare: app::quic::QuicState::spare(),
             reasm: Vec::new(),
             names: NameCache::new(
                 cfg.names_capacity,
@@ -349,6 +351,7 @@ impl Worker {
                 em,
                 &mut self.dns_scratch,
                 &mut self.quic_scratch,
+                &mut self.quic_spare,
                 &mut self.names,
                 &self.browser_table,
             ),
@@ -388,6 +391,7 @@ fn udp(
     em: &mut Emitter,
     s: &mut DnsBuffers,
     quic_s: &mut [u8],
+    quic_spare: &mut app::quic::QuicState,
     names: &mut NameCache,
     table: &BrowserTable,
 ) {
@@ -426,7 +430,23 @@ fn udp(
             if app::quic::probe(payload) {
                 flow.app.proto = AppProto::Quic;
                 let Some(mut q) = app::quic::QuicState::try_new(em.cfg.limits.memcap) else {
-                    return; // over the memcap: counted, the flow stays untracked
+                    // Over the memcap (counted): the flow keeps no QUIC state,
+                    // but a hello whole in this datagram is still logged and
+                    // classified.
+                    quic_spare.reset();
+                    let ctx = app::quic::QuicCtx {
+                        tuple: &ctuple,
+                        flow_id: fid,
+                        log: em.cfg.log_all || flow.app.serverless,
+                    };
+                    let sni =
+                        app::quic::on_client_datagram(quic_spare, payload, ev, em, &ctx, quic_s);
+                    if let Some(sni) = sni {
+                        note_name(&mut flow.app, sni, NameSource::Sni, em);
+                        let hello = quic_spare.hello().map(|h| (h, Transport::Quic));
+                        observe_conn_with(flow, fid, ev, em, table, hello);
+                    }
+                    return;
                 };
                 let ctx = app::quic::QuicCtx {
                     tuple: &ctuple,
@@ -572,7 +592,7 @@ fn tcp(
     ev: EventPacket,
     em: &mut Emitter,
     dns_s: &mut DnsBuffers,
-    tls_s: &mut Vec<u8>,
+    tls_s: &mut app::tls::TlsBuffers,
     names: &mut NameCache,
     table: &BrowserTable,
 ) {
@@ -644,7 +664,24 @@ fn tcp(
             NameSource::Sni
         };
         note_name(&mut flow.app, name, source, em);
-        observe_conn(flow, fid, ev, em, table);
+        let unkept = matches!(&flow.app.state, AppState::Tls(st) if st.unkept);
+        let unkept_hello = unkept.then_some(tls_s.unkept.as_slice());
+        observe_conn_with(
+            flow,
+            fid,
+            ev,
+            em,
+            table,
+            unkept_hello.map(|h| (h, Transport::Tcp)),
+        );
+        if let (AppState::Tls(st), Some(hello)) = (&mut flow.app.state, unkept_hello) {
+            let ctx = app::tls::EventCtx {
+                tuple: ctuple,
+                flow_id: fid,
+                log: log_all || flow.app.serverless,
+            };
+            app::tls::write_unkept_event(st, hello, em, &ctx);
+        }
     }
 }
 
@@ -885,6 +922,19 @@ fn observe_conn(
     em: &mut Emitter,
     table: &BrowserTable,
 ) {
+    observe_conn_with(flow, fid, ev, em, table, None);
+}
+
+/// As [`observe_conn`]; `unkept_hello` is the flow's ClientHello (and how
+/// it came) when the memcap could not keep it in the flow.
+fn observe_conn_with(
+    flow: &mut Flow<FlowApp>,
+    fid: u64,
+    ev: EventPacket,
+    em: &mut Emitter,
+    table: &BrowserTable,
+    unkept_hello: Option<(&[u8], Transport)>,
+) {
     if flow.app.observed {
         return;
     }
@@ -902,7 +952,8 @@ fn observe_conn(
         AppState::Tls(st) => st.hello.as_deref().map(|h| (h, Transport::Tcp)),
         AppState::Quic(q) => q.hello().map(|h| (h, Transport::Quic)),
         _ => None,
-    };
+    }
+    .or(unkept_hello);
     let mut ja4 = None;
     let mut app_json = None;
     let mut client_class = None;

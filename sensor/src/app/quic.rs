@@ -21,8 +21,9 @@ pub struct QuicState {
     datagrams: u16,
     /// True once the hello was logged or abandoned.
     pub done: bool,
-    /// The CRYPTO buffer's share of the worker's first-flight memcap.
-    _charge: Charge,
+    /// The CRYPTO buffer's share of the worker's first-flight memcap (none
+    /// for the worker's [`QuicState::spare`]).
+    _charge: Option<Charge>,
 }
 
 /// Bytes a connection's state holds (its CRYPTO reassembly buffer).
@@ -38,8 +39,28 @@ impl QuicState {
             initials: ClientInitials::default(),
             datagrams: 0,
             done: false,
-            _charge: charge,
+            _charge: Some(charge),
         }))
+    }
+
+    /// The worker's one uncharged state, allocated once, for a connection
+    /// whose own state the memcap refused: [`QuicState::reset`] before each
+    /// use, so it finds a hello that is whole in one datagram (most are) and
+    /// the connection is still logged and classified under memory pressure.
+    pub fn spare() -> Box<QuicState> {
+        Box::new(QuicState {
+            initials: ClientInitials::default(),
+            datagrams: 0,
+            done: false,
+            _charge: None,
+        })
+    }
+
+    /// Forgets the previous connection (keeps the buffer).
+    pub fn reset(&mut self) {
+        self.initials.reset();
+        self.datagrams = 0;
+        self.done = false;
     }
 
     /// The ClientHello message, once complete.

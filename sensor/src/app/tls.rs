@@ -21,10 +21,26 @@ pub struct TlsState {
     /// The ClientHello message, kept until the event is written (charged to
     /// the worker's first-flight memcap; not kept when it does not fit).
     pub hello: Option<HeldBytes>,
+    /// The ClientHello completed but did not fit in the memcap: it was
+    /// copied to the worker's [`TlsBuffers::unkept`] instead, to be
+    /// classified and logged at once ([`write_unkept_event`]).
+    pub unkept: bool,
     /// When the ClientHello completed.
     pub hello_at: Option<EventPacket>,
     /// True once the `tls` event was written.
     pub logged: bool,
+}
+
+/// The worker's reusable TLS buffers.
+#[derive(Debug, Default)]
+pub struct TlsBuffers {
+    /// Where a handshake message spanning records is joined.
+    pub record: Vec<u8>,
+    /// The last ClientHello that completed but did not fit in the memcap;
+    /// valid until the next one.
+    pub unkept: Vec<u8>,
+    /// The last ServerHello, while its event is written.
+    pub server: Vec<u8>,
 }
 
 /// Outcome of feeding a segment to one side.
@@ -42,7 +58,7 @@ fn feed<T>(
     payload: &[u8],
     lim: FlightLimits,
     scratch: &mut Vec<u8>,
-    parse: impl Fn(&[u8]) -> Result<T, ParseError>,
+    mut parse: impl FnMut(&[u8]) -> Result<T, ParseError>,
 ) -> Step<T> {
     let in_place = side.in_place(seq);
     let res = match side.bytes(seq, payload, lim) {
@@ -66,7 +82,9 @@ fn feed<T>(
 }
 
 /// Handles a client payload; returns `Some(sni)` when the ClientHello
-/// completed with this segment.
+/// completed with this segment. A ClientHello the memcap cannot hold goes
+/// to `bufs.unkept` and sets `st.unkept`: the caller classifies it and
+/// writes its event at once, rather than losing both under memory pressure.
 pub fn on_client_data(
     st: &mut TlsState,
     seq: u32,
@@ -74,19 +92,32 @@ pub fn on_client_data(
     pkt: EventPacket,
     lim: FlightLimits,
     em: &mut Emitter,
-    scratch: &mut Vec<u8>,
+    bufs: &mut TlsBuffers,
 ) -> Option<Option<Box<str>>> {
     if st.client.done || payload.is_empty() {
         return None;
     }
-    match feed(&mut st.client, seq, payload, lim, scratch, |m| {
-        tls::parse_client_hello(m).map(|ch| (HeldBytes::try_copy(m, lim.memcap), sni_of(&ch)))
+    let TlsBuffers { record, unkept, .. } = bufs;
+    match feed(&mut st.client, seq, payload, lim, record, |m| {
+        tls::parse_client_hello(m).map(|ch| {
+            let held = HeldBytes::try_copy(m, lim.memcap);
+            if held.is_none() {
+                unkept.clear();
+                unkept.extend_from_slice(m);
+            }
+            (held, sni_of(&ch))
+        })
     }) {
         Step::Done((msg, sni)) => {
             em.counters.tls_client_hellos += 1;
+            st.unkept = msg.is_none();
             st.hello = msg;
             st.hello_at = Some(pkt);
             st.client.finish();
+            if st.unkept {
+                // Its event is written now; the server's flight is not needed.
+                st.server.finish();
+            }
             Some(sni)
         }
         Step::Wait => None,
@@ -113,25 +144,46 @@ pub fn on_server_data(
     pkt: EventPacket,
     lim: FlightLimits,
     em: &mut Emitter,
-    scratch: &mut Vec<u8>,
+    bufs: &mut TlsBuffers,
     ev: &EventCtx<'_>,
 ) {
     if st.server.done || payload.is_empty() {
         return;
     }
-    let mut sh_copy: Option<Vec<u8>> = None;
-    match feed(&mut st.server, seq, payload, lim, scratch, |m| {
-        tls::parse_server_hello(m).map(|_| m.to_vec())
+    let TlsBuffers { record, server, .. } = bufs;
+    let parsed = match feed(&mut st.server, seq, payload, lim, record, |m| {
+        tls::parse_server_hello(m).map(|_| {
+            server.clear();
+            server.extend_from_slice(m);
+        })
     }) {
-        Step::Done(m) => sh_copy = Some(m),
+        Step::Done(()) => true,
         Step::Wait => return,
-        Step::Fail => {}
-    }
+        Step::Fail => false,
+    };
     st.server.finish();
-    let sh = sh_copy
-        .as_deref()
-        .and_then(|m| tls::parse_server_hello(m).ok());
+    let sh = parsed
+        .then(|| tls::parse_server_hello(server).ok())
+        .flatten();
     write_event(st, sh.as_ref(), pkt.ts, Some(pkt), em, ev);
+}
+
+/// Writes the event of a ClientHello the memcap could not hold (`hello`,
+/// from [`TlsBuffers::unkept`]) at once, without the server's side, as at
+/// the end of a flow whose ServerHello was never seen.
+pub fn write_unkept_event(st: &mut TlsState, hello: &[u8], em: &mut Emitter, ev: &EventCtx<'_>) {
+    if st.logged || !st.unkept {
+        return;
+    }
+    st.logged = true;
+    let (Some(at), Ok(ch)) = (st.hello_at, tls::parse_client_hello(hello)) else {
+        return;
+    };
+    if ev.log {
+        em.event("tls", ev.tuple, ev.flow_id, Some(at), at.ts, |w| {
+            write_tls_object(w, &ch, None);
+        });
+    }
 }
 
 /// Writes the pending event at the end of the flow (no ServerHello seen).
