@@ -1,6 +1,7 @@
-//! DNS parsing on real payloads (the `parsers/tests/fixtures/dns` files):
-//! a browser's HTTPS-type query, its answer with alpn/ipv4hint/ipv6hint, and
-//! a response with a CNAME chain. "parse" is `dns::parse` alone (header and
+//! DNS parsing on real payloads of public captures, read from the shared
+//! folder (zeek `dns-https.pcap` frames 1 and 2, PcapPlusPlus
+//! `DnsPackets.pcap` frame 199): a browser's HTTPS-type query, its answer
+//! with alpn/ipv4hint/ipv6hint, and a response with a CNAME chain. "parse" is `dns::parse` alone (header and
 //! one skip pass over the sections); "walk" also decodes every question and
 //! record and writes every name into a stack buffer, as the sensor does for
 //! an EVE `dns` event.
@@ -12,10 +13,7 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use virga_parsers::dns::{self, Rdata, SvcParamValue, MAX_NAME_TEXT_LEN};
 
-const HTTPS_QUERY: &[u8] = include_bytes!("../../parsers/tests/fixtures/dns/dns_https_query.bin");
-const HTTPS_RESPONSE: &[u8] =
-    include_bytes!("../../parsers/tests/fixtures/dns/dns_https_response.bin");
-const CNAME_CHAIN: &[u8] = include_bytes!("../../parsers/tests/fixtures/dns/dns_cname_chain.bin");
+use virga_benches::public::payload;
 
 /// Everything the sensor reads for one message; returns a checksum.
 fn walk(payload: &[u8]) -> usize {
@@ -54,11 +52,18 @@ fn walk(payload: &[u8]) -> usize {
 }
 
 fn bench(c: &mut Criterion) {
+    let (Some(query), Some(response), Some(cnames)) = (
+        payload("zeek/dns-https.pcap", 1),
+        payload("zeek/dns-https.pcap", 2),
+        payload("pcapplusplus/DnsPackets.pcap", 199),
+    ) else {
+        return;
+    };
     let mut g = c.benchmark_group("dns");
     for (name, payload) in [
-        ("https_query", HTTPS_QUERY),
-        ("https_response", HTTPS_RESPONSE),
-        ("cname_chain", CNAME_CHAIN),
+        ("https_query", query.as_slice()),
+        ("https_response", response.as_slice()),
+        ("cname_chain", cnames.as_slice()),
     ] {
         g.throughput(Throughput::Bytes(payload.len() as u64));
         g.bench_function(format!("parse/{name}"), |b| {

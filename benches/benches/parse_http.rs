@@ -1,5 +1,7 @@
-//! `http::parse_request` and `http::probe_request` on real request heads
-//! (fixtures shared with the parsers' tests).
+//! `http::parse_request` and `http::probe_request` on real request heads of
+//! public captures, read from the shared folder: wget behind three VLAN tags
+//! (zeek `vlan-qinqinq.pcap` frame 4), Konqueror over IPv6 and a CryptoAPI
+//! CRL fetch (PcapPlusPlus `raw_ip.pcap` frames 4 and 55).
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 
@@ -8,19 +10,16 @@ use std::hint::black_box;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use virga_parsers::http::{parse_request, probe_request};
 
-const FIXTURES: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../parsers/tests/fixtures/http"
-);
-
 fn bench_http(c: &mut Criterion) {
     let mut group = c.benchmark_group("http");
-    for name in [
-        "http_get_wget.bin",
-        "http_get_ipv6_konqueror.bin",
-        "http_get_cryptoapi_crl.bin",
+    for (name, capture, frame) in [
+        ("wget", "zeek/vlan-qinqinq.pcap", 4),
+        ("konqueror_ipv6", "pcapplusplus/raw_ip.pcap", 4),
+        ("cryptoapi_crl", "pcapplusplus/raw_ip.pcap", 55),
     ] {
-        let payload = std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture");
+        let Some(payload) = virga_benches::public::payload(capture, frame) else {
+            return;
+        };
         group.throughput(Throughput::Bytes(payload.len() as u64));
         group.bench_function(format!("parse_request/{name}"), |b| {
             b.iter(|| black_box(parse_request(black_box(&payload))))

@@ -1,5 +1,6 @@
-//! `packet::decode` on every frame of real captures, and IPv4 reassembly of a
-//! fragmented DNS answer (fixtures shared with the parsers' tests).
+//! `packet::decode` on every frame of real public captures, and IPv4
+//! reassembly of a fragmented DNS answer; the captures are read from the
+//! shared folder (never copied into the repository).
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 
@@ -9,43 +10,22 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use virga_parsers::defrag::{DefragConfig, DefragOutcome, Defragmenter};
 use virga_parsers::packet::{decode, decode_ip, LinkType};
 
-const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../parsers/tests/fixtures");
-
-/// Frames of a little-endian microsecond/nanosecond classic pcap (enough for
-/// the fixtures used here).
-fn pcap_frames(bytes: &[u8]) -> (LinkType, Vec<&[u8]>) {
-    let le32 =
-        |at: usize| u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]]);
-    assert!(
-        matches!(le32(0), 0xa1b2_c3d4 | 0xa1b2_3c4d),
-        "little-endian pcap expected"
-    );
-    let link = LinkType(le32(20));
-    let mut frames = Vec::new();
-    let mut pos = 24;
-    while pos + 16 <= bytes.len() {
-        let len = le32(pos + 8) as usize;
-        frames.push(&bytes[pos + 16..pos + 16 + len]);
-        pos += 16 + len;
-    }
-    (link, frames)
-}
-
 fn bench_decode(c: &mut Criterion) {
     let mut group = c.benchmark_group("packet_decode");
-    for name in [
-        "packet/packet_null_ipv6_tls.pcap",
-        "packet/packet_vlan_qinqinq_http.pcap",
-        "packet/packet_raw_ipv4_quic.pcap",
-        "packet/packet_sll_tcp_handshake_nano.pcap",
+    for (name, capture) in [
+        ("null_ipv6_tls", "ja4/tls-alpn-h2.pcap"),
+        ("vlan_qinqinq_http", "zeek/vlan-qinqinq.pcap"),
+        ("raw_ipv4_quic", "suricata-verify/quic-frag-unordered.pcap"),
+        ("sll_tcp_handshake_nano", "tcpdump/tcp-handshake-nano.pcap"),
     ] {
-        let bytes = std::fs::read(format!("{FIXTURES}/{name}")).expect("fixture");
-        let (link, frames) = pcap_frames(&bytes);
+        let Some(frames) = virga_benches::public::records(capture) else {
+            return;
+        };
         group.throughput(Throughput::Elements(frames.len() as u64));
-        group.bench_function(name.trim_start_matches("packet/"), |b| {
+        group.bench_function(name, |b| {
             b.iter(|| {
-                for f in &frames {
-                    let _ = black_box(decode(link, black_box(f)));
+                for (link, f) in &frames {
+                    let _ = black_box(decode(LinkType(*link), black_box(f)));
                 }
             })
         });
@@ -54,16 +34,22 @@ fn bench_decode(c: &mut Criterion) {
 }
 
 fn bench_defrag(c: &mut Criterion) {
-    let bytes = std::fs::read(format!("{FIXTURES}/defrag/defrag_ipv4_dns.pcap")).expect("fixture");
-    let (link, frames) = pcap_frames(&bytes);
+    // zeek `dns-edns-ecs.pcap` records 53, 54, 58 and 59: two DNS answers,
+    // each in two IPv4 fragments.
+    let Some(all) = virga_benches::public::records("zeek/dns-edns-ecs.pcap") else {
+        return;
+    };
+    let frames: Vec<(u32, Vec<u8>)> = [53, 54, 58, 59].map(|n| all[n - 1].clone()).into();
     let mut defrag = Defragmenter::new(DefragConfig::default());
     let mut group = c.benchmark_group("defrag");
     group.throughput(Throughput::Elements(frames.len() as u64));
     group.bench_function("ipv4_dns_2x2_fragments", |b| {
         b.iter(|| {
             let mut n = 0;
-            for f in &frames {
-                let Ok(view) = decode(link, f) else { continue };
+            for (link, f) in &frames {
+                let Ok(view) = decode(LinkType(*link), f) else {
+                    continue;
+                };
                 let Some(ip) = view.ip else { continue };
                 if let DefragOutcome::Complete(d) = defrag.push(&ip, 0) {
                     n += decode_ip(d).payload().len();

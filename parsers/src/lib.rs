@@ -37,4 +37,13 @@ pub mod packet;
 pub mod quic;
 pub mod tls;
 
+// The unit tests read real frames of the public captures in the shared
+// folder (never copied into the repository) with the integration tests'
+// helpers, which name this crate `virga_parsers`.
+#[cfg(test)]
+extern crate self as virga_parsers;
+#[cfg(test)]
+#[path = "../tests/public_payloads/mod.rs"]
+pub(crate) mod public_payloads;
+
 pub use error::{Layer, ParseError};

@@ -7,7 +7,7 @@
 
 mod packet_support;
 
-use packet_support::{fixture, read_capture, read_refs, shared_public, Frame};
+use packet_support::{read_capture, read_refs, shared_public, Frame};
 use serde_json::Value;
 use virga_parsers::defrag::{DefragConfig, DefragOutcome, DefragStats, Defragmenter};
 use virga_parsers::packet::{decode, decode_ip, LinkType, Transport};
@@ -79,34 +79,6 @@ fn run(name: &str, frames: &[Frame], refs: &[Value]) -> (usize, Vec<String>, Def
     assert_eq!(stats.reassembled as usize, rebuilt);
     assert_eq!(stats.overlaps, 0, "{name}: {stats:?}");
     (rebuilt, diffs, stats)
-}
-
-fn fixture_run(pcap: &str) -> (usize, Vec<String>, DefragStats) {
-    let frames = read_capture(&std::fs::read(fixture("defrag", pcap)).unwrap());
-    let refs = read_refs(&fixture("defrag", &format!("{pcap}.frames.jsonl")));
-    run(pcap, &frames, &refs)
-}
-
-#[test]
-fn ipv4_dns_fragments_reassemble_like_tshark() {
-    let (n, d, stats) = fixture_run("defrag_ipv4_dns.pcap");
-    assert!(d.is_empty(), "{}", d.join("\n"));
-    assert_eq!((n, stats.fragments), (2, 4));
-}
-
-#[test]
-fn ipv6_dns_fragments_reassemble_like_tshark() {
-    // Frame 4 is a lone last fragment whose first part was never captured.
-    let (n, d, stats) = fixture_run("defrag_ipv6_dns.pcap");
-    assert!(d.is_empty(), "{}", d.join("\n"));
-    assert_eq!((n, stats.fragments), (1, 4));
-}
-
-#[test]
-fn ipv6_mdns_seven_fragments_reassemble_like_tshark() {
-    let (n, d, stats) = fixture_run("defrag_ipv6_mdns.pcap");
-    assert!(d.is_empty(), "{}", d.join("\n"));
-    assert_eq!((n, stats.fragments), (1, 7));
 }
 
 #[test]

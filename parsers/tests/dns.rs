@@ -1,7 +1,7 @@
 //! DNS parser checked against tshark on real captures, through the public API.
 //!
-//! - Fixture tests (always run): payloads copied from public pcaps into
-//!   `tests/fixtures/dns/` (see `tests/fixtures/README.md`).
+//! - Single-message tests: messages of public captures read from the shared
+//!   folder (see [`Samples`]), skipped with a note when it is absent.
 //! - Corpus tests (run when `/work/shared` is present, skipped with a note
 //!   otherwise): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
 //!   message on port 53 in `shared/pcaps/public/*`, compared field by field with
@@ -11,6 +11,8 @@
 //!
 //! The capture reading (pcap/pcapng) and the Ethernet/IP/UDP/TCP walk below are
 //! test-only helpers; the sensor has its own.
+
+mod public_payloads;
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -22,17 +24,66 @@ use virga_parsers::dns::{
 };
 use virga_parsers::{Layer, ParseError};
 
-// ---------------------------------------------------------------- fixtures
+// ------------------------------------------------- single public messages
 
-const HTTPS_QUERY: &[u8] = include_bytes!("fixtures/dns/dns_https_query.bin");
-const HTTPS_RESPONSE: &[u8] = include_bytes!("fixtures/dns/dns_https_response.bin");
-const ECH_RESPONSE: &[u8] = include_bytes!("fixtures/dns/dns_https_ech_response.bin");
-const CNAME_CHAIN: &[u8] = include_bytes!("fixtures/dns/dns_cname_chain.bin");
-const TXT_MULTI: &[u8] = include_bytes!("fixtures/dns/dns_txt_multiple.bin");
-const NXDOMAIN_SOA: &[u8] = include_bytes!("fixtures/dns/dns_nxdomain_soa.bin");
-const TCP_SEGMENT: &[u8] = include_bytes!("fixtures/dns/dns_tcp_multi_segment.bin");
-const FWDPTR_HEAD: &[u8] = include_bytes!("fixtures/dns/dns_fwdptr_head.bin");
-const MAX_COMPRESSION: &[u8] = include_bytes!("fixtures/dns/dns_max_compression_depth.bin");
+/// Single DNS messages of public captures, read from the shared folder
+/// (never copied into the repository; see `shared/pcaps/public/MANIFEST.tsv`
+/// for their sources): UDP payloads unless said otherwise.
+struct Samples {
+    /// zeek `dns-https.pcap` frame 1: HTTPS (type 65) query for
+    /// cloudflare.com with an EDNS cookie.
+    https_query: Vec<u8>,
+    /// Frame 2, its answer: HTTPS 1 . alpn=h3,h3-29,h3-28,h3-27,h2 ipv4hint
+    /// ipv6hint.
+    https_response: Vec<u8>,
+    /// zeek `dns/ech.pcap` frame 2: HTTPS answer for defo.ie with ipv4hint,
+    /// a 194-byte ech and ipv6hint.
+    ech_response: Vec<u8>,
+    /// PcapPlusPlus `DnsPackets.pcap` frame 199, www.uniqlo.com: three
+    /// CNAMEs then an A.
+    cname_chain: Vec<u8>,
+    /// zeek `dns-txt-multiple.pcap` frame 2: CNAMEs and TXT records with
+    /// several character-strings, plus authority and additional sections.
+    txt_multi: Vec<u8>,
+    /// suricata-verify `dns-udp-nxdomain-soa.pcap` frame 2: NXDOMAIN with the
+    /// SOA in the authority section.
+    nxdomain_soa: Vec<u8>,
+    /// suricata-verify `dns-tcp-multirequest-buffer.pcap` frame 4: one TCP
+    /// segment payload holding 20 length-prefixed queries.
+    tcp_segment: Vec<u8>,
+    /// tcpdump `dns_fwdptr.pcap` frame 1: the first 1024 bytes of the 63 KB
+    /// crafted payload (qdcount 64259, over-long names ending in forward
+    /// pointers).
+    fwdptr_head: Vec<u8>,
+    /// zeek `dns/max-compression-depth.pcap` frame 1: seven A records whose
+    /// owner names chain pointers to the previous one.
+    max_compression: Vec<u8>,
+}
+
+/// The samples, read once; None (the test then passes without checking,
+/// with a note) when the shared folder is absent.
+fn samples() -> Option<&'static Samples> {
+    use public_payloads::payload;
+    static SAMPLES: std::sync::OnceLock<Option<Samples>> = std::sync::OnceLock::new();
+    SAMPLES
+        .get_or_init(|| {
+            // The crafted frame's IPv4 total length exceeds what was
+            // captured: the UDP payload starts after 14 + 20 + 8 bytes.
+            let fwd = public_payloads::packet_support::public_record("tcpdump/dns_fwdptr.pcap", 1)?;
+            Some(Samples {
+                https_query: payload("zeek/dns-https.pcap", 1)?,
+                https_response: payload("zeek/dns-https.pcap", 2)?,
+                ech_response: payload("zeek/dns-ech.pcap", 2)?,
+                cname_chain: payload("pcapplusplus/DnsPackets.pcap", 199)?,
+                txt_multi: payload("zeek/dns-txt-multiple.pcap", 2)?,
+                nxdomain_soa: payload("suricata-verify/dns-udp-nxdomain-soa.pcap", 2)?,
+                tcp_segment: payload("suricata-verify/dns-tcp-multirequest-buffer.pcap", 4)?,
+                fwdptr_head: fwd.data[42..42 + 1024].to_vec(),
+                max_compression: payload("zeek/dns-max-compression-depth.pcap", 1)?,
+            })
+        })
+        .as_ref()
+}
 
 fn text(n: &Name<'_>) -> String {
     n.to_string()
@@ -40,7 +91,11 @@ fn text(n: &Name<'_>) -> String {
 
 #[test]
 fn https_query_from_browser_type_65() {
-    let m = dns::parse(HTTPS_QUERY).unwrap();
+    let Some(s) = samples() else {
+        return;
+    };
+    let https_query = s.https_query.as_slice();
+    let m = dns::parse(https_query).unwrap();
     let h = m.header();
     assert_eq!(h.id, 62111);
     assert!(!h.qr() && h.rd() && h.ad());
@@ -65,7 +120,11 @@ fn https_query_from_browser_type_65() {
 
 #[test]
 fn https_response_alpn_and_hints() {
-    let m = dns::parse(HTTPS_RESPONSE).unwrap();
+    let Some(s) = samples() else {
+        return;
+    };
+    let https_response = s.https_response.as_slice();
+    let m = dns::parse(https_response).unwrap();
     assert!(m.header().qr());
     assert_eq!(m.header().rcode(), 0);
     let rrs: Vec<Record<'_>> = m.answers().collect::<Result<_, _>>().unwrap();
@@ -114,7 +173,11 @@ fn https_response_alpn_and_hints() {
 
 #[test]
 fn https_response_with_ech() {
-    let m = dns::parse(ECH_RESPONSE).unwrap();
+    let Some(s) = samples() else {
+        return;
+    };
+    let ech_response = s.ech_response.as_slice();
+    let m = dns::parse(ech_response).unwrap();
     let rr = m.answers().next().unwrap().unwrap();
     let Ok(Rdata::Https(svcb)) = rr.data() else {
         panic!("not HTTPS")
@@ -134,8 +197,12 @@ fn https_response_with_ech() {
 
 #[test]
 fn cname_chain() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let cname_chain = s.cname_chain.as_slice();
     // pcapplusplus DnsPackets.pcap frame 199: three CNAMEs, then an A.
-    let m = dns::parse(CNAME_CHAIN).unwrap();
+    let m = dns::parse(cname_chain).unwrap();
     let q = m.first_question().unwrap();
     assert_eq!(text(&q.name), "www.uniqlo.com");
     assert_eq!(q.qtype, DnsType::A);
@@ -171,7 +238,11 @@ fn cname_chain() {
 
 #[test]
 fn txt_multiple_strings() {
-    let m = dns::parse(TXT_MULTI).unwrap();
+    let Some(s) = samples() else {
+        return;
+    };
+    let txt_multi = s.txt_multi.as_slice();
+    let m = dns::parse(txt_multi).unwrap();
     let mut txts = Vec::new();
     for rr in m.answers().flatten() {
         if let Ok(Rdata::Txt(strings)) = rr.data() {
@@ -187,7 +258,11 @@ fn txt_multiple_strings() {
 
 #[test]
 fn nxdomain_with_soa() {
-    let m = dns::parse(NXDOMAIN_SOA).unwrap();
+    let Some(s) = samples() else {
+        return;
+    };
+    let nxdomain_soa = s.nxdomain_soa.as_slice();
+    let m = dns::parse(nxdomain_soa).unwrap();
     assert_eq!(m.header().rcode(), 3);
     assert_eq!(dns::rcode_name(m.full_rcode()), Some("NXDOMAIN"));
     assert_eq!(m.answers().count(), 0);
@@ -206,10 +281,14 @@ fn nxdomain_with_soa() {
 
 #[test]
 fn tcp_segment_with_several_messages() {
-    let mut it = dns::tcp_messages(TCP_SEGMENT);
+    let Some(s) = samples() else {
+        return;
+    };
+    let tcp_segment = s.tcp_segment.as_slice();
+    let mut it = dns::tcp_messages(tcp_segment);
     let msgs: Vec<_> = it.by_ref().collect();
     assert!(msgs.len() >= 2, "{}", msgs.len());
-    assert_eq!(it.consumed(), TCP_SEGMENT.len());
+    assert_eq!(it.consumed(), tcp_segment.len());
     assert_eq!(it.needed(), 0);
     for raw in &msgs {
         let m = dns::parse(raw).unwrap();
@@ -217,7 +296,7 @@ fn tcp_segment_with_several_messages() {
         assert!(m.first_question().is_some());
     }
     // Cut inside the last message: everything before it still comes out.
-    let cut = &TCP_SEGMENT[..TCP_SEGMENT.len() - 3];
+    let cut = &tcp_segment[..tcp_segment.len() - 3];
     let mut it = dns::tcp_messages(cut);
     assert_eq!(it.by_ref().count(), msgs.len() - 1);
     assert_eq!(it.needed(), 3);
@@ -226,10 +305,14 @@ fn tcp_segment_with_several_messages() {
 
 #[test]
 fn forward_pointers_do_not_loop() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let fwdptr_head = s.fwdptr_head.as_slice();
     // The first 1 KB of tcpdump's dns_fwdptr.pcap payload: counts of 64259
     // questions, names made of hundreds of labels that run into forward
     // pointers. tshark shows "<Name too long>" for every question.
-    let m = dns::parse(FWDPTR_HEAD).unwrap();
+    let m = dns::parse(fwdptr_head).unwrap();
     assert_eq!(m.header().qdcount, 64259);
     let mut errors = 0;
     let mut n = 0;
@@ -259,9 +342,13 @@ fn forward_pointers_do_not_loop() {
 
 #[test]
 fn long_pointer_chain() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let max_compression = s.max_compression.as_slice();
     // zeek's dns-max-compression-depth.pcap: each owner name points at the
     // previous one, 6 pointers deep at the end.
-    let m = dns::parse(MAX_COMPRESSION).unwrap();
+    let m = dns::parse(max_compression).unwrap();
     let rrs: Vec<_> = m.answers().collect::<Result<_, _>>().unwrap();
     assert_eq!(rrs.len(), 7);
     for (i, rr) in rrs.iter().enumerate() {
@@ -275,31 +362,48 @@ fn long_pointer_chain() {
 
 #[test]
 fn probe_accepts_dns_and_rejects_noise() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let https_query = s.https_query.as_slice();
+    let https_response = s.https_response.as_slice();
+    let cname_chain = s.cname_chain.as_slice();
+    let txt_multi = s.txt_multi.as_slice();
+    let nxdomain_soa = s.nxdomain_soa.as_slice();
+    let fwdptr_head = s.fwdptr_head.as_slice();
     for f in [
-        HTTPS_QUERY,
-        HTTPS_RESPONSE,
-        CNAME_CHAIN,
-        TXT_MULTI,
-        NXDOMAIN_SOA,
+        https_query,
+        https_response,
+        cname_chain,
+        txt_multi,
+        nxdomain_soa,
     ] {
         assert!(dns::probe(f));
     }
-    assert!(!dns::probe(FWDPTR_HEAD));
+    assert!(!dns::probe(fwdptr_head));
     assert!(!dns::probe(b"GET / HTTP/1.1\r\nHost: example.com\r\n\r\n"));
     assert!(!dns::probe(&[
         0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01, 0xfc
     ]));
-    assert!(!dns::probe(&HTTPS_QUERY[..11]));
+    assert!(!dns::probe(&https_query[..11]));
 }
 
 #[test]
 fn truncated_payloads_never_panic_and_keep_prefix() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let https_response = s.https_response.as_slice();
+    let ech_response = s.ech_response.as_slice();
+    let cname_chain = s.cname_chain.as_slice();
+    let txt_multi = s.txt_multi.as_slice();
+    let nxdomain_soa = s.nxdomain_soa.as_slice();
     for f in [
-        HTTPS_RESPONSE,
-        ECH_RESPONSE,
-        CNAME_CHAIN,
-        TXT_MULTI,
-        NXDOMAIN_SOA,
+        https_response,
+        ech_response,
+        cname_chain,
+        txt_multi,
+        nxdomain_soa,
     ] {
         for cut in 0..f.len() {
             let Ok(m) = dns::parse(&f[..cut]) else {
@@ -875,6 +979,17 @@ fn lab_chromium_decodes_https_queries() {
 /// and walks everything. Must never panic or hang.
 #[test]
 fn mutated_fixtures_never_panic() {
+    let Some(s) = samples() else {
+        return;
+    };
+    let https_query = s.https_query.as_slice();
+    let https_response = s.https_response.as_slice();
+    let ech_response = s.ech_response.as_slice();
+    let cname_chain = s.cname_chain.as_slice();
+    let txt_multi = s.txt_multi.as_slice();
+    let nxdomain_soa = s.nxdomain_soa.as_slice();
+    let fwdptr_head = s.fwdptr_head.as_slice();
+    let max_compression = s.max_compression.as_slice();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut rnd = move || {
         seed ^= seed << 13;
@@ -883,14 +998,14 @@ fn mutated_fixtures_never_panic() {
         seed
     };
     let fixtures = [
-        HTTPS_QUERY,
-        HTTPS_RESPONSE,
-        ECH_RESPONSE,
-        CNAME_CHAIN,
-        TXT_MULTI,
-        NXDOMAIN_SOA,
-        FWDPTR_HEAD,
-        MAX_COMPRESSION,
+        https_query,
+        https_response,
+        ech_response,
+        cname_chain,
+        txt_multi,
+        nxdomain_soa,
+        fwdptr_head,
+        max_compression,
     ];
     let mut parsed = 0;
     for _ in 0..20_000 {

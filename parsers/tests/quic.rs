@@ -1,11 +1,15 @@
 //! QUIC Initial decryption through the public API, against real captures.
 //!
-//! The fixture tests always run. The corpus tests read the pcaps in
+//! The lab-corpus fixture tests always run; the tests on single public
+//! Initials read them from the shared folder (public captures are never
+//! copied into the repository). The corpus tests read the pcaps in
 //! `/work/shared` (public captures with tshark reference outputs, and the
 //! lab client corpus) and skip with a note when that folder is absent. They
 //! group client Initials per connection (client address and port, original
 //! DCID), reassemble the ClientHello and compare SNI and ALPN per connection
 //! with tshark's `*.tls.jsonl` (transport `quic`).
+
+mod public_payloads;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::IpAddr;
@@ -27,7 +31,6 @@ const SHARED: [&str; 2] = [
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"),
     concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"),
 ];
-const V2_ECHO: &[u8] = include_bytes!("fixtures/quic/quic_v2_echo.bin");
 const CHROMIUM_1: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_1.bin");
 const CHROMIUM_2: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_2.bin");
 
@@ -284,7 +287,11 @@ fn refs_as_set(tls: &[Value]) -> BTreeSet<ConnKey> {
 
 #[test]
 fn fixture_v2_through_low_level_api() {
-    let mut it = packets(V2_ECHO);
+    let Some(v2_echo) = public_payloads::payload("zeek/quicv2-echo-443.pcap", 1) else {
+        return;
+    };
+    let v2_echo = v2_echo.as_slice();
+    let mut it = packets(v2_echo);
     let p = it.next().unwrap().unwrap();
     assert!(it.next().is_none());
     assert_eq!(p.header.version, QuicVersion::V2);
@@ -433,6 +440,10 @@ fn corpus_clients_match_labels() {
 /// the assembler returns keeps its invariants.
 #[test]
 fn mutated_real_initials_keep_invariants() {
+    let Some(v2_echo) = public_payloads::payload("zeek/quicv2-echo-443.pcap", 1) else {
+        return;
+    };
+    let v2_echo = v2_echo.as_slice();
     let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
     let mut rnd = move || {
         seed ^= seed << 13;
@@ -451,7 +462,7 @@ fn mutated_real_initials_keep_invariants() {
     for i in 0..3000 {
         let base: &[u8] = match i % 3 {
             0 => CHROMIUM_1,
-            1 => V2_ECHO,
+            1 => v2_echo,
             _ => &plain,
         };
         let mut m = base.to_vec();

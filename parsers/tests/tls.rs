@@ -2,12 +2,15 @@
 //! public API, against:
 //! - the 19 spec vectors (copied into `fixtures/tls/`), the worked examples
 //!   and edge cases of `specs/ja4.md` §5 and the RFC 9001 QUIC hello;
-//! - real hellos copied as `.bin` fixtures (always run);
+//! - real hellos of the lab corpus copied as `.bin` fixtures (always run),
+//!   and of public captures read from the shared folder (never copied into
+//!   the repository; skipped with a note without it);
 //! - tls-parser 0.12 on every real hello (differential);
 //! - when `/work/shared` is present: every TCP hello of the public pcaps vs
 //!   tshark 4.0's refs, and every TCP connection of the lab corpus vs its
 //!   JA4 labels. Without it those two tests print a note and pass.
 
+mod public_payloads;
 mod tls_capture;
 
 use std::collections::HashMap;
@@ -24,10 +27,7 @@ use virga_parsers::{Layer, ParseError};
 const VECTORS: &str = include_str!("fixtures/tls/tls-clienthello-vectors.json");
 const CHROMIUM_SEG1: &[u8] = include_bytes!("fixtures/tls/tls_chromium_seg1.bin");
 const CHROMIUM_SEG2: &[u8] = include_bytes!("fixtures/tls/tls_chromium_seg2.bin");
-const TLS12_CH: &[u8] = include_bytes!("fixtures/tls/tls_tls12_client_hello.bin");
-const TLS12_SH: &[u8] = include_bytes!("fixtures/tls/tls_tls12_server_hello.bin");
 const TLS13_SH: &[u8] = include_bytes!("fixtures/tls/tls_tls13_server_hello.bin");
-const HRR: &[u8] = include_bytes!("fixtures/tls/tls_hrr_server_hello.bin");
 const RFC9001_CH: &[u8] = include_bytes!("fixtures/tls/tls_rfc9001_client_hello.bin");
 const RFC9001_SH: &[u8] = include_bytes!("fixtures/tls/tls_rfc9001_server_hello.bin");
 
@@ -222,8 +222,16 @@ fn chromium_hello_in_two_tcp_segments() {
 
 #[test]
 fn tls12_hello_pair_matches_tshark() {
+    let Some(tls12_ch) = public_payloads::handshake_message("zeek/tls1.2.pcap", 4) else {
+        return;
+    };
+    let tls12_ch = tls12_ch.as_slice();
+    let Some(tls12_sh) = public_payloads::handshake_message("zeek/tls1.2.pcap", 5) else {
+        return;
+    };
+    let tls12_sh = tls12_sh.as_slice();
     // Zeek tls1.2.pcap frames 4 and 5; expected values from the tshark refs.
-    let ch = parse_client_hello(TLS12_CH).unwrap();
+    let ch = parse_client_hello(tls12_ch).unwrap();
     assert_eq!(ch.cipher_suites().len(), 80);
     assert_eq!(
         ch.extension_types().collect::<Vec<_>>(),
@@ -236,7 +244,7 @@ fn tls12_hello_pair_matches_tshark() {
         "bd9c99b3a0f752c3ab8b052a79e9de3e"
     );
     assert_eq!(fingerprint::ja4(&ch, Transport::Tcp).a(), "t12i800500");
-    let sh = parse_server_hello(TLS12_SH).unwrap();
+    let sh = parse_server_hello(tls12_sh).unwrap();
     let mut s = String::new();
     let h = fingerprint::ja3s(&sh, &mut s).unwrap();
     assert_eq!(
@@ -248,13 +256,17 @@ fn tls12_hello_pair_matches_tshark() {
 
 #[test]
 fn tls13_server_hello_and_hrr() {
+    let Some(hrr) = public_payloads::handshake_message("zeek/hrr.pcap", 6) else {
+        return;
+    };
+    let hrr = hrr.as_slice();
     // Lab corpus curl.pcap: nginx's TLS 1.3 ServerHello.
     let sh = parse_server_hello(TLS13_SH).unwrap();
     assert_eq!(sh.legacy_version(), TlsVersion::TLS_1_2);
     assert_eq!(sh.selected_version().name(), "TLS 1.3");
     assert_eq!(sh.key_share_group(), Some(29));
     assert_eq!(sh.extension_types().collect::<Vec<_>>(), vec![43, 51]);
-    let hrr = parse_server_hello(HRR).unwrap();
+    let hrr = parse_server_hello(hrr).unwrap();
     assert!(hrr.is_hello_retry_request() && !sh.is_hello_retry_request());
 }
 
@@ -304,11 +316,15 @@ fn our_view(msg: &[u8]) -> View {
 
 #[test]
 fn agrees_with_tls_parser_on_real_hellos() {
+    let Some(tls12_ch) = public_payloads::handshake_message("zeek/tls1.2.pcap", 4) else {
+        return;
+    };
+    let tls12_ch = tls12_ch.as_slice();
     let mut msgs: Vec<Vec<u8>> = vectors()
         .iter()
         .filter_map(|v| v["handshake_hex"].as_str().map(hex))
         .collect();
-    msgs.push(TLS12_CH.to_vec());
+    msgs.push(tls12_ch.to_vec());
     msgs.push(RFC9001_CH.to_vec());
     let stream = [CHROMIUM_SEG1, CHROMIUM_SEG2].concat();
     msgs.push(stream[5..].to_vec());
@@ -735,6 +751,14 @@ fn feeding_segment_by_segment_answers_incomplete_then_the_message() {
 /// real streams and hellos and run every entry point on them.
 #[test]
 fn mutated_real_hellos_never_panic() {
+    let Some(tls12_sh) = public_payloads::handshake_message("zeek/tls1.2.pcap", 5) else {
+        return;
+    };
+    let tls12_sh = tls12_sh.as_slice();
+    let Some(hrr) = public_payloads::handshake_message("zeek/hrr.pcap", 6) else {
+        return;
+    };
+    let hrr = hrr.as_slice();
     let mut seed = 0x9e37_79b9_7f4a_7c15u64;
     let mut rand = move || {
         seed ^= seed << 13;
@@ -751,8 +775,8 @@ fn mutated_real_hellos_never_panic() {
         two_records,
         vector("curl_sni"),
         vector("cffi_firefox147"),
-        TLS12_SH.to_vec(),
-        HRR.to_vec(),
+        tls12_sh.to_vec(),
+        hrr.to_vec(),
     ];
     let mut parsed = 0;
     for i in 0..20_000 {

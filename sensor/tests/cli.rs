@@ -280,18 +280,18 @@ fn replay_of_a_missing_or_non_capture_file_exits_2_before_writing() {
 /// the NULL-link Dropbox LAN sync) in the output.
 #[test]
 fn replay_of_a_multi_linktype_pcapng_reads_every_packet() {
-    let path = data("public/test202-be.pcapng");
-    let want_packets = match shared() {
-        Some(s) => {
-            let meta = s.join("pcaps/public/refs/gopacket/test202-be.pcapng.meta.json");
-            let v: Value = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
-            v["packets"].as_u64().unwrap()
-        }
-        None => {
-            eprintln!("note: shared folder absent; using the packet count recorded in the test");
-            8
-        }
+    let Some(shared) = shared() else {
+        eprintln!("note: shared folder absent: multi-link-type pcapng test skipped");
+        return;
     };
+    // Public captures are read where they are, not copied into the repository.
+    let path = shared
+        .join("pcaps/public/gopacket/test202-be.pcapng")
+        .to_string_lossy()
+        .into_owned();
+    let meta = shared.join("pcaps/public/refs/gopacket/test202-be.pcapng.meta.json");
+    let v: Value = serde_json::from_str(&std::fs::read_to_string(meta).unwrap()).unwrap();
+    let want_packets = v["packets"].as_u64().unwrap();
     let eve = temp("t202.json");
     let summary = virga::replay::run(&virga::replay::ReplayOptions {
         inputs: vec![path.clone()],

@@ -19,10 +19,11 @@ fn all_output_validates_against_the_eve_schema() {
     let mut inputs = vec![
         pcap("sample.pcap"),
         pcap("no_sni_lambda.pcap"),
-        format!(
-            "{}/../parsers/tests/fixtures/packet/packet_vlan_qinqinq_http.pcap",
-            env!("CARGO_MANIFEST_DIR")
-        ),
+        // An HTTP request (public captures are read where they are).
+        shared
+            .join("pcaps/public/zeek/vlan-qinqinq.pcap")
+            .to_string_lossy()
+            .into_owned(),
     ];
     for e in std::fs::read_dir(pcap("clients")).unwrap() {
         let p = e.unwrap().path();

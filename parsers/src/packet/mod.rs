@@ -284,18 +284,8 @@ mod tests {
     use super::*;
     use crate::error::Layer;
 
-    // Single frames copied from public captures (see tests/fixtures/README.md).
-    const PADDED_SYNACK: &[u8] =
-        include_bytes!("../../tests/fixtures/packet/packet_eth_padded_synack.bin");
-    const NULL_V6_ACK: &[u8] =
-        include_bytes!("../../tests/fixtures/packet/packet_null_ipv6_ack.bin");
-    const QINQINQ_GET: &[u8] =
-        include_bytes!("../../tests/fixtures/packet/packet_eth_qinqinq_http_get.bin");
-    const QINQ_ARP: &[u8] = include_bytes!("../../tests/fixtures/packet/packet_eth_qinq_arp.bin");
-    const V6_LATER_FRAGMENT: &[u8] =
-        include_bytes!("../../tests/fixtures/defrag/defrag_ipv6_mdns_frag2.bin");
-    const NULL_V6_UDP_CUT: &[u8] =
-        include_bytes!("../../tests/fixtures/packet/packet_null_ipv6_udp_snaplen.bin");
+    // Single frames of public captures, read from the shared folder (the
+    // tests pass without checking, with a note, when it is absent).
 
     fn tcp<'a>(v: &PacketView<'a>) -> TcpSegment<'a> {
         match v.transport {
@@ -306,9 +296,13 @@ mod tests {
 
     #[test]
     fn ethernet_padding_never_reaches_the_payload() {
+        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+            return;
+        };
+        let padded_synack = padded_synack.as_slice();
         // tcpdump dns_tcp.pcap pkt 2: 60-byte frame, IPv4 total length 44.
-        assert_eq!(PADDED_SYNACK.len(), 60);
-        let v = decode(LinkType::ETHERNET, PADDED_SYNACK).unwrap();
+        assert_eq!(padded_synack.len(), 60);
+        let v = decode(LinkType::ETHERNET, padded_synack).unwrap();
         assert_eq!(v.stop, None);
         assert_eq!(v.ether_type, Some(EtherType::IPV4));
         let ip = v.ip.unwrap();
@@ -329,8 +323,12 @@ mod tests {
 
     #[test]
     fn bsd_loopback_family_in_either_byte_order() {
+        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
+            return;
+        };
+        let null_v6_ack = null_v6_ack.as_slice();
         // ja4 tls-alpn-h2.pcap pkt 3: family 30 (Darwin AF_INET6), little-endian.
-        let le = decode(LinkType::NULL, NULL_V6_ACK).unwrap();
+        let le = decode(LinkType::NULL, null_v6_ack).unwrap();
         let ip = le.ip.unwrap();
         assert_eq!(ip.version, 6);
         assert_eq!(
@@ -342,7 +340,7 @@ mod tests {
         let t = tcp(&le);
         assert_eq!((t.src_port, t.dst_port, t.seq), (64034, 443, 857_026_347));
 
-        let mut be = NULL_V6_ACK.to_vec();
+        let mut be = null_v6_ack.to_vec();
         be[..4].copy_from_slice(&30u32.to_be_bytes());
         assert_eq!(decode(LinkType::NULL, &be).unwrap().ip, le.ip);
         assert_eq!(decode(LinkType::LOOP, &be).unwrap().ip, le.ip);
@@ -370,8 +368,12 @@ mod tests {
 
     #[test]
     fn vlan_tags_beyond_three_are_walked_and_counted() {
+        let Some(qinqinq_get) = crate::public_payloads::record("zeek/vlan-qinqinq.pcap", 4) else {
+            return;
+        };
+        let qinqinq_get = qinqinq_get.as_slice();
         // Zeek vlan-qinqinq.pcap pkt 4: three 802.1Q tags 30/20/10, HTTP GET.
-        let v = decode(LinkType::ETHERNET, QINQINQ_GET).unwrap();
+        let v = decode(LinkType::ETHERNET, qinqinq_get).unwrap();
         assert_eq!(v.vlan.ids(), &[30, 20, 10]);
         assert_eq!(v.vlan.count(), 3);
         let t = tcp(&v);
@@ -381,9 +383,9 @@ mod tests {
             .starts_with(b"GET /download/CHANGES.bro-aux.txt HTTP/1.1\r\n"));
 
         // Two more outer tags (802.1ad vid 7, 0x9100 vid 8) in front: five in all.
-        let mut five = QINQINQ_GET[..12].to_vec();
+        let mut five = qinqinq_get[..12].to_vec();
         five.extend_from_slice(&[0x88, 0xa8, 0x00, 0x07, 0x91, 0x00, 0x00, 0x08]);
-        five.extend_from_slice(&QINQINQ_GET[12..]);
+        five.extend_from_slice(&qinqinq_get[12..]);
         let v5 = decode(LinkType::ETHERNET, &five).unwrap();
         assert_eq!(v5.vlan.ids(), &[7, 8, 30]);
         assert_eq!(v5.vlan.count(), 5);
@@ -392,7 +394,7 @@ mod tests {
         assert_eq!(v5.transport, v.transport);
 
         // A tag cut in the middle stops at the link layer.
-        let v = decode(LinkType::ETHERNET, &QINQINQ_GET[..24]).unwrap();
+        let v = decode(LinkType::ETHERNET, &qinqinq_get[..24]).unwrap();
         assert_eq!(v.stop, Some(ParseError::Truncated { layer: Layer::Link }));
         assert_eq!(v.vlan.ids(), &[30, 20]);
         assert_eq!(v.ip, None);
@@ -400,8 +402,12 @@ mod tests {
 
     #[test]
     fn non_ip_frames_are_ok_without_ip() {
+        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
+            return;
+        };
+        let qinq_arp = qinq_arp.as_slice();
         // tcpdump 802.1ad_QinQ.pcap pkt 1: 802.1ad 200 / 802.1Q 2001 / ARP.
-        let v = decode(LinkType::ETHERNET, QINQ_ARP).unwrap();
+        let v = decode(LinkType::ETHERNET, qinq_arp).unwrap();
         assert_eq!(v.vlan.ids(), &[200, 2001]);
         assert_eq!(v.ether_type, Some(EtherType::ARP));
         assert_eq!(v.ether_type.and_then(EtherType::name), Some("arp"));
@@ -410,8 +416,14 @@ mod tests {
 
     #[test]
     fn snaplen_cut_udp_keeps_header_and_flags_payload() {
+        let Some(null_v6_udp_cut) =
+            crate::public_payloads::record("tcpdump/quic_handshake_truncated.pcap", 1)
+        else {
+            return;
+        };
+        let null_v6_udp_cut = null_v6_udp_cut.as_slice();
         // tcpdump quic_handshake_truncated.pcap pkt 1: 256 of 1252 bytes.
-        let v = decode(LinkType::NULL, NULL_V6_UDP_CUT).unwrap();
+        let v = decode(LinkType::NULL, null_v6_udp_cut).unwrap();
         let ip = v.ip.unwrap();
         assert!(ip.truncated);
         assert_eq!((ip.total_len, ip.datagram.len()), (1248, 252));
@@ -428,8 +440,14 @@ mod tests {
 
     #[test]
     fn later_ipv6_fragment_is_payload_only() {
+        let Some(v6_later_fragment) =
+            crate::public_payloads::record("pcapplusplus/ip6_fragments.pcap", 2)
+        else {
+            return;
+        };
+        let v6_later_fragment = v6_later_fragment.as_slice();
         // PcapPlusPlus ip6_fragments.pcap record 2: offset 120, more, id 2904867.
-        let v = decode(LinkType::ETHERNET, V6_LATER_FRAGMENT).unwrap();
+        let v = decode(LinkType::ETHERNET, v6_later_fragment).unwrap();
         let ip = v.ip.unwrap();
         let f = ip.fragment.unwrap();
         assert_eq!(
@@ -439,11 +457,11 @@ mod tests {
         assert_eq!((v.transport, v.stop), (Transport::None, None));
         assert_eq!(ip.total_len, 168);
         assert_eq!((ip.header_len, ip.payload.len()), (48, 120));
-        assert_eq!(ip.payload, &V6_LATER_FRAGMENT[14 + 48..]);
+        assert_eq!(ip.payload, &v6_later_fragment[14 + 48..]);
 
         // Fragment header naming Destination Options: the fragment's bytes
         // must not be read as an extension header.
-        let mut opts = V6_LATER_FRAGMENT.to_vec();
+        let mut opts = v6_later_fragment.to_vec();
         opts[14 + 40] = 60;
         let w = decode(LinkType::ETHERNET, &opts).unwrap();
         let wip = w.ip.unwrap();
@@ -454,8 +472,20 @@ mod tests {
 
     #[test]
     fn link_layer_errors() {
+        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+            return;
+        };
+        let padded_synack = padded_synack.as_slice();
+        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
+            return;
+        };
+        let null_v6_ack = null_v6_ack.as_slice();
+        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
+            return;
+        };
+        let qinq_arp = qinq_arp.as_slice();
         assert_eq!(
-            decode(LinkType(147), QINQ_ARP),
+            decode(LinkType(147), qinq_arp),
             Err(ParseError::Unsupported {
                 layer: Layer::Link,
                 what: "link_type"
@@ -463,10 +493,10 @@ mod tests {
         );
         assert!(!LinkType(147).is_supported());
         let trunc = Err(ParseError::Truncated { layer: Layer::Link });
-        assert_eq!(decode(LinkType::ETHERNET, &PADDED_SYNACK[..13]), trunc);
-        assert_eq!(decode(LinkType::LINUX_SLL, &PADDED_SYNACK[..15]), trunc);
-        assert_eq!(decode(LinkType::LINUX_SLL2, &PADDED_SYNACK[..19]), trunc);
-        assert_eq!(decode(LinkType::NULL, &NULL_V6_ACK[..3]), trunc);
+        assert_eq!(decode(LinkType::ETHERNET, &padded_synack[..13]), trunc);
+        assert_eq!(decode(LinkType::LINUX_SLL, &padded_synack[..15]), trunc);
+        assert_eq!(decode(LinkType::LINUX_SLL2, &padded_synack[..19]), trunc);
+        assert_eq!(decode(LinkType::NULL, &null_v6_ack[..3]), trunc);
         let raw = decode(LinkType::RAW, &[]).unwrap();
         assert_eq!(raw.stop, Some(ParseError::Truncated { layer: Layer::Ip }));
         let bad = decode(LinkType::IPV4, &[0x50; 24]).unwrap();
@@ -481,7 +511,15 @@ mod tests {
 
     #[test]
     fn raw_ip_entry_points_agree() {
-        let datagram = &PADDED_SYNACK[14..58];
+        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+            return;
+        };
+        let padded_synack = padded_synack.as_slice();
+        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
+            return;
+        };
+        let null_v6_ack = null_v6_ack.as_slice();
+        let datagram = &padded_synack[14..58];
         let a = decode_ip(datagram);
         for link in [
             LinkType::RAW,
@@ -492,19 +530,41 @@ mod tests {
             let b = decode(link, datagram).unwrap();
             assert_eq!((a.ip, a.transport, a.stop), (b.ip, b.transport, b.stop));
         }
-        assert_eq!(a.ip, decode(LinkType::ETHERNET, PADDED_SYNACK).unwrap().ip);
-        let v6 = decode(LinkType::IPV6, &NULL_V6_ACK[4..]).unwrap();
-        assert_eq!(v6.ip, decode(LinkType::NULL, NULL_V6_ACK).unwrap().ip);
+        assert_eq!(a.ip, decode(LinkType::ETHERNET, padded_synack).unwrap().ip);
+        let v6 = decode(LinkType::IPV6, &null_v6_ack[4..]).unwrap();
+        assert_eq!(v6.ip, decode(LinkType::NULL, null_v6_ack).unwrap().ip);
     }
 
     #[test]
     fn every_prefix_of_a_valid_frame_is_truncated_never_invalid() {
+        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+            return;
+        };
+        let padded_synack = padded_synack.as_slice();
+        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
+            return;
+        };
+        let null_v6_ack = null_v6_ack.as_slice();
+        let Some(qinqinq_get) = crate::public_payloads::record("zeek/vlan-qinqinq.pcap", 4) else {
+            return;
+        };
+        let qinqinq_get = qinqinq_get.as_slice();
+        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
+            return;
+        };
+        let qinq_arp = qinq_arp.as_slice();
+        let Some(null_v6_udp_cut) =
+            crate::public_payloads::record("tcpdump/quic_handshake_truncated.pcap", 1)
+        else {
+            return;
+        };
+        let null_v6_udp_cut = null_v6_udp_cut.as_slice();
         let cases: [(LinkType, &[u8]); 5] = [
-            (LinkType::ETHERNET, PADDED_SYNACK),
-            (LinkType::NULL, NULL_V6_ACK),
-            (LinkType::ETHERNET, QINQINQ_GET),
-            (LinkType::ETHERNET, QINQ_ARP),
-            (LinkType::NULL, NULL_V6_UDP_CUT),
+            (LinkType::ETHERNET, padded_synack),
+            (LinkType::NULL, null_v6_ack),
+            (LinkType::ETHERNET, qinqinq_get),
+            (LinkType::ETHERNET, qinq_arp),
+            (LinkType::NULL, null_v6_udp_cut),
         ];
         for (link, frame) in cases {
             for n in 0..=frame.len() {

@@ -300,15 +300,6 @@ mod tests {
     const VECTORS: &str = include_str!("../../tests/fixtures/quic/quic_initial_vectors.json");
     const CHROMIUM_1: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_chromium_ch_1.bin");
     const CHROMIUM_2: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_chromium_ch_2.bin");
-    const V2_ECHO: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_v2_echo.bin");
-    const V1_CHROMIUM115: &[u8] =
-        include_bytes!("../../tests/fixtures/quic/quic_v1_chromium115.bin");
-    const DRAFT29: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_draft29_chaos.bin");
-    const UNORDERED_1: &[u8] =
-        include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_1.bin");
-    const UNORDERED_2: &[u8] =
-        include_bytes!("../../tests/fixtures/quic/quic_frag_unordered_2.bin");
-    const TRUNCATED: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_truncated.bin");
 
     fn contains(hay: &[u8], needle: &[u8]) -> bool {
         hay.windows(needle.len()).any(|w| w == needle)
@@ -429,12 +420,29 @@ mod tests {
 
     #[test]
     fn single_datagram_fixtures() {
+        let Some(v2_echo) = crate::public_payloads::payload("zeek/quicv2-echo-443.pcap", 1) else {
+            return;
+        };
+        let v2_echo = v2_echo.as_slice();
+        let Some(v1_chromium115) =
+            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
+        else {
+            return;
+        };
+        let v1_chromium115 = v1_chromium115.as_slice();
+        let Some(draft29) = crate::public_payloads::payload(
+            "ndpi/quic_frags_ch_out_of_order_same_packet_craziness.pcapng",
+            1,
+        ) else {
+            return;
+        };
+        let draft29 = draft29.as_slice();
         let mut scratch = [0u8; 1500];
         let mut a = CryptoAssembler::new();
         for (d, sni, alpn) in [
-            (V2_ECHO, "localhost", &b"\x11quic-echo-example"[..]),
-            (V1_CHROMIUM115, "api.cirrus-ci.com", b"\x02h3"),
-            (DRAFT29, "update.googleapis.com", b"\x05h3-29"),
+            (v2_echo, "localhost", &b"\x11quic-echo-example"[..]),
+            (v1_chromium115, "api.cirrus-ci.com", b"\x02h3"),
+            (draft29, "update.googleapis.com", b"\x05h3-29"),
         ] {
             let ch = client_hello_from_initial(d, &mut scratch, &mut a).unwrap();
             assert_hello_with_sni(ch, sni);
@@ -442,10 +450,10 @@ mod tests {
         }
         // The draft-29 packet really is shuffled: several CRYPTO frames, the
         // first not at offset 0.
-        let (h, _) = super::super::parse_long_header(DRAFT29).unwrap();
+        let (h, _) = super::super::parse_long_header(draft29).unwrap();
         assert_eq!(h.version, QuicVersion::DRAFT_29);
         let keys = client_initial_keys(h.version, h.dcid).unwrap();
-        let d = super::super::decrypt_initial(DRAFT29, &keys, &mut scratch).unwrap();
+        let d = super::super::decrypt_initial(draft29, &keys, &mut scratch).unwrap();
         let offsets: Vec<u64> = super::super::frames(d.payload)
             .filter_map(|f| match f {
                 Ok(super::super::Frame::Crypto { offset, .. }) => Some(offset),
@@ -458,8 +466,20 @@ mod tests {
 
     #[test]
     fn suricata_unordered_two_packets() {
+        let Some(unordered_1) =
+            crate::public_payloads::payload("suricata-verify/quic-frag-unordered.pcap", 1)
+        else {
+            return;
+        };
+        let unordered_1 = unordered_1.as_slice();
+        let Some(unordered_2) =
+            crate::public_payloads::payload("suricata-verify/quic-frag-unordered.pcap", 2)
+        else {
+            return;
+        };
+        let unordered_2 = unordered_2.as_slice();
         let mut scratch = [0u8; 1500];
-        for order in [[UNORDERED_1, UNORDERED_2], [UNORDERED_2, UNORDERED_1]] {
+        for order in [[unordered_1, unordered_2], [unordered_2, unordered_1]] {
             let mut ci = ClientInitials::new();
             ci.on_datagram(order[0], &mut scratch);
             assert!(ci.client_hello().is_err());
@@ -470,24 +490,36 @@ mod tests {
 
     #[test]
     fn truncated_capture_fails_cleanly() {
+        let Some(v1_chromium115) =
+            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
+        else {
+            return;
+        };
+        let v1_chromium115 = v1_chromium115.as_slice();
+        let Some(truncated) =
+            crate::public_payloads::payload("tcpdump/quic_handshake_truncated.pcap", 1)
+        else {
+            return;
+        };
+        let truncated = truncated.as_slice();
         let mut scratch = [0u8; 1500];
         let mut ci = ClientInitials::new();
-        let r = ci.on_datagram(TRUNCATED, &mut scratch);
+        let r = ci.on_datagram(truncated, &mut scratch);
         assert_eq!(r.error, Some(ParseError::Truncated { layer: Layer::Quic }));
         assert_eq!(r.decrypted, 0);
         let mut a = CryptoAssembler::new();
         assert_eq!(
-            client_hello_from_initial(TRUNCATED, &mut scratch, &mut a),
+            client_hello_from_initial(truncated, &mut scratch, &mut a),
             Err(ParseError::Truncated { layer: Layer::Quic })
         );
         // Every prefix of a real Initial: no panic, nothing decrypted.
-        for n in 0..V1_CHROMIUM115.len() {
-            let r = ci.on_datagram(&V1_CHROMIUM115[..n], &mut scratch);
+        for n in 0..v1_chromium115.len() {
+            let r = ci.on_datagram(&v1_chromium115[..n], &mut scratch);
             assert_eq!(r.decrypted, 0);
         }
         // Scratch too small.
         let mut tiny = [0u8; 100];
-        let r = ci.on_datagram(V1_CHROMIUM115, &mut tiny);
+        let r = ci.on_datagram(v1_chromium115, &mut tiny);
         assert_eq!(
             r.error,
             Some(ParseError::Unsupported {
@@ -499,9 +531,15 @@ mod tests {
 
     #[test]
     fn foreign_initial_does_not_disturb_state_and_new_dcid_rekeys() {
+        let Some(v1_chromium115) =
+            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
+        else {
+            return;
+        };
+        let v1_chromium115 = v1_chromium115.as_slice();
         let mut scratch = [0u8; 1500];
         let mut ci = ClientInitials::new();
-        ci.on_datagram(V1_CHROMIUM115, &mut scratch);
+        ci.on_datagram(v1_chromium115, &mut scratch);
         assert!(ci.client_hello().is_ok());
         let dcid = ci.original_dcid().unwrap().to_vec();
         // A server Initial (RFC 9001 A.3) fed by mistake: fails, keeps state.

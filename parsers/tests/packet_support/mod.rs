@@ -1,7 +1,10 @@
-//! Test-only helpers shared by the packet and defrag integration tests: a
-//! minimal classic pcap / pcapng reader (written here rather than adding a
-//! pcap crate as a dependency; it only has to read the public test captures)
-//! and the loader for tshark's `.frames.jsonl` references.
+//! Test-only helpers shared by the parsers' tests (the integration tests, and
+//! the unit tests through `src/test_public.rs`): a minimal classic pcap /
+//! pcapng reader (written here rather than adding a pcap crate as a
+//! dependency; it only has to read the public test captures), the public
+//! captures of the shared folder record by record (they are read where they
+//! are, never copied into the repository), and the loader for tshark's
+//! `.frames.jsonl` references.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
@@ -208,4 +211,31 @@ pub fn read_refs(path: &Path) -> Vec<serde_json::Value> {
         .filter(|l| !l.trim().is_empty())
         .map(|l| serde_json::from_str(l).expect("json line"))
         .collect()
+}
+
+/// Every record of `shared/pcaps/public/<rel>`; None, with a note, when the
+/// shared folder is absent (the test using it then passes without checking).
+pub fn public_records(rel: &str) -> Option<Vec<Frame>> {
+    let Some(root) = shared_public() else {
+        eprintln!("note: shared/pcaps/public absent: the test of {rel} is skipped");
+        return None;
+    };
+    let path = root.join(rel);
+    let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    Some(read_capture(&bytes))
+}
+
+/// Record `n` (1-based, tshark's frame number) of a public capture.
+pub fn public_record(rel: &str, n: usize) -> Option<Frame> {
+    let mut all = public_records(rel)?;
+    assert!(n >= 1 && n <= all.len(), "{rel} has no record {n}");
+    Some(all.swap_remove(n - 1))
+}
+
+/// The tshark frame references of a public capture (`refs/<rel>.frames.jsonl`).
+pub fn public_refs(rel: &str) -> Option<Vec<serde_json::Value>> {
+    let root = shared_public()?;
+    Some(read_refs(
+        &root.join("refs").join(format!("{rel}.frames.jsonl")),
+    ))
 }
