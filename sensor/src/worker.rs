@@ -491,7 +491,7 @@ fn note_name(app: &mut FlowApp, name: Option<Box<str>>, source: NameSource, em: 
 /// event writer's, and the names formatted to match against the catalogue
 /// and to learn.
 #[derive(Default)]
-pub(crate) struct DnsBuffers {
+struct DnsBuffers {
     event: DnsScratch,
     qname: String,
     target: String,
@@ -642,14 +642,11 @@ fn tcp(
         }
         AppState::DnsTcp(st) => {
             let st: &mut TcpDnsState = st;
-            let app = DnsFlow {
-                tx_count: &mut flow.app.tx_count,
-                serverless: &mut flow.app.serverless,
-            };
+            let (tx_count, serverless) = (&mut flow.app.tx_count, &mut flow.app.serverless);
             st.push(d, seq, payload, |m| {
                 let app = DnsFlow {
-                    tx_count: &mut *app.tx_count,
-                    serverless: &mut *app.serverless,
+                    tx_count: &mut *tx_count,
+                    serverless: &mut *serverless,
                 };
                 dns_message(app, tuple, fid, m, ev, em, dns_s, names);
             });
