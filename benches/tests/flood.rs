@@ -63,13 +63,23 @@ fn flood_events(
     .unwrap()
     .expect("beacon info");
     sink.finish().unwrap();
-    let out = dir.join("eve.json");
+    let events = replay(&pcap, config, 2);
+    std::fs::remove_dir_all(&dir).unwrap();
+    Some((events, info))
+}
+
+/// Replays `pcap` with `workers` workers and `config`; returns the events
+/// (written to a temporary file of its own, removed after).
+fn replay(pcap: &std::path::Path, config: &str, workers: usize) -> Vec<Value> {
+    static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let out = std::env::temp_dir().join(format!("virga-flood-{}-{n}.json", std::process::id()));
     let opts = virga::replay::ReplayOptions {
         inputs: vec![pcap.to_string_lossy().into_owned()],
         output: virga::output::Target::File(out.to_string_lossy().into_owned()),
         log_all: false,
         config: virga_config::from_str(config, "<flood test>").unwrap(),
-        workers: Some(2),
+        workers: Some(workers),
     };
     virga::replay::run(&opts).unwrap();
     let events = std::fs::read_to_string(&out)
@@ -77,8 +87,8 @@ fn flood_events(
         .lines()
         .map(|l| serde_json::from_str(l).unwrap())
         .collect();
-    std::fs::remove_dir_all(&dir).unwrap();
-    Some((events, info))
+    std::fs::remove_file(&out).unwrap();
+    events
 }
 
 fn final_stats(events: &[Value]) -> &Value {
@@ -198,26 +208,6 @@ fn half_sent_handshakes_stay_within_the_memcap_and_the_beacon_is_still_found() {
     );
 }
 
-/// Replays `pcap` with one worker and `config`; returns the events.
-fn replay_one_worker(pcap: &std::path::Path, config: &str) -> Vec<Value> {
-    let out = pcap.with_extension("json");
-    let opts = virga::replay::ReplayOptions {
-        inputs: vec![pcap.to_string_lossy().into_owned()],
-        output: virga::output::Target::File(out.to_string_lossy().into_owned()),
-        log_all: false,
-        config: virga_config::from_str(config, "<memcap test>").unwrap(),
-        workers: Some(1),
-    };
-    virga::replay::run(&opts).unwrap();
-    let events = std::fs::read_to_string(&out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    std::fs::remove_file(&out).unwrap();
-    events
-}
-
 /// (src_ip, sni, ja4, ja3 hash, has ja3s) of every tls event.
 fn tls_events(events: &[Value]) -> Vec<(String, String, String, String, bool)> {
     let mut v: Vec<_> = events
@@ -329,14 +319,15 @@ fn alone_and_flooded(capture: &str) -> (Vec<Value>, Vec<Value>) {
     let flooded = dir.join("flooded.pcap");
     flood_around(&real, &start, &flooded);
     let config = "[flow]\nfirst_flight_memcap_bytes = 65536\n";
-    let alone = replay_one_worker(
+    let alone = replay(
         std::path::Path::new(&format!(
             "{}/../sensor/tests/data/pcaps/clients/{capture}",
             env!("CARGO_MANIFEST_DIR")
         )),
         config,
+        1,
     );
-    let under = replay_one_worker(&flooded, config);
+    let under = replay(&flooded, config, 1);
     std::fs::remove_dir_all(&dir).unwrap();
     let drops = final_stats(&under)["tcp"]["segment_memcap_drop"]
         .as_u64()

@@ -502,11 +502,27 @@ mod tests {
     use super::*;
     use crate::packet::{decode, decode_ip, LinkType, Transport};
 
-    // Real frames of public captures, read from the shared folder (the tests
-    // pass without checking, with a note, when it is absent): Zeek's
-    // `dns-edns-ecs.pcap` records 53 and 54, a 1710-byte DNS answer over UDP
-    // in two IPv4 fragments (offsets 0 and 1480), and tcpdump's
-    // `dns_tcp.pcap` record 2, a whole (unfragmented) SYN-ACK.
+    /// The real frames these tests read from the shared folder (public
+    /// captures are never copied into the repository); None, with a note,
+    /// without it, and the tests then pass without checking. Zeek's
+    /// `dns-edns-ecs.pcap` records 53 and 54 are a 1710-byte DNS answer over
+    /// UDP in two IPv4 fragments (offsets 0 and 1480); tcpdump's
+    /// `dns_tcp.pcap` record 2 is a whole (unfragmented) SYN-ACK.
+    struct Frames {
+        frag0: Vec<u8>,
+        frag1: Vec<u8>,
+        whole: Vec<u8>,
+    }
+
+    fn frames() -> Option<Frames> {
+        use crate::public_payloads::record;
+        Some(Frames {
+            frag0: record("zeek/dns-edns-ecs.pcap", 53)?,
+            frag1: record("zeek/dns-edns-ecs.pcap", 54)?,
+            whole: record("tcpdump/dns_tcp.pcap", 2)?,
+        })
+    }
+
     const IP: usize = 14;
 
     fn ip_of(frame: &[u8]) -> IpView<'_> {
@@ -552,14 +568,10 @@ mod tests {
 
     #[test]
     fn fragments_in_either_order_rebuild_the_datagram() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let (a, b) = (ip_of(frag0), ip_of(frag1));
         assert_eq!(a.fragment.map(|f| (f.offset, f.more)), Some((0, true)));
         assert_eq!(b.fragment.map(|f| (f.offset, f.more)), Some((1480, false)));
@@ -584,14 +596,10 @@ mod tests {
 
     #[test]
     fn exact_duplicate_is_ignored() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let mut d = Defragmenter::new(DefragConfig::default());
         assert_eq!(d.push(&ip_of(frag0), 0), DefragOutcome::Pending);
         assert_eq!(d.push(&ip_of(frag0), 1), DefragOutcome::Pending);
@@ -604,14 +612,10 @@ mod tests {
 
     #[test]
     fn overlap_drops_the_datagram() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let mut d = Defragmenter::new(DefragConfig::default());
         let overlapping = with_offset(frag1, 184, false);
         assert_eq!(d.push(&ip_of(frag0), 0), DefragOutcome::Pending);
@@ -626,14 +630,10 @@ mod tests {
 
     #[test]
     fn timeout_is_packet_time() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let config = DefragConfig {
             timeout_us: 1_000,
             ..DefragConfig::default()
@@ -650,14 +650,10 @@ mod tests {
 
     #[test]
     fn full_table_evicts_the_oldest() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let config = DefragConfig {
             max_datagrams: 1,
             ..DefragConfig::default()
@@ -673,14 +669,10 @@ mod tests {
 
     #[test]
     fn limits_drop_with_a_reason() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let small = DefragConfig {
             max_payload_len: 1000,
             ..DefragConfig::default()
@@ -707,14 +699,10 @@ mod tests {
 
     #[test]
     fn cut_misaligned_and_contradictory_fragments_are_refused() {
-        let Some(frag0) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 53) else {
+        let Some(f) = frames() else {
             return;
         };
-        let frag0 = frag0.as_slice();
-        let Some(frag1) = crate::public_payloads::record("zeek/dns-edns-ecs.pcap", 54) else {
-            return;
-        };
-        let frag1 = frag1.as_slice();
+        let (frag0, frag1) = (f.frag0.as_slice(), f.frag1.as_slice());
         let mut d = Defragmenter::new(DefragConfig::default());
         let cut = ip_of(&frag0[..600]);
         assert!(cut.truncated);
@@ -744,10 +732,10 @@ mod tests {
 
     #[test]
     fn whole_datagrams_pass_through() {
-        let Some(whole) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+        let Some(f) = frames() else {
             return;
         };
-        let whole = whole.as_slice();
+        let whole = f.whole.as_slice();
         let mut d = Defragmenter::new(DefragConfig::default());
         assert_eq!(d.push(&ip_of(whole), 0), DefragOutcome::NotFragment);
         assert_eq!(d.stats(), DefragStats::default());

@@ -162,24 +162,34 @@ pub fn parse_request(payload: &[u8]) -> Result<HttpRequest<'_>, ParseError> {
 mod tests {
     use super::*;
 
-    // Real requests: TCP payloads of public captures, read from the shared
-    // folder (the tests pass without checking, with a note, without it).
+    /// The real frames these tests read from the shared folder (public
+    /// captures are never copied into the repository); None, with a note,
+    /// without it, and the tests then pass without checking.
+    struct Frames {
+        wget: Vec<u8>,
+        konqueror: Vec<u8>,
+        cryptoapi: Vec<u8>,
+    }
+
+    fn frames() -> Option<Frames> {
+        use crate::public_payloads::payload;
+        Some(Frames {
+            wget: payload("zeek/vlan-qinqinq.pcap", 4)?,
+            konqueror: payload("pcapplusplus/raw_ip.pcap", 4)?,
+            cryptoapi: payload("pcapplusplus/raw_ip.pcap", 55)?,
+        })
+    }
 
     #[test]
     fn real_requests() {
-        let Some(wget) = crate::public_payloads::payload("zeek/vlan-qinqinq.pcap", 4) else {
+        let Some(f) = frames() else {
             return;
         };
-        let wget = wget.as_slice();
-        let Some(konqueror) = crate::public_payloads::payload("pcapplusplus/raw_ip.pcap", 4) else {
-            return;
-        };
-        let konqueror = konqueror.as_slice();
-        let Some(cryptoapi) = crate::public_payloads::payload("pcapplusplus/raw_ip.pcap", 55)
-        else {
-            return;
-        };
-        let cryptoapi = cryptoapi.as_slice();
+        let (wget, konqueror, cryptoapi) = (
+            f.wget.as_slice(),
+            f.konqueror.as_slice(),
+            f.cryptoapi.as_slice(),
+        );
         let r = parse_request(wget).unwrap();
         assert_eq!(
             (r.method, r.target),
@@ -209,19 +219,14 @@ mod tests {
 
     #[test]
     fn every_proper_prefix_is_incomplete() {
-        let Some(wget) = crate::public_payloads::payload("zeek/vlan-qinqinq.pcap", 4) else {
+        let Some(f) = frames() else {
             return;
         };
-        let wget = wget.as_slice();
-        let Some(konqueror) = crate::public_payloads::payload("pcapplusplus/raw_ip.pcap", 4) else {
-            return;
-        };
-        let konqueror = konqueror.as_slice();
-        let Some(cryptoapi) = crate::public_payloads::payload("pcapplusplus/raw_ip.pcap", 55)
-        else {
-            return;
-        };
-        let cryptoapi = cryptoapi.as_slice();
+        let (wget, konqueror, cryptoapi) = (
+            f.wget.as_slice(),
+            f.konqueror.as_slice(),
+            f.cryptoapi.as_slice(),
+        );
         for payload in [wget, konqueror, cryptoapi] {
             for n in 0..payload.len() {
                 assert_eq!(
@@ -300,10 +305,10 @@ mod tests {
 
     #[test]
     fn probe() {
-        let Some(wget) = crate::public_payloads::payload("zeek/vlan-qinqinq.pcap", 4) else {
+        let Some(f) = frames() else {
             return;
         };
-        let wget = wget.as_slice();
+        let wget = f.wget.as_slice();
         assert!(probe_request(wget));
         assert!(probe_request(b"CONNECT example.com:443 HTTP/1.1\r\n"));
         assert!(probe_request(b"OPTIONS "));

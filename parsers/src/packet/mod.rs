@@ -284,8 +284,29 @@ mod tests {
     use super::*;
     use crate::error::Layer;
 
-    // Single frames of public captures, read from the shared folder (the
-    // tests pass without checking, with a note, when it is absent).
+    /// The real frames these tests read from the shared folder (public
+    /// captures are never copied into the repository); None, with a note,
+    /// without it, and the tests then pass without checking.
+    struct Frames {
+        padded_synack: Vec<u8>,
+        null_v6_ack: Vec<u8>,
+        qinqinq_get: Vec<u8>,
+        qinq_arp: Vec<u8>,
+        null_v6_udp_cut: Vec<u8>,
+        v6_later_fragment: Vec<u8>,
+    }
+
+    fn frames() -> Option<Frames> {
+        use crate::public_payloads::record;
+        Some(Frames {
+            padded_synack: record("tcpdump/dns_tcp.pcap", 2)?,
+            null_v6_ack: record("ja4/tls-alpn-h2.pcap", 3)?,
+            qinqinq_get: record("zeek/vlan-qinqinq.pcap", 4)?,
+            qinq_arp: record("tcpdump/802.1ad_QinQ.pcap", 1)?,
+            null_v6_udp_cut: record("tcpdump/quic_handshake_truncated.pcap", 1)?,
+            v6_later_fragment: record("pcapplusplus/ip6_fragments.pcap", 2)?,
+        })
+    }
 
     fn tcp<'a>(v: &PacketView<'a>) -> TcpSegment<'a> {
         match v.transport {
@@ -296,10 +317,10 @@ mod tests {
 
     #[test]
     fn ethernet_padding_never_reaches_the_payload() {
-        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+        let Some(f) = frames() else {
             return;
         };
-        let padded_synack = padded_synack.as_slice();
+        let padded_synack = f.padded_synack.as_slice();
         // tcpdump dns_tcp.pcap pkt 2: 60-byte frame, IPv4 total length 44.
         assert_eq!(padded_synack.len(), 60);
         let v = decode(LinkType::ETHERNET, padded_synack).unwrap();
@@ -323,10 +344,10 @@ mod tests {
 
     #[test]
     fn bsd_loopback_family_in_either_byte_order() {
-        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
+        let Some(f) = frames() else {
             return;
         };
-        let null_v6_ack = null_v6_ack.as_slice();
+        let null_v6_ack = f.null_v6_ack.as_slice();
         // ja4 tls-alpn-h2.pcap pkt 3: family 30 (Darwin AF_INET6), little-endian.
         let le = decode(LinkType::NULL, null_v6_ack).unwrap();
         let ip = le.ip.unwrap();
@@ -368,10 +389,10 @@ mod tests {
 
     #[test]
     fn vlan_tags_beyond_three_are_walked_and_counted() {
-        let Some(qinqinq_get) = crate::public_payloads::record("zeek/vlan-qinqinq.pcap", 4) else {
+        let Some(f) = frames() else {
             return;
         };
-        let qinqinq_get = qinqinq_get.as_slice();
+        let qinqinq_get = f.qinqinq_get.as_slice();
         // Zeek vlan-qinqinq.pcap pkt 4: three 802.1Q tags 30/20/10, HTTP GET.
         let v = decode(LinkType::ETHERNET, qinqinq_get).unwrap();
         assert_eq!(v.vlan.ids(), &[30, 20, 10]);
@@ -402,10 +423,10 @@ mod tests {
 
     #[test]
     fn non_ip_frames_are_ok_without_ip() {
-        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
+        let Some(f) = frames() else {
             return;
         };
-        let qinq_arp = qinq_arp.as_slice();
+        let qinq_arp = f.qinq_arp.as_slice();
         // tcpdump 802.1ad_QinQ.pcap pkt 1: 802.1ad 200 / 802.1Q 2001 / ARP.
         let v = decode(LinkType::ETHERNET, qinq_arp).unwrap();
         assert_eq!(v.vlan.ids(), &[200, 2001]);
@@ -416,12 +437,10 @@ mod tests {
 
     #[test]
     fn snaplen_cut_udp_keeps_header_and_flags_payload() {
-        let Some(null_v6_udp_cut) =
-            crate::public_payloads::record("tcpdump/quic_handshake_truncated.pcap", 1)
-        else {
+        let Some(f) = frames() else {
             return;
         };
-        let null_v6_udp_cut = null_v6_udp_cut.as_slice();
+        let null_v6_udp_cut = f.null_v6_udp_cut.as_slice();
         // tcpdump quic_handshake_truncated.pcap pkt 1: 256 of 1252 bytes.
         let v = decode(LinkType::NULL, null_v6_udp_cut).unwrap();
         let ip = v.ip.unwrap();
@@ -440,12 +459,10 @@ mod tests {
 
     #[test]
     fn later_ipv6_fragment_is_payload_only() {
-        let Some(v6_later_fragment) =
-            crate::public_payloads::record("pcapplusplus/ip6_fragments.pcap", 2)
-        else {
+        let Some(f) = frames() else {
             return;
         };
-        let v6_later_fragment = v6_later_fragment.as_slice();
+        let v6_later_fragment = f.v6_later_fragment.as_slice();
         // PcapPlusPlus ip6_fragments.pcap record 2: offset 120, more, id 2904867.
         let v = decode(LinkType::ETHERNET, v6_later_fragment).unwrap();
         let ip = v.ip.unwrap();
@@ -472,18 +489,14 @@ mod tests {
 
     #[test]
     fn link_layer_errors() {
-        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+        let Some(f) = frames() else {
             return;
         };
-        let padded_synack = padded_synack.as_slice();
-        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
-            return;
-        };
-        let null_v6_ack = null_v6_ack.as_slice();
-        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
-            return;
-        };
-        let qinq_arp = qinq_arp.as_slice();
+        let (padded_synack, null_v6_ack, qinq_arp) = (
+            f.padded_synack.as_slice(),
+            f.null_v6_ack.as_slice(),
+            f.qinq_arp.as_slice(),
+        );
         assert_eq!(
             decode(LinkType(147), qinq_arp),
             Err(ParseError::Unsupported {
@@ -511,14 +524,10 @@ mod tests {
 
     #[test]
     fn raw_ip_entry_points_agree() {
-        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+        let Some(f) = frames() else {
             return;
         };
-        let padded_synack = padded_synack.as_slice();
-        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
-            return;
-        };
-        let null_v6_ack = null_v6_ack.as_slice();
+        let (padded_synack, null_v6_ack) = (f.padded_synack.as_slice(), f.null_v6_ack.as_slice());
         let datagram = &padded_synack[14..58];
         let a = decode_ip(datagram);
         for link in [
@@ -537,28 +546,16 @@ mod tests {
 
     #[test]
     fn every_prefix_of_a_valid_frame_is_truncated_never_invalid() {
-        let Some(padded_synack) = crate::public_payloads::record("tcpdump/dns_tcp.pcap", 2) else {
+        let Some(f) = frames() else {
             return;
         };
-        let padded_synack = padded_synack.as_slice();
-        let Some(null_v6_ack) = crate::public_payloads::record("ja4/tls-alpn-h2.pcap", 3) else {
-            return;
-        };
-        let null_v6_ack = null_v6_ack.as_slice();
-        let Some(qinqinq_get) = crate::public_payloads::record("zeek/vlan-qinqinq.pcap", 4) else {
-            return;
-        };
-        let qinqinq_get = qinqinq_get.as_slice();
-        let Some(qinq_arp) = crate::public_payloads::record("tcpdump/802.1ad_QinQ.pcap", 1) else {
-            return;
-        };
-        let qinq_arp = qinq_arp.as_slice();
-        let Some(null_v6_udp_cut) =
-            crate::public_payloads::record("tcpdump/quic_handshake_truncated.pcap", 1)
-        else {
-            return;
-        };
-        let null_v6_udp_cut = null_v6_udp_cut.as_slice();
+        let (padded_synack, null_v6_ack, qinqinq_get, qinq_arp, null_v6_udp_cut) = (
+            f.padded_synack.as_slice(),
+            f.null_v6_ack.as_slice(),
+            f.qinqinq_get.as_slice(),
+            f.qinq_arp.as_slice(),
+            f.null_v6_udp_cut.as_slice(),
+        );
         let cases: [(LinkType, &[u8]); 5] = [
             (LinkType::ETHERNET, padded_synack),
             (LinkType::NULL, null_v6_ack),

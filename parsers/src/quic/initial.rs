@@ -297,6 +297,33 @@ mod tests {
     use crate::Layer;
     use serde_json::Value;
 
+    /// The real frames these tests read from the shared folder (public
+    /// captures are never copied into the repository); None, with a note,
+    /// without it, and the tests then pass without checking.
+    struct Frames {
+        v2_echo: Vec<u8>,
+        v1_chromium115: Vec<u8>,
+        draft29: Vec<u8>,
+        unordered_1: Vec<u8>,
+        unordered_2: Vec<u8>,
+        truncated: Vec<u8>,
+    }
+
+    fn frames() -> Option<Frames> {
+        use crate::public_payloads::payload;
+        Some(Frames {
+            v2_echo: payload("zeek/quicv2-echo-443.pcap", 1)?,
+            v1_chromium115: payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)?,
+            draft29: payload(
+                "ndpi/quic_frags_ch_out_of_order_same_packet_craziness.pcapng",
+                1,
+            )?,
+            unordered_1: payload("suricata-verify/quic-frag-unordered.pcap", 1)?,
+            unordered_2: payload("suricata-verify/quic-frag-unordered.pcap", 2)?,
+            truncated: payload("tcpdump/quic_handshake_truncated.pcap", 1)?,
+        })
+    }
+
     const VECTORS: &str = include_str!("../../tests/fixtures/quic/quic_initial_vectors.json");
     const CHROMIUM_1: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_chromium_ch_1.bin");
     const CHROMIUM_2: &[u8] = include_bytes!("../../tests/fixtures/quic/quic_chromium_ch_2.bin");
@@ -420,23 +447,14 @@ mod tests {
 
     #[test]
     fn single_datagram_fixtures() {
-        let Some(v2_echo) = crate::public_payloads::payload("zeek/quicv2-echo-443.pcap", 1) else {
+        let Some(f) = frames() else {
             return;
         };
-        let v2_echo = v2_echo.as_slice();
-        let Some(v1_chromium115) =
-            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
-        else {
-            return;
-        };
-        let v1_chromium115 = v1_chromium115.as_slice();
-        let Some(draft29) = crate::public_payloads::payload(
-            "ndpi/quic_frags_ch_out_of_order_same_packet_craziness.pcapng",
-            1,
-        ) else {
-            return;
-        };
-        let draft29 = draft29.as_slice();
+        let (v2_echo, v1_chromium115, draft29) = (
+            f.v2_echo.as_slice(),
+            f.v1_chromium115.as_slice(),
+            f.draft29.as_slice(),
+        );
         let mut scratch = [0u8; 1500];
         let mut a = CryptoAssembler::new();
         for (d, sni, alpn) in [
@@ -466,18 +484,10 @@ mod tests {
 
     #[test]
     fn suricata_unordered_two_packets() {
-        let Some(unordered_1) =
-            crate::public_payloads::payload("suricata-verify/quic-frag-unordered.pcap", 1)
-        else {
+        let Some(f) = frames() else {
             return;
         };
-        let unordered_1 = unordered_1.as_slice();
-        let Some(unordered_2) =
-            crate::public_payloads::payload("suricata-verify/quic-frag-unordered.pcap", 2)
-        else {
-            return;
-        };
-        let unordered_2 = unordered_2.as_slice();
+        let (unordered_1, unordered_2) = (f.unordered_1.as_slice(), f.unordered_2.as_slice());
         let mut scratch = [0u8; 1500];
         for order in [[unordered_1, unordered_2], [unordered_2, unordered_1]] {
             let mut ci = ClientInitials::new();
@@ -490,18 +500,10 @@ mod tests {
 
     #[test]
     fn truncated_capture_fails_cleanly() {
-        let Some(v1_chromium115) =
-            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
-        else {
+        let Some(f) = frames() else {
             return;
         };
-        let v1_chromium115 = v1_chromium115.as_slice();
-        let Some(truncated) =
-            crate::public_payloads::payload("tcpdump/quic_handshake_truncated.pcap", 1)
-        else {
-            return;
-        };
-        let truncated = truncated.as_slice();
+        let (v1_chromium115, truncated) = (f.v1_chromium115.as_slice(), f.truncated.as_slice());
         let mut scratch = [0u8; 1500];
         let mut ci = ClientInitials::new();
         let r = ci.on_datagram(truncated, &mut scratch);
@@ -531,12 +533,10 @@ mod tests {
 
     #[test]
     fn foreign_initial_does_not_disturb_state_and_new_dcid_rekeys() {
-        let Some(v1_chromium115) =
-            crate::public_payloads::payload("zeek/chromium-115.0.5790.110-api-cirrus-com.pcap", 1)
-        else {
+        let Some(f) = frames() else {
             return;
         };
-        let v1_chromium115 = v1_chromium115.as_slice();
+        let v1_chromium115 = f.v1_chromium115.as_slice();
         let mut scratch = [0u8; 1500];
         let mut ci = ClientInitials::new();
         ci.on_datagram(v1_chromium115, &mut scratch);
