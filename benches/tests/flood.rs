@@ -15,15 +15,7 @@ use virga_benches::gen::sink::Sink;
 use virga_parsers::packet::{self, LinkType, Transport};
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    if p.join("corpus/clients/labels.jsonl").exists() {
-        Some(p)
-    } else {
-        eprintln!("note: {} has no corpus; flood tests skipped", p.display());
-        None
-    }
+    corpus::shared_with_corpus("flood tests")
 }
 
 /// curl's real connection to a workers.dev name, as `virga-gen --beacon` picks.

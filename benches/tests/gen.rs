@@ -14,18 +14,7 @@ use virga_parsers::packet::{self, LinkType, Transport};
 use virga_parsers::tls;
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    if p.join("corpus/clients/labels.jsonl").exists() {
-        Some(p)
-    } else {
-        eprintln!(
-            "note: {} has no corpus; generator tests skipped",
-            p.display()
-        );
-        None
-    }
+    corpus::shared_with_corpus("generator tests")
 }
 
 /// A file in a directory of this test's own: tests run in parallel, and each

@@ -28,10 +28,7 @@ use virga_parsers::packet::{self, LinkType, Transport};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn shared() -> Option<PathBuf> {
-    let p = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    p.join("corpus/clients/labels.jsonl").exists().then_some(p)
+    corpus::shared_with_corpus("worker allocation test")
 }
 
 /// The UDP DNS frames of a generated mix whose question is not catalogued.
@@ -97,7 +94,6 @@ fn pass(w: &mut Worker, frames: &[(u32, Vec<u8>, Timestamp)]) {
 #[test]
 fn worker_dns_path_does_not_allocate_per_message() {
     let Some(shared) = shared() else {
-        eprintln!("note: ../shared has no corpus; worker allocation test skipped");
         return;
     };
     let cfg = virga_config::Config::default();
