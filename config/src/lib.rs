@@ -68,7 +68,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
     BeaconDetect, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow, Metrics,
-    Names, Output, Pipeline, QueueFullPolicy, Run,
+    Names, Output, Pipeline, Prevalence, QueueFullPolicy, Run,
 };
 
 use error::Problem;
@@ -250,6 +250,54 @@ listen = 'nowhere'
             "{e}"
         );
         assert!(!e.to_string().contains('\n'));
+    }
+
+    #[test]
+    fn new_timeout_quiet_and_prevalence_keys() {
+        let text = "\
+[flow]
+tcp_new_timeout_secs = 5
+
+[detect.client]
+quiet_secs = 600
+
+[detect.prevalence]
+window_secs = 3600
+max_names = 1000
+";
+        let c = from_str(text, "k.toml").unwrap();
+        assert_eq!(c.flow.tcp_new_timeout, std::time::Duration::from_secs(5));
+        assert_eq!(c.detect.client.quiet, std::time::Duration::from_secs(600));
+        assert_eq!(
+            c.detect.prevalence.window,
+            std::time::Duration::from_secs(3600)
+        );
+        assert_eq!(c.detect.prevalence.max_names.get(), 1000);
+        assert_eq!(c.flow.tcp_idle_timeout, Flow::default().tcp_idle_timeout);
+    }
+
+    #[test]
+    fn new_keys_out_of_range_name_file_line_key() {
+        let text = "\
+[flow]
+tcp_new_timeout_secs = 0
+
+[detect.client]
+quiet_secs = 2592001
+
+[detect.prevalence]
+window_secs = 59
+max_names = 0
+redis = 'x'
+";
+        let err = from_str(text, "/etc/virga.toml").unwrap_err();
+        let want = "\
+/etc/virga.toml:2: flow.tcp_new_timeout_secs: 0 is out of range; expected 1 to 86400
+/etc/virga.toml:5: detect.client.quiet_secs: 2592001 is out of range; expected 0 to 2592000
+/etc/virga.toml:8: detect.prevalence.window_secs: 59 is out of range; expected 60 to 2592000
+/etc/virga.toml:9: detect.prevalence.max_names: 0 is out of range; expected 1 to 16777216
+/etc/virga.toml:10: detect.prevalence.redis: unknown key; expected one of: window_secs, max_names";
+        assert_eq!(err.to_string(), want);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
     RawBeacon, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect, RawFlow,
-    RawMetrics, RawNames, RawOutput, RawPipeline, RawQueueFull, RawRun,
+    RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -275,6 +275,9 @@ pub struct Flow {
     pub max_flows: NonZeroUsize,
     /// Idle timeout of established TCP flows. Default: 600 s; 1 s to 86400 s.
     pub tcp_idle_timeout: Duration,
+    /// Idle timeout of TCP flows whose handshake is not complete, as configured. Default: 30 s;
+    /// 1 s to 86400 s. Such a flow expires after the smaller of this and `tcp_idle_timeout`.
+    pub tcp_new_timeout: Duration,
     /// Timeout after TCP close. Default: 10 s; 0 to 3600 s.
     pub tcp_closed_timeout: Duration,
     /// Idle timeout of UDP flows. Default: 60 s; 1 s to 86400 s.
@@ -321,6 +324,14 @@ impl Flow {
                 1,
                 86_400,
                 d.tcp_idle_timeout_secs,
+            ),
+            tcp_new_timeout: secs(
+                p,
+                "tcp_new_timeout_secs",
+                raw.tcp_new_timeout_secs,
+                1,
+                86_400,
+                d.tcp_new_timeout_secs,
             ),
             tcp_closed_timeout: secs(
                 p,
@@ -612,6 +623,8 @@ pub struct Detect {
     pub client: ClientDetect,
     /// `[detect.dns]`.
     pub dns: DnsDetect,
+    /// `[detect.prevalence]`.
+    pub prevalence: Prevalence,
 }
 
 impl Detect {
@@ -620,6 +633,7 @@ impl Detect {
             beacon: BeaconDetect::build(&raw.beacon, &path.key("beacon"), p),
             client: ClientDetect::build(&raw.client, &path.key("client"), p),
             dns: DnsDetect::build(&raw.dns, &path.key("dns"), p),
+            prevalence: Prevalence::build(&raw.prevalence, &path.key("prevalence"), p),
         }
     }
 }
@@ -744,6 +758,9 @@ pub struct ClientDetect {
     pub browser_ja4: Vec<String>,
     /// JA4s always classified as non-browser; they win over browser entries. Default: none.
     pub non_browser_ja4: Vec<String>,
+    /// Quiet time per (client, server name) after a non-browser-client alert.
+    /// Default: 86400 s; 0 to 2592000 s.
+    pub quiet: Duration,
 }
 
 impl Default for ClientDetect {
@@ -759,6 +776,7 @@ impl Default for ClientDetect {
 
 impl ClientDetect {
     fn build(raw: &RawClientDetect, path: &KeyPath, p: &mut Problems) -> Self {
+        let d = RawClientDetect::default();
         let list = |key: &str, values: &[String], p: &mut Problems| -> Vec<String> {
             let at = path.key(key);
             values
@@ -777,6 +795,60 @@ impl ClientDetect {
             enabled: raw.enabled,
             browser_ja4: list("browser_ja4", &raw.browser_ja4, p),
             non_browser_ja4: list("non_browser_ja4", &raw.non_browser_ja4, p),
+            quiet: Duration::from_secs(ranged(
+                p,
+                &path.key("quiet_secs"),
+                raw.quiet_secs,
+                0,
+                2_592_000,
+                d.quiet_secs,
+            )),
+        }
+    }
+}
+
+/// `[detect.prevalence]`: distinct internal clients of each class per server name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prevalence {
+    /// Window over which distinct clients per server name are counted. Default: 86400 s;
+    /// 60 s to 2592000 s.
+    pub window: Duration,
+    /// Server names tracked; the least recently seen is forgotten. Default: 65536;
+    /// 1 to 16777216.
+    pub max_names: NonZeroUsize,
+}
+
+impl Default for Prevalence {
+    /// The documented defaults.
+    fn default() -> Self {
+        Prevalence::build(
+            &RawPrevalence::default(),
+            &KeyPath::root(),
+            &mut Problems::default(),
+        )
+    }
+}
+
+impl Prevalence {
+    fn build(raw: &RawPrevalence, path: &KeyPath, p: &mut Problems) -> Self {
+        let d = RawPrevalence::default();
+        Prevalence {
+            window: Duration::from_secs(ranged(
+                p,
+                &path.key("window_secs"),
+                raw.window_secs,
+                60,
+                2_592_000,
+                d.window_secs,
+            )),
+            max_names: non_zero(ranged(
+                p,
+                &path.key("max_names"),
+                raw.max_names,
+                1,
+                1 << 24,
+                d.max_names,
+            )),
         }
     }
 }
@@ -969,6 +1041,7 @@ mod tests {
         assert!(c.pipeline.worker_count().get() >= 1);
         assert_eq!(c.pipeline.batch_packets.get(), 64);
         assert_eq!(c.flow.tcp_idle_timeout, Duration::from_secs(600));
+        assert_eq!(c.flow.tcp_new_timeout, Duration::from_secs(30));
         assert_eq!(c.flow.tcp_closed_timeout, Duration::from_secs(10));
         assert_eq!(c.flow.udp_idle_timeout, Duration::from_secs(60));
         assert_eq!(c.names.min_ttl, Duration::from_secs(30));
@@ -985,6 +1058,10 @@ mod tests {
         assert_eq!(c.detect.beacon.browser_score_threshold, 0.9);
         assert_eq!(c.detect.beacon.browser_min_jitter, 0.1);
         assert!(c.detect.client.enabled && c.detect.dns.enabled);
+        assert_eq!(c.detect.client.quiet, Duration::from_secs(86_400));
+        assert_eq!(c.detect.prevalence.window, Duration::from_secs(86_400));
+        assert_eq!(c.detect.prevalence.max_names.get(), 65_536);
+        assert_eq!(Prevalence::default(), c.detect.prevalence);
         assert_eq!(c.catalogue, Catalogue::builtin());
         assert!(c.allowlist.is_empty());
         assert_eq!(Capture::default(), c.capture);
@@ -1026,6 +1103,7 @@ mod tests {
         raw.pipeline.queue_batches = 0;
         raw.flow.max_flows = 0;
         raw.flow.tcp_idle_timeout_secs = 0;
+        raw.flow.tcp_new_timeout_secs = 0;
         raw.flow.tcp_closed_timeout_secs = 3601;
         raw.flow.udp_idle_timeout_secs = 0;
         raw.flow.first_flight_max_bytes = 10;
@@ -1060,6 +1138,7 @@ mod tests {
             "pipeline.queue_batches",
             "flow.max_flows",
             "flow.tcp_idle_timeout_secs",
+            "flow.tcp_new_timeout_secs",
             "flow.tcp_closed_timeout_secs",
             "flow.udp_idle_timeout_secs",
             "flow.first_flight_max_bytes",
@@ -1123,6 +1202,7 @@ mod tests {
             "t13d1516h2_8daaf6152771".into(),
         ];
         raw.detect.client.non_browser_ja4 = vec!["not a ja4".into()];
+        raw.detect.client.quiet_secs = 2_592_001;
         raw.detect.dns.window_secs = 5;
         raw.detect.dns.randomness_threshold = 1.5;
         raw.detect.dns.random_names_min = 1;
@@ -1140,6 +1220,7 @@ mod tests {
             [
                 "detect.client.browser_ja4[1]",
                 "detect.client.non_browser_ja4[0]",
+                "detect.client.quiet_secs",
                 "detect.dns.new_account_max_tier",
                 "detect.dns.window_secs",
                 "detect.dns.randomness_threshold",
@@ -1160,11 +1241,47 @@ mod tests {
             ["t13d1516h2_8daaf6152771_02713d6af862"]
         );
         assert_eq!(c.detect.dns, DnsDetect::default());
+        assert_eq!(c.detect.client.quiet, Duration::from_secs(86_400));
 
         raw = RawConfig::default();
         raw.detect.dns.new_account_max_tier = 0;
         let c = Config::try_from(raw).unwrap();
         assert_eq!(c.detect.dns.new_account_max_tier, None);
+    }
+
+    #[test]
+    fn new_timeout_quiet_and_prevalence_ranges() {
+        let mut raw = RawConfig::default();
+        raw.flow.tcp_new_timeout_secs = 86_400;
+        raw.detect.client.quiet_secs = 0;
+        raw.detect.prevalence.window_secs = 60;
+        raw.detect.prevalence.max_names = 1;
+        let c = Config::try_from(raw.clone()).unwrap();
+        assert_eq!(c.flow.tcp_new_timeout, Duration::from_secs(86_400));
+        assert_eq!(c.detect.client.quiet, Duration::ZERO);
+        assert_eq!(c.detect.prevalence.window, Duration::from_secs(60));
+        assert_eq!(c.detect.prevalence.max_names.get(), 1);
+
+        raw.flow.tcp_new_timeout_secs = 86_401;
+        raw.detect.client.quiet_secs = 2_592_000;
+        raw.detect.prevalence.window_secs = 59;
+        raw.detect.prevalence.max_names = 0;
+        assert_eq!(
+            problems(&raw),
+            [
+                "flow.tcp_new_timeout_secs",
+                "detect.prevalence.window_secs",
+                "detect.prevalence.max_names",
+            ]
+        );
+        raw.detect.prevalence.window_secs = 2_592_001;
+        raw.detect.prevalence.max_names = (1 << 24) + 1;
+        let (c, p) = Config::validate(&raw);
+        assert_eq!(p.len(), 3);
+        // Out-of-range values fall back to the defaults.
+        assert_eq!(c.flow.tcp_new_timeout, Duration::from_secs(30));
+        assert_eq!(c.detect.prevalence, Prevalence::default());
+        assert_eq!(c.detect.client.quiet, Duration::from_secs(2_592_000));
     }
 
     #[test]

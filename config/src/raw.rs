@@ -117,6 +117,11 @@ pub struct RawFlow {
     /// `flow-timeouts.tcp.established`; Zeek's `tcp_inactivity_timeout` is 300 s).
     /// Range 1 to 86400.
     pub tcp_idle_timeout_secs: u64,
+    /// Expire a TCP flow whose handshake is not complete (packets seen from one side only, such
+    /// as an unanswered SYN) idle this long. The effective timeout of such a flow is the smaller
+    /// of this and `tcp_idle_timeout_secs`. Default: 30 s (Suricata's `flow-timeouts.tcp.new`).
+    /// Range 1 to 86400.
+    pub tcp_new_timeout_secs: u64,
     /// Expire a TCP flow this long after FIN/RST in both directions. Default: 10 s
     /// (Suricata's `emergency-closed`; Zeek's `tcp_close_delay` is 5 s). Range 0 to 3600.
     pub tcp_closed_timeout_secs: u64,
@@ -138,6 +143,7 @@ impl Default for RawFlow {
         Self {
             max_flows: 65_536,
             tcp_idle_timeout_secs: 600,
+            tcp_new_timeout_secs: 30,
             tcp_closed_timeout_secs: 10,
             udp_idle_timeout_secs: 60,
             first_flight_max_bytes: 16_384,
@@ -289,6 +295,9 @@ pub struct RawDetect {
     pub client: RawClientDetect,
     /// `[detect.dns]`: DNS anomalies around functions. Defaults: see [`RawDnsDetect`].
     pub dns: RawDnsDetect,
+    /// `[detect.prevalence]`: how many distinct clients use each server name. Defaults: see
+    /// [`RawPrevalence`].
+    pub prevalence: RawPrevalence,
 }
 
 /// `[detect.beacon]`.
@@ -358,6 +367,9 @@ pub struct RawClientDetect {
     /// JA4 fingerprints always classified as non-browser (known tools or implants); they win over
     /// browser entries, the shipped ones included. Default: none.
     pub non_browser_ja4: Vec<String>,
+    /// After a non-browser-client alert, stay quiet for the same (client, server name) this
+    /// long. Default: 86400 s (1 day). Range 0 to 2592000 (30 days).
+    pub quiet_secs: u64,
 }
 
 impl Default for RawClientDetect {
@@ -366,6 +378,7 @@ impl Default for RawClientDetect {
             enabled: true,
             browser_ja4: Vec::new(),
             non_browser_ja4: Vec::new(),
+            quiet_secs: 86_400,
         }
     }
 }
@@ -436,6 +449,30 @@ impl Default for RawDnsDetect {
     }
 }
 
+/// `[detect.prevalence]`: distinct internal clients of each class (browser or not) per server
+/// name, which the beacon score is scaled by (see `prevalence_free_clients` in
+/// [`RawBeacon`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPrevalence {
+    /// Window over which distinct clients per server name are counted (packet time).
+    /// Default: 86400 s (1 day). Range 60 to 2592000 (30 days).
+    pub window_secs: u64,
+    /// Server names tracked (a name used by both browsers and other clients takes two entries);
+    /// the least recently seen is forgotten past this, and counted afresh when seen again.
+    /// Default: 65536 names. Range 1 to 16777216.
+    pub max_names: u64,
+}
+
+impl Default for RawPrevalence {
+    fn default() -> Self {
+        Self {
+            window_secs: 86_400,
+            max_names: 65_536,
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -449,6 +486,7 @@ mod tests {
         assert_eq!(r.capture.live_queue_full, RawQueueFull::Drop);
         assert_eq!(r.pipeline.workers, 0);
         assert_eq!(r.flow.tcp_idle_timeout_secs, 600);
+        assert_eq!(r.flow.tcp_new_timeout_secs, 30);
         assert_eq!(r.names.min_ttl_secs, 30);
         assert_eq!(r.output.eve_path, "eve.json");
         assert!(!r.run.allow_root);
@@ -458,5 +496,8 @@ mod tests {
         assert_eq!(r.detect.beacon.min_beats, 6);
         assert_eq!(r.detect.beacon.beat_merge_ms, 3000);
         assert_eq!(r.detect.beacon.prevalence_free_clients, 3);
+        assert_eq!(r.detect.client.quiet_secs, 86_400);
+        assert_eq!(r.detect.prevalence.window_secs, 86_400);
+        assert_eq!(r.detect.prevalence.max_names, 65_536);
     }
 }

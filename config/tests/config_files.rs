@@ -7,6 +7,7 @@
 
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use virga_config::{from_str, load, Config, EveTarget};
 
@@ -54,6 +55,10 @@ fn full_file_sets_every_section() {
         Some("internal apps on Workers")
     );
     assert!(!c.detect.beacon.enabled);
+    assert_eq!(c.flow.tcp_new_timeout, Duration::from_secs(10));
+    assert_eq!(c.detect.client.quiet, Duration::from_secs(3600));
+    assert_eq!(c.detect.prevalence.window, Duration::from_secs(604_800));
+    assert_eq!(c.detect.prevalence.max_names.get(), 262_144);
     assert_ne!(c, Config::default());
 }
 
@@ -146,10 +151,12 @@ fn deploy_example_documents_every_key() {
         "queue_batches",
         "max_flows",
         "tcp_idle_timeout_secs",
+        "tcp_new_timeout_secs",
         "tcp_closed_timeout_secs",
         "udp_idle_timeout_secs",
         "first_flight_max_bytes",
         "first_flight_max_segments",
+        "first_flight_memcap_bytes",
         "max_entries_per_worker",
         "max_ttl_secs",
         "min_ttl_secs",
@@ -182,7 +189,10 @@ fn deploy_example_documents_every_key() {
         "all_names",
         "max_pairs_per_worker",
         "[detect.client]",
+        "quiet_secs",
         "[detect.dns]",
+        "[detect.prevalence]",
+        "max_names",
     ] {
         assert!(
             text.contains(key),
