@@ -175,6 +175,7 @@ mod tests {
                 "t13d1910h2_9dc949149365_97f8aa674fd9".into(),
             ],
             non_browser_ja4: vec!["t13d1516h2_8daaf6152771_02713d6af862".into()],
+            ..ClientDetect::default()
         };
         let t = BrowserTable::from_config(&cfg);
         let added = t
