@@ -10,7 +10,7 @@ use virga_parsers::fingerprint::Ja4;
 use super::ClientClass;
 
 /// The shipped table (TOML), embedded at build time.
-const SHIPPED: &str = include_str!("../browser_ja4.toml");
+const SHIPPED: &str = include_str!("../../../../config/src/client/browser_ja4.toml");
 
 /// Client name given to fingerprints that come from the configuration.
 pub const CONFIGURED: &str = "configured in [detect.client]";
