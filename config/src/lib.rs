@@ -31,7 +31,9 @@
 //!   names: `_secs`, `_ms`, `_bytes`, `_packets`);
 //! - [`Config`] and its sections: the validated model, built only through
 //!   `TryFrom<RawConfig>` or the loaders;
-//! - [`Catalogue`]: serverless name patterns, [`Allowlist`]: never-alert rules.
+//! - [`Catalogue`]: serverless name patterns, [`Allowlist`]: never-alert rules;
+//! - [`shipped_ja4`]: the shipped table of known client fingerprints ([`KnownJa4`]), read and
+//!   checked like a configuration file, its problems reported in the same form.
 //!
 //! # Limits
 //! Files larger than [`MAX_FILE_BYTES`] are refused; at most 200 problems are reported.
@@ -50,6 +52,7 @@
 
 mod allowlist;
 mod catalogue;
+mod client;
 mod de;
 mod error;
 mod model;
@@ -64,6 +67,7 @@ pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
 pub use catalogue::{
     Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, Tier,
 };
+pub use client::{shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
