@@ -1,4 +1,4 @@
-//! The name cache (`virga::names::NameCache`): learning a (client, server)
+//! The name cache (`virga::name_cache::NameCache`): learning a (client, server)
 //! → name entry from a DNS answer, a lookup that finds a live entry (a new
 //! flow named from its client's DNS), and a lookup that finds nothing.
 // criterion_group! generates an undocumented `pub fn benches`.
@@ -9,7 +9,7 @@ use std::hint::black_box;
 use std::net::{IpAddr, Ipv4Addr};
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-use virga::names::{Learned, NameCache};
+use virga::name_cache::{Learned, NameCache};
 use virga::time::Timestamp;
 
 const ENTRIES: u32 = 65_536;

@@ -117,7 +117,9 @@ fn worker_dns_path_does_not_allocate_per_message() {
         Duration::from_secs(3600),
     )
     .unwrap();
-    let mut w = Worker::new(virga::replay::worker_config(&cfg, false), output.sender());
+    let known = virga_config::shipped_ja4().unwrap();
+    let settings = virga::settings::worker_settings(&cfg, false, &known);
+    let mut w = Worker::new(settings, output.sender());
     w.set_origin("mix.pcap", false);
     // First pass: flows, learned names and buffers come into being.
     pass(&mut w, &frames);

@@ -2,27 +2,35 @@
 //! hiding behind serverless platforms (Cloudflare Workers, AWS Lambda function
 //! URLs, Google Cloud Functions and Apps Script, Azure Functions, ...).
 //!
-//! Pipeline: capture ([`capture`]) → per-packet decode and flow tracking in a
-//! [`worker`] ([`flow`], [`app`]) → EVE JSON events ([`output`]).
-//! [`replay`] drives it over capture files, [`live_run`] over an interface;
-//! [`signals`] turns SIGTERM/SIGINT/SIGHUP into flags those loops poll.
+//! Data flows one way: packet sources ([`capture`]) → workers ([`worker`]:
+//! decode, flows ([`flow`]), the application layer ([`app`]), names
+//! ([`name_cache`]), client classes ([`client_class`])) → typed
+//! [`records`] → detectors ([`detect`]) → EVE JSON ([`eve`]) → sinks
+//! ([`output`]), with [`telemetry`] (counters, `stats` snapshots, metrics)
+//! at the bottom. [`pipeline`] wires the threads together, [`settings`]
+//! turns the configuration into their settings, [`replay`] drives them over
+//! capture files and [`live_run`] over an interface; [`signals`] turns
+//! SIGTERM/SIGINT/SIGHUP into flags those loops poll.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod app;
 pub mod capture;
+pub mod client_class;
 pub mod detect;
+pub mod eve;
 pub mod flow;
 pub mod live_run;
-pub mod metrics;
-pub mod names;
+pub mod name_cache;
 pub mod output;
 pub mod pipeline;
 pub mod privilege;
 pub mod progress;
+pub mod records;
 pub mod replay;
+pub mod settings;
 pub mod shard;
 pub mod signals;
-pub mod stats;
+pub mod telemetry;
 pub mod time;
 pub mod worker;

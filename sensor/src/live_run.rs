@@ -18,12 +18,12 @@
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource};
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::Pipeline;
-use crate::replay::pipeline_config;
+use crate::settings::pipeline_config;
 use crate::signals::Signals;
 use anyhow::Context as _;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
-use virga_config::{Config, EveTarget};
+use virga_config::{Config, EveTarget, KnownJa4};
 
 /// What `virga run` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -39,7 +39,7 @@ pub struct LiveOptions {
     /// `--log-all`.
     pub log_all: bool,
     /// Where the metrics endpoint reads its counters (`[metrics] listen`).
-    pub metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
+    pub metrics: Option<std::sync::Arc<crate::telemetry::metrics::LatestCounters>>,
 }
 
 /// Counts of a finished live run.
@@ -169,17 +169,21 @@ struct Running {
     flows_done: u64,
     /// Counters of outputs already finished.
     output_done: OutputStats,
+    /// The shipped table of known client fingerprints, read at start.
+    known: Vec<KnownJa4>,
 }
 
 impl Running {
     fn start(config: Config, opts: &LiveOptions, origin: &str, live: bool) -> anyhow::Result<Self> {
+        let known = virga_config::shipped_ja4()?;
         let targets = output_targets(&config, opts.output.as_ref());
         let output =
             Output::start_live(&targets, config.output.flush_interval, opts.metrics.clone())
                 .with_context(|| format!("cannot open EVE output {:?}", targets[0]))?;
-        let mut pipeline = Pipeline::start(
-            pipeline_config(&config, opts.log_all, live),
+        let mut pipeline = Pipeline::start_live(
+            pipeline_config(&config, opts.log_all, live, &known),
             &output.sender(),
+            opts.metrics.clone(),
         )
         .context("cannot start workers")?;
         pipeline.set_origin(origin, live);
@@ -191,6 +195,7 @@ impl Running {
             pipeline: Some(pipeline),
             flows_done: 0,
             output_done: OutputStats::default(),
+            known,
         })
     }
 
@@ -256,15 +261,17 @@ impl Running {
         match &new_output {
             // Same outputs: change the settings in place, keeping flows,
             // names and detector state.
-            None => self
-                .pipeline()
-                .reconfigure(pipeline_config(&new, opts.log_all, live)),
+            None => {
+                let cfg = pipeline_config(&new, opts.log_all, live, &self.known);
+                self.pipeline().reconfigure(cfg);
+            }
             // Other outputs: the workers write to the new writer, so start
             // them under the new settings, then end the old ones' flows.
             Some(o) => {
-                let mut fresh = match Pipeline::start(
-                    pipeline_config(&new, opts.log_all, live),
+                let mut fresh = match Pipeline::start_live(
+                    pipeline_config(&new, opts.log_all, live, &self.known),
                     &o.sender(),
+                    opts.metrics.clone(),
                 ) {
                     Ok(p) => p,
                     Err(e) => {
@@ -422,7 +429,7 @@ mod tests {
     fn same_events_as_replay() {
         let live_out = temp("live.json");
         let replay_out = temp("replay.json");
-        let hub = crate::metrics::Hub::new();
+        let hub = crate::telemetry::metrics::LatestCounters::new();
         let opts = LiveOptions {
             output: Some(Target::File(live_out.to_string_lossy().into_owned())),
             log_all: true,

@@ -274,7 +274,7 @@ fn run_cmd(
         .as_ref()
         .map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
     let listener = match config.metrics.listen {
-        Some(addr) => Some(virga::metrics::bind(addr).map_err(|e| {
+        Some(addr) => Some(virga::telemetry::metrics::bind(addr).map_err(|e| {
             (
                 USAGE,
                 format!("{shown}: metrics.listen: cannot listen on {addr}: {e}"),
@@ -289,12 +289,14 @@ fn run_cmd(
     let cli_output = output.as_deref().map(Target::parse);
     let targets = live_run::output_targets(&config, cli_output.as_ref());
     check_output(&targets[0])?;
-    let hub = listener.as_ref().map(|_| virga::metrics::Hub::new());
+    let hub = listener
+        .as_ref()
+        .map(|_| virga::telemetry::metrics::LatestCounters::new());
     if let (Some(l), Some(h)) = (listener, &hub) {
         let addr = l
             .local_addr()
             .map_or_else(|_| "?".into(), |a| a.to_string());
-        virga::metrics::serve(l, h.clone())
+        virga::telemetry::metrics::serve(l, h.clone())
             .map_err(|e| (USAGE, format!("cannot start the metrics endpoint: {e}")))?;
         eprintln!("virga: metrics on http://{addr}/metrics");
     }
@@ -393,7 +395,7 @@ fn health(
             std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
         });
     }
-    match virga::metrics::probe(addr, std::time::Duration::from_secs(3)) {
+    match virga::telemetry::metrics::probe(addr, std::time::Duration::from_secs(3)) {
         Ok(received) => {
             println!("{addr}: ok, {received} packets received");
             Ok(ExitCode::SUCCESS)

@@ -4,8 +4,6 @@
 //! header (pcap file or live capture), never from the wall clock, so replaying
 //! a capture gives the same results as seeing it live.
 
-use std::fmt::Write as _;
-
 /// Nanoseconds since 1970-01-01T00:00:00Z, from a packet header.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Default)]
 pub struct Timestamp(pub u64);
@@ -45,23 +43,10 @@ impl Timestamp {
         Timestamp(self.0.saturating_add(secs.saturating_mul(1_000_000_000)))
     }
 
-    /// Writes the EVE form `YYYY-MM-DDTHH:MM:SS.ffffff+0000` (UTC, microseconds,
-    /// offset without a colon, as Suricata writes it).
-    pub fn write_eve(self, out: &mut String) {
-        let (y, mo, d, h, mi, s) = civil(self.secs());
-        // Writing into a String cannot fail.
-        let _ = write!(
-            out,
-            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
-            self.subsec_micros()
-        );
-    }
-
-    /// The EVE form as a new string.
-    pub fn to_eve(self) -> String {
-        let mut s = String::with_capacity(31);
-        self.write_eve(&mut s);
-        s
+    /// The UTC calendar date and time of the second: (year, month, day,
+    /// hour, minute, second).
+    pub fn civil(self) -> (i64, u32, u32, u32, u32, u32) {
+        civil(self.secs())
     }
 }
 
@@ -95,19 +80,20 @@ mod tests {
     use super::*;
 
     #[test]
-    fn eve_format_matches_suricata() {
-        // 2026-11-29T14:40:13.622303+0000 is in shared/eve/examples/alert.json.
+    fn civil_dates() {
+        // 2026-11-29T14:40:13 is in shared/eve/examples/alert.json.
         let ts = Timestamp::from_secs_nanos(1_795_963_213, 622_303_456);
-        assert_eq!(ts.to_eve(), "2026-11-29T14:40:13.622303+0000");
-        assert_eq!(Timestamp(0).to_eve(), "1970-01-01T00:00:00.000000+0000");
+        assert_eq!(ts.civil(), (2026, 11, 29, 14, 40, 13));
+        assert_eq!(ts.subsec_micros(), 622_303);
+        assert_eq!(Timestamp(0).civil(), (1970, 1, 1, 0, 0, 0));
         // Leap day and the 2026-03-02 timeline start.
         assert_eq!(
-            Timestamp::from_secs_nanos(1_709_164_800, 0).to_eve(),
-            "2024-02-29T00:00:00.000000+0000"
+            Timestamp::from_secs_nanos(1_709_164_800, 0).civil(),
+            (2024, 2, 29, 0, 0, 0)
         );
         assert_eq!(
-            Timestamp::from_secs_nanos(1_772_409_600, 0).to_eve(),
-            "2026-03-02T00:00:00.000000+0000"
+            Timestamp::from_secs_nanos(1_772_409_600, 0).civil(),
+            (2026, 3, 2, 0, 0, 0)
         );
     }
 

@@ -8,7 +8,7 @@
 //! browsing sessions, CI bursts, ad-hoc scripts.
 
 use std::net::IpAddr;
-use virga::detect::beacon::{BeaconAlert, BeaconDetector, ConnStart};
+use virga::detect::beacon::{BeaconAlert, BeaconDetector, Connection};
 use virga::time::Timestamp;
 use virga_config::BeaconDetect;
 
@@ -120,7 +120,7 @@ fn feed_until(times: &[f64], non_browser: Option<bool>, max_alerts: usize) -> Ve
     let client: IpAddr = "10.1.2.3".parse().unwrap();
     let mut out = Vec::new();
     for &t in times {
-        let c = ConnStart {
+        let c = Connection {
             ts: Timestamp(1_772_409_600_000_000_000 + (t * 1e9) as u64),
             client,
             server_name: "relay.acme.workers.dev",

@@ -22,7 +22,7 @@ use serde_json::Value;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::path::{Path, PathBuf};
-use virga::detect::beacon::{BeaconAlert, BeaconDetector, ConnStart};
+use virga::detect::beacon::{BeaconAlert, BeaconDetector, Connection};
 use virga::time::Timestamp;
 use virga_config::{BeaconDetect, Catalogue};
 
@@ -239,7 +239,7 @@ fn run(t: &Timeline, cfg: &BeaconDetect, all_names: bool) -> BTreeMap<usize, Vec
             .values()
             .filter(|&&last| s - last <= PREVALENCE_WINDOW_SECS)
             .count() as u32;
-        let c = ConnStart {
+        let c = Connection {
             ts: Timestamp((((t.start_epoch + s) * 1e6).round() as u64).saturating_mul(1000)),
             client: p.client,
             server_name: &p.name,

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use hellos::{client_hellos, shared_path, Hello};
 use serde_json::Value;
-use virga::detect::client::{classify, BrowserTable, ClientClass, Reason};
+use virga::client_class::{classify, BrowserTable, ClientClass, Reason};
 use virga_parsers::fingerprint::Transport;
 use virga_parsers::tls::parse_client_hello;
 
@@ -99,7 +99,7 @@ fn lab_client_captures_are_classified_as_labelled() {
             .or_default()
             .push(v);
     }
-    let shipped = BrowserTable::shipped();
+    let shipped = BrowserTable::shipped().unwrap();
     let empty = BrowserTable::empty();
     let mut with_table = Confusion::default();
     let mut traits_only = Confusion::default();
@@ -171,7 +171,7 @@ fn spec_vectors_are_classified_by_client_name() {
     let v: Value = serde_json::from_str(text).unwrap();
     let vectors = v["vectors"].as_array().unwrap();
     assert_eq!(vectors.len(), 19);
-    let shipped = BrowserTable::shipped();
+    let shipped = BrowserTable::shipped().unwrap();
     let empty = BrowserTable::empty();
     let mut with_table = Confusion::default();
     let mut traits_only = Confusion::default();
@@ -220,7 +220,7 @@ fn impersonation_is_a_browser_with_the_caveat() {
         .unwrap();
     let msg = hex::decode(cffi["handshake_hex"].as_str().unwrap()).unwrap();
     let ch = parse_client_hello(&msg).unwrap();
-    let table = BrowserTable::shipped();
+    let table = BrowserTable::shipped().unwrap();
     let c = classify(&ch, Transport::Tcp, &table);
     assert_eq!(c.class, ClientClass::Browser);
     assert_eq!(c.known_as, Some("Firefox 147"));
@@ -253,7 +253,7 @@ fn public_browser_captures_are_browsers() {
             2,
         ),
     ];
-    let shipped = BrowserTable::shipped();
+    let shipped = BrowserTable::shipped().unwrap();
     let empty = BrowserTable::empty();
     let mut with_table = Confusion::default();
     let mut traits_only = Confusion::default();

@@ -115,7 +115,8 @@ pub fn replay(data: &[u8], eve: &Path) -> std::io::Result<(String, u64)> {
     cfg.detect.beacon.max_pairs_per_worker = small;
     cfg.detect.dns.max_tracks_per_worker = small;
     cfg.detect.dns.max_accounts_per_worker = small;
-    let mut pc = virga::replay::pipeline_config(&cfg, true, false);
+    let known = virga_config::shipped_ja4().expect("the shipped JA4 table is valid");
+    let mut pc = virga::settings::pipeline_config(&cfg, true, false, &known);
     pc.workers = 2;
     pc.stats_interval_secs = Some(60);
     pc.engine.prevalence_max_names = small;

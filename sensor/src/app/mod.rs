@@ -1,55 +1,22 @@
-//! Application-layer state per flow, and the event emitter the per-protocol
-//! handlers write into.
+//! The application layer: per-flow protocol state, and the protocol
+//! handlers that turn a flow's payload into records.
 //!
 //! Each protocol has its own file: [`dns`], [`tls`], [`quic`], [`http`]. A
 //! flow's protocol is decided from its first payload (port 53 → DNS; a TLS
 //! handshake record → TLS; an HTTP/1.x request line → HTTP; a QUIC long
 //! header Initial → QUIC); after that, only that protocol's handler sees it.
+//! Handlers hand their records to a [`RecordSink`] and count into
+//! [`AppCounters`]; they write nothing themselves.
 
 pub mod dns;
 pub mod http;
 pub mod quic;
 pub mod tls;
 
-use crate::flow::key::Tuple;
-use crate::flow::stream::{FirstFlight, Push};
-use crate::output::eve::{self, Head, Origin};
-use crate::output::json::JsonWriter;
-use crate::time::Timestamp;
-use std::sync::Arc;
+use crate::flow::first_flight::{FirstFlight, Push};
+use crate::records::{AppProto, FlowName, FlowRef, PacketRef, RecordSink};
+use crate::telemetry::AppCounters;
 use virga_config::Catalogue;
-
-/// The application protocol of a flow (`app_proto` in EVE).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum AppProto {
-    /// Not decided yet.
-    #[default]
-    Unknown,
-    /// TLS over TCP.
-    Tls,
-    /// QUIC.
-    Quic,
-    /// DNS over UDP or TCP.
-    Dns,
-    /// HTTP/1.x.
-    Http,
-    /// Payload seen, no supported protocol.
-    Failed,
-}
-
-impl AppProto {
-    /// Suricata's `app_proto` value.
-    pub fn name(self) -> &'static str {
-        match self {
-            AppProto::Unknown => "unknown",
-            AppProto::Tls => "tls",
-            AppProto::Quic => "quic",
-            AppProto::Dns => "dns",
-            AppProto::Http => "http",
-            AppProto::Failed => "failed",
-        }
-    }
-}
 
 /// Per-protocol state, boxed so an idle flow stays small.
 #[derive(Debug, Default)]
@@ -64,7 +31,7 @@ pub enum AppState {
     /// DNS over TCP framing.
     DnsTcp(Box<dns::TcpDnsState>),
     /// HTTP request head across segments.
-    Http(Box<Side>),
+    Http(Box<StreamHead>),
 }
 
 /// Application-layer part of a flow.
@@ -76,12 +43,8 @@ pub struct FlowApp {
     pub state: AppState,
     /// Initial sequence number + 1 per direction, from the SYNs.
     pub isn: [Option<u32>; 2],
-    /// Name of the server (SNI, HTTP Host), once known.
-    pub server_name: Option<Box<str>>,
-    /// Where `server_name` came from.
-    pub name_source: Option<crate::names::NameSource>,
-    /// What the client's own DNS answers said about the server address.
-    pub dns_name: Option<Box<crate::names::Learned>>,
+    /// The server's name (SNI, HTTP Host, the client's DNS), once known.
+    pub name: Option<Box<FlowName>>,
     /// Transactions logged (DNS messages, hellos, requests).
     pub tx_count: u32,
     /// True once the flow touched a catalogue name (its `flow` event is
@@ -91,9 +54,10 @@ pub struct FlowApp {
     pub observed: bool,
 }
 
-/// One side of a TCP stream being joined until a message parses.
+/// The head of one direction of a TCP stream, joined until its first
+/// message (a hello, a request head) parses.
 #[derive(Debug, Default)]
-pub struct Side {
+pub struct StreamHead {
     flight: Option<FirstFlight>,
     /// Sequence number of the first data byte, when known.
     base: Option<u32>,
@@ -122,7 +86,7 @@ impl Default for FlightLimits {
     }
 }
 
-/// What the caller of [`Side::bytes`] should parse.
+/// What the caller of [`StreamHead::bytes`] should parse.
 pub enum Bytes<'a> {
     /// Parse these bytes (the segment alone or the joined prefix).
     Parse(&'a [u8]),
@@ -132,10 +96,10 @@ pub enum Bytes<'a> {
     Full,
 }
 
-impl Side {
-    /// A side whose first data byte has sequence number `base`, if known.
-    pub fn new(base: Option<u32>) -> Side {
-        Side {
+impl StreamHead {
+    /// A stream whose first data byte has sequence number `base`, if known.
+    pub fn new(base: Option<u32>) -> StreamHead {
+        StreamHead {
             flight: None,
             base,
             done: false,
@@ -191,126 +155,21 @@ impl Side {
     }
 }
 
-/// Settings the emitter needs.
-#[derive(Clone)]
-pub struct EmitConfig {
-    /// Log metadata events for all traffic, not only serverless names.
-    pub log_all: bool,
-    /// Community ID seed.
-    pub community_id_seed: u16,
-    /// The serverless catalogue.
-    pub catalogue: Arc<Catalogue>,
+/// What a protocol handler works with besides its own state: the flow and
+/// packet, the bounds, the catalogue, its counters, and where records go.
+pub struct HandlerCtx<'a> {
+    /// The flow, client → server.
+    pub flow: FlowRef,
+    /// The packet being handled.
+    pub packet: PacketRef,
     /// First-flight bounds.
     pub limits: FlightLimits,
-}
-
-/// Per-protocol parse counters.
-#[derive(Debug, Default, Clone, Copy)]
-pub struct AppCounters {
-    /// DNS messages parsed.
-    pub dns_messages: u64,
-    /// DNS payloads that did not parse.
-    pub dns_errors: u64,
-    /// TLS ClientHellos parsed.
-    pub tls_client_hellos: u64,
-    /// TLS streams that were not valid TLS or hit a bound.
-    pub tls_errors: u64,
-    /// QUIC ClientHellos recovered.
-    pub quic_client_hellos: u64,
-    /// QUIC Initials that failed to parse or decrypt.
-    pub quic_errors: u64,
-    /// HTTP request heads parsed.
-    pub http_requests: u64,
-    /// HTTP heads that did not parse.
-    pub http_errors: u64,
-}
-
-/// Collects EVE lines for one worker.
-pub struct Emitter {
-    /// Settings.
-    pub cfg: EmitConfig,
-    /// Complete lines not yet sent to the writer.
-    pub out: Vec<u8>,
-    /// Where the current packets come from.
-    pub origin: String,
-    /// True when `origin` is an interface rather than a file.
-    pub live: bool,
+    /// The serverless catalogue (for names a handler finds).
+    pub catalogue: &'a Catalogue,
+    /// True when the flow already touches a catalogued name.
+    pub serverless: bool,
     /// Parse counters.
-    pub counters: AppCounters,
-    /// Observations for the detection stage, sent on every tick.
-    pub obs: Vec<crate::detect::observe::Observation>,
-    /// `origin` shared with observations.
-    pub origin_arc: std::sync::Arc<str>,
-    scratch: String,
-}
-
-/// The packet an event is about.
-#[derive(Debug, Clone, Copy)]
-pub struct EventPacket {
-    /// Packet time.
-    pub ts: Timestamp,
-    /// Packet number in its file.
-    pub pcap_cnt: u64,
-}
-
-impl Emitter {
-    /// An emitter with an empty buffer.
-    pub fn new(cfg: EmitConfig) -> Emitter {
-        Emitter {
-            cfg,
-            out: Vec::with_capacity(64 * 1024),
-            origin: String::new(),
-            live: false,
-            counters: AppCounters::default(),
-            obs: Vec::new(),
-            origin_arc: std::sync::Arc::from(""),
-            scratch: String::with_capacity(64),
-        }
-    }
-
-    /// True when `name` is under a catalogue suffix.
-    pub fn is_serverless(&self, name: &str) -> bool {
-        self.cfg.catalogue.lookup(name).is_some()
-    }
-
-    /// Writes one event: the head for `tuple` (in the event's direction),
-    /// then `body` for the event's own fields, then the origin.
-    pub fn event(
-        &mut self,
-        event_type: &'static str,
-        tuple: &Tuple,
-        flow_id: u64,
-        pkt: Option<EventPacket>,
-        ts: Timestamp,
-        body: impl FnOnce(&mut JsonWriter<'_>),
-    ) {
-        let cid = crate::flow::community_id::community_id_v1(
-            self.cfg.community_id_seed,
-            tuple.src.ip,
-            tuple.dst.ip,
-            tuple.proto,
-            tuple.src.port,
-            tuple.dst.port,
-        );
-        let head = Head {
-            ts,
-            flow_id,
-            pcap_cnt: pkt.map(|p| p.pcap_cnt),
-            event_type,
-            src: tuple.src,
-            dst: tuple.dst,
-            proto: tuple.proto,
-            community_id: cid.as_deref(),
-        };
-        let mut w = JsonWriter::new(&mut self.out);
-        eve::begin(&mut w, &head, &mut self.scratch);
-        body(&mut w);
-        let origin = if self.live {
-            Origin::Interface(&self.origin)
-        } else {
-            Origin::File(&self.origin)
-        };
-        eve::finish(&mut w, origin);
-        self.out.push(b'\n');
-    }
+    pub counters: &'a mut AppCounters,
+    /// Where records go.
+    pub sink: &'a mut dyn RecordSink,
 }

@@ -1,15 +1,12 @@
 //! QUIC: decrypts the client's Initial packets of a connection, gathers their
-//! CRYPTO frames until the ClientHello is whole, and writes one `quic` event
-//! per connection.
+//! CRYPTO frames until the ClientHello is whole, and hands one [`QuicHello`]
+//! record per connection on.
 
-use super::tls::write_alpns;
-use super::{Emitter, EventPacket};
-use crate::flow::key::Tuple;
-use crate::flow::stream::Charge;
-use crate::output::json::JsonWriter;
-use virga_parsers::fingerprint::{self, Transport};
+use super::HandlerCtx;
+use crate::flow::first_flight::Charge;
+use crate::records::QuicHello;
 use virga_parsers::quic::{self, ClientInitials, PacketType, QuicVersion};
-use virga_parsers::tls::{self, ClientHello};
+use virga_parsers::tls;
 
 /// Client datagrams examined per connection before giving up on its hello.
 pub const MAX_INITIALS: u16 = 16;
@@ -67,6 +64,11 @@ impl QuicState {
     pub fn hello(&self) -> Option<&[u8]> {
         self.initials.client_hello().ok()
     }
+
+    /// The version of the connection's Initials (v1 until one decrypted).
+    pub fn version(&self) -> QuicVersion {
+        self.initials.version().unwrap_or(QuicVersion::V1)
+    }
 }
 
 /// True when a UDP payload starts with a client Initial of a version virga
@@ -83,23 +85,11 @@ pub fn is_long_header(payload: &[u8]) -> bool {
     payload.first().is_some_and(|b| b & 0x80 != 0) && quic::parse_invariant_header(payload).is_ok()
 }
 
-/// What an event needs to know about its flow.
-pub struct QuicCtx<'a> {
-    /// Client → server tuple.
-    pub tuple: &'a Tuple,
-    /// Flow id.
-    pub flow_id: u64,
-    /// Whether metadata events are logged for this flow.
-    pub log: bool,
-}
-
 /// Handles one client datagram; returns the SNI when the hello completed now.
 pub fn on_client_datagram(
     st: &mut QuicState,
     datagram: &[u8],
-    pkt: EventPacket,
-    em: &mut Emitter,
-    ctx: &QuicCtx<'_>,
+    ctx: &mut HandlerCtx<'_>,
     scratch: &mut [u8],
 ) -> Option<Option<Box<str>>> {
     if st.done {
@@ -108,12 +98,12 @@ pub fn on_client_datagram(
     st.datagrams += 1;
     if st.datagrams > MAX_INITIALS {
         st.done = true;
-        em.counters.quic_errors += 1;
+        ctx.counters.quic_errors += 1;
         return None;
     }
     let report = st.initials.on_datagram(datagram, scratch);
     if report.error.is_some() && report.decrypted == 0 {
-        em.counters.quic_errors += 1;
+        ctx.counters.quic_errors += 1;
     }
     let version = st.initials.version().unwrap_or(QuicVersion::V1);
     let msg = st.initials.client_hello().ok()?;
@@ -122,51 +112,25 @@ pub fn on_client_datagram(
         Err(e) if e.is_incomplete() => return None,
         Err(_) => {
             st.done = true;
-            em.counters.quic_errors += 1;
+            ctx.counters.quic_errors += 1;
             return None;
         }
     };
     st.done = true;
-    em.counters.quic_client_hellos += 1;
+    ctx.counters.quic_client_hellos += 1;
     let sni = ch
         .sni()
         .map(|s| String::from_utf8_lossy(s).into_owned().into_boxed_str());
-    let log = ctx.log || sni.as_deref().is_some_and(|n| em.is_serverless(n));
-    if log {
-        em.event("quic", ctx.tuple, ctx.flow_id, Some(pkt), pkt.ts, |w| {
-            write_quic_object(w, &ch, version);
-        });
-    }
+    let serverless = ctx.serverless
+        || sni
+            .as_deref()
+            .is_some_and(|n| ctx.catalogue.lookup(n).is_some());
+    ctx.sink.quic(&QuicHello {
+        flow: ctx.flow,
+        packet: ctx.packet,
+        version,
+        client: &ch,
+        serverless,
+    });
     Some(sni)
-}
-
-/// Suricata's `quic.version` string: hex of the version number.
-fn version_text(v: QuicVersion) -> String {
-    format!("{:x}", v.0)
-}
-
-/// Writes the `quic` object: version, SNI, JA3, JA4 and ALPNs.
-pub fn write_quic_object(w: &mut JsonWriter<'_>, ch: &ClientHello<'_>, version: QuicVersion) {
-    w.object("quic").str("version", &version_text(version));
-    if let Some(sni) = ch.sni() {
-        w.bytes("sni", sni);
-    }
-    let mut ja3 = String::new();
-    if let Ok(hash) = fingerprint::ja3(ch, &mut ja3) {
-        w.object("ja3")
-            .str("hash", hash.as_str())
-            .str("string", &ja3)
-            .end_object();
-    }
-    w.str("ja4", fingerprint::ja4(ch, Transport::Quic).as_str());
-    let mut alpn = ch.alpn_protocols().peekable();
-    if alpn.peek().is_some() {
-        w.array("extensions")
-            .begin_object()
-            .str("name", "alpn")
-            .u64("type", 16);
-        write_alpns(w, "values", alpn);
-        w.end_object().end_array();
-    }
-    w.end_object();
 }

@@ -1,13 +1,11 @@
 //! TLS over TCP: joins the client's first flight until a ClientHello parses,
-//! and the server's until a ServerHello parses, then writes one `tls` event
-//! per connection.
+//! and the server's until a ServerHello parses, then hands one [`TlsHello`]
+//! record per connection on.
 
-use super::{Bytes, Emitter, EventPacket, FlightLimits, Side};
-use crate::flow::key::Tuple;
-use crate::flow::stream::HeldBytes;
-use crate::output::json::JsonWriter;
+use super::{Bytes, FlightLimits, HandlerCtx, StreamHead};
+use crate::flow::first_flight::HeldBytes;
+use crate::records::{FlowRef, PacketRef, RecordSink, TlsHello};
 use crate::time::Timestamp;
-use virga_parsers::fingerprint::{self, Transport};
 use virga_parsers::tls::{self, ClientHello, ServerHello};
 use virga_parsers::ParseError;
 
@@ -15,19 +13,19 @@ use virga_parsers::ParseError;
 #[derive(Debug, Default)]
 pub struct TlsState {
     /// Client → server first flight.
-    pub client: Side,
+    pub client: StreamHead,
     /// Server → client first flight.
-    pub server: Side,
+    pub server: StreamHead,
     /// The ClientHello message, kept until the event is written (charged to
     /// the worker's first-flight memcap; not kept when it does not fit).
     pub hello: Option<HeldBytes>,
     /// The ClientHello completed but did not fit in the memcap: it was
     /// copied to the worker's [`TlsBuffers::unkept`] instead, to be
-    /// classified and logged at once ([`write_unkept_event`]).
+    /// classified and logged at once ([`unkept_record`]).
     pub unkept: bool,
     /// When the ClientHello completed.
-    pub hello_at: Option<EventPacket>,
-    /// True once the `tls` event was written.
+    pub hello_at: Option<PacketRef>,
+    /// True once the handshake's record was handed on.
     pub logged: bool,
 }
 
@@ -39,7 +37,7 @@ pub struct TlsBuffers {
     /// The last ClientHello that completed but did not fit in the memcap;
     /// valid until the next one.
     pub unkept: Vec<u8>,
-    /// The last ServerHello, while its event is written.
+    /// The last ServerHello, while its record is handed on.
     pub server: Vec<u8>,
 }
 
@@ -53,7 +51,7 @@ enum Step<T> {
 /// Runs `parse` on the side's bytes, keeping the segment when it is a
 /// prefix of a longer message.
 fn feed<T>(
-    side: &mut Side,
+    side: &mut StreamHead,
     seq: u32,
     payload: &[u8],
     lim: FlightLimits,
@@ -89,11 +87,10 @@ pub fn on_client_data(
     st: &mut TlsState,
     seq: u32,
     payload: &[u8],
-    pkt: EventPacket,
-    lim: FlightLimits,
-    em: &mut Emitter,
+    ctx: &mut HandlerCtx<'_>,
     bufs: &mut TlsBuffers,
 ) -> Option<Option<Box<str>>> {
+    let lim = ctx.limits;
     if st.client.done || payload.is_empty() {
         return None;
     }
@@ -109,20 +106,20 @@ pub fn on_client_data(
         })
     }) {
         Step::Done((msg, sni)) => {
-            em.counters.tls_client_hellos += 1;
+            ctx.counters.tls_client_hellos += 1;
             st.unkept = msg.is_none();
             st.hello = msg;
-            st.hello_at = Some(pkt);
+            st.hello_at = Some(ctx.packet);
             st.client.finish();
             if st.unkept {
-                // Its event is written now; the server's flight is not needed.
+                // Its record goes on now; the server's flight is not needed.
                 st.server.finish();
             }
             Some(sni)
         }
         Step::Wait => None,
         Step::Fail => {
-            em.counters.tls_errors += 1;
+            ctx.counters.tls_errors += 1;
             st.client.finish();
             None
         }
@@ -135,21 +132,18 @@ fn sni_of(ch: &ClientHello<'_>) -> Option<Box<str>> {
 }
 
 /// Handles a server payload: once the ServerHello parses (or the server is
-/// clearly not speaking TLS), the `tls` event is written.
-#[allow(clippy::too_many_arguments)]
+/// clearly not speaking TLS), the handshake's record goes on.
 pub fn on_server_data(
     st: &mut TlsState,
     seq: u32,
     payload: &[u8],
-    pkt: EventPacket,
-    lim: FlightLimits,
-    em: &mut Emitter,
+    ctx: &mut HandlerCtx<'_>,
     bufs: &mut TlsBuffers,
-    ev: &EventCtx<'_>,
 ) {
     if st.server.done || payload.is_empty() {
         return;
     }
+    let lim = ctx.limits;
     let TlsBuffers { record, server, .. } = bufs;
     let parsed = match feed(&mut st.server, seq, payload, lim, record, |m| {
         tls::parse_server_hello(m).map(|_| {
@@ -165,13 +159,19 @@ pub fn on_server_data(
     let sh = parsed
         .then(|| tls::parse_server_hello(server).ok())
         .flatten();
-    write_event(st, sh.as_ref(), pkt.ts, Some(pkt), em, ev);
+    let end = HandshakeEnd {
+        flow: ctx.flow,
+        ts: ctx.packet.ts,
+        packet: Some(ctx.packet),
+        serverless: ctx.serverless,
+    };
+    hand_on(st, sh.as_ref(), &end, ctx.sink);
 }
 
-/// Writes the event of a ClientHello the memcap could not hold (`hello`,
+/// Hands on the record of a ClientHello the memcap could not hold (`hello`,
 /// from [`TlsBuffers::unkept`]) at once, without the server's side, as at
 /// the end of a flow whose ServerHello was never seen.
-pub fn write_unkept_event(st: &mut TlsState, hello: &[u8], em: &mut Emitter, ev: &EventCtx<'_>) {
+pub fn unkept_record(st: &mut TlsState, hello: &[u8], ctx: &mut HandlerCtx<'_>) {
     if st.logged || !st.unkept {
         return;
     }
@@ -179,35 +179,38 @@ pub fn write_unkept_event(st: &mut TlsState, hello: &[u8], em: &mut Emitter, ev:
     let (Some(at), Ok(ch)) = (st.hello_at, tls::parse_client_hello(hello)) else {
         return;
     };
-    if ev.log {
-        em.event("tls", ev.tuple, ev.flow_id, Some(at), at.ts, |w| {
-            write_tls_object(w, &ch, None);
-        });
-    }
+    ctx.sink.tls(&TlsHello {
+        flow: ctx.flow,
+        packet: Some(at),
+        ts: at.ts,
+        client: &ch,
+        server: None,
+        serverless: ctx.serverless,
+    });
 }
 
-/// Writes the pending event at the end of the flow (no ServerHello seen).
-pub fn on_flow_end(st: &mut TlsState, ts: Timestamp, em: &mut Emitter, ev: &EventCtx<'_>) {
-    write_event(st, None, ts, None, em, ev);
+/// Hands on the pending record at the end of the flow (no ServerHello seen).
+pub fn on_flow_end(st: &mut TlsState, end: &HandshakeEnd, sink: &mut dyn RecordSink) {
+    hand_on(st, None, end, sink);
 }
 
-/// What an event needs to know about its flow.
-pub struct EventCtx<'a> {
-    /// Client → server tuple.
-    pub tuple: &'a Tuple,
-    /// Flow id.
-    pub flow_id: u64,
-    /// Whether metadata events are logged for this flow.
-    pub log: bool,
+/// How a handshake's record is finished: its flow, and when.
+pub struct HandshakeEnd {
+    /// The connection, client → server.
+    pub flow: FlowRef,
+    /// Time of the record when the ClientHello's packet is unknown.
+    pub ts: Timestamp,
+    /// The packet that finished it, if any.
+    pub packet: Option<PacketRef>,
+    /// True when the flow touches a catalogued name.
+    pub serverless: bool,
 }
 
-fn write_event(
+fn hand_on(
     st: &mut TlsState,
     sh: Option<&ServerHello<'_>>,
-    ts: Timestamp,
-    pkt: Option<EventPacket>,
-    em: &mut Emitter,
-    ev: &EventCtx<'_>,
+    end: &HandshakeEnd,
+    sink: &mut dyn RecordSink,
 ) {
     if st.logged {
         return;
@@ -219,69 +222,13 @@ fn write_event(
     let Ok(ch) = tls::parse_client_hello(&msg) else {
         return;
     };
-    if !ev.log {
-        return;
-    }
-    let at = st.hello_at.or(pkt);
-    em.event(
-        "tls",
-        ev.tuple,
-        ev.flow_id,
-        at,
-        at.map_or(ts, |p| p.ts),
-        |w| {
-            write_tls_object(w, &ch, sh);
-        },
-    );
-}
-
-/// Writes the `tls` object: SNI, version, JA3/JA3S, JA4, ALPNs.
-pub fn write_tls_object(
-    w: &mut JsonWriter<'_>,
-    ch: &ClientHello<'_>,
-    sh: Option<&ServerHello<'_>>,
-) {
-    w.object("tls");
-    if let Some(sni) = ch.sni() {
-        w.bytes("sni", sni);
-    }
-    let version = sh.map_or_else(|| ch.max_version(), |s| s.selected_version());
-    w.str("version", version.name());
-    let mut ja3s = String::new();
-    if let Ok(hash) = fingerprint::ja3(ch, &mut ja3s) {
-        w.object("ja3")
-            .str("hash", hash.as_str())
-            .str("string", &ja3s)
-            .end_object();
-    }
-    if let Some(sh) = sh {
-        ja3s.clear();
-        if let Ok(hash) = fingerprint::ja3s(sh, &mut ja3s) {
-            w.object("ja3s")
-                .str("hash", hash.as_str())
-                .str("string", &ja3s)
-                .end_object();
-        }
-    }
-    w.str("ja4", fingerprint::ja4(ch, Transport::Tcp).as_str());
-    write_alpns(w, "client_alpns", ch.alpn_protocols());
-    if let Some(a) = sh.and_then(|s| s.alpn()) {
-        w.array("server_alpns").elem_bytes(a).end_array();
-    }
-    w.end_object();
-}
-
-/// Writes an ALPN list, or nothing when it is empty.
-pub fn write_alpns<'a>(w: &mut JsonWriter<'_>, key: &str, alpns: impl Iterator<Item = &'a [u8]>) {
-    let mut open = false;
-    for a in alpns {
-        if !open {
-            w.array(key);
-            open = true;
-        }
-        w.elem_bytes(a);
-    }
-    if open {
-        w.end_array();
-    }
+    let at = st.hello_at.or(end.packet);
+    sink.tls(&TlsHello {
+        flow: end.flow,
+        packet: at,
+        ts: at.map_or(end.ts, |p| p.ts),
+        client: &ch,
+        server: sh,
+        serverless: end.serverless,
+    });
 }

@@ -4,10 +4,11 @@
 //! A source yields [`RawPacket`]s in capture order with the packet's own
 //! timestamp; the rest of the sensor never reads the wall clock.
 
-mod fallback;
 pub mod live;
 pub mod pcap_file;
+mod pcap_parser_file;
 
+pub use crate::telemetry::CaptureStats;
 use crate::time::Timestamp;
 
 /// One captured frame as the source delivers it (borrowed from libpcap's buffer).
@@ -34,17 +35,6 @@ pub enum Next<'a> {
     Idle,
     /// The source is exhausted (end of file, interface gone after shutdown).
     End,
-}
-
-/// Counters a source keeps about itself (libpcap's view for live capture).
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct CaptureStats {
-    /// Packets received by the source (libpcap `ps_recv`, or packets read).
-    pub received: u64,
-    /// Packets the kernel dropped for lack of buffer space (`ps_drop`).
-    pub kernel_drops: u64,
-    /// Packets dropped by the interface or driver (`ps_ifdrop`).
-    pub interface_drops: u64,
 }
 
 /// A packet source the pipeline reads from: a capture file or an interface.

@@ -1,5 +1,5 @@
 //! Offline source: a pcap or pcapng file read through libpcap, with a second
-//! reader (the `pcap-parser` crate, see `fallback`) for the valid files libpcap
+//! reader (the `pcap-parser` crate, see `pcap_parser_file`) for the valid files libpcap
 //! refuses, such as pcapng files whose interfaces have different link types.
 //!
 //! When libpcap cannot open a file, the second reader tries it from the start;
@@ -7,7 +7,7 @@
 //! packets libpcap already delivered and goes on, so each packet is delivered
 //! once and `pcap_cnt` keeps counting.
 
-use super::fallback::FallbackReader;
+use super::pcap_parser_file::PcapParserReader;
 use super::{CaptureError, RawPacket};
 use crate::time::Timestamp;
 
@@ -16,7 +16,7 @@ pub struct PcapFile {
     /// libpcap's reader, while it is in charge.
     cap: Option<pcap::Capture<pcap::Offline>>,
     /// The second reader, once libpcap gave up.
-    fallback: Option<FallbackReader>,
+    pcap_parser: Option<PcapParserReader>,
     path: String,
     linktype: u32,
     count: u64,
@@ -31,7 +31,7 @@ impl std::fmt::Debug for PcapFile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PcapFile")
             .field("path", &self.path)
-            .field("libpcap", &self.fallback.is_none())
+            .field("libpcap", &self.pcap_parser.is_none())
             .field("count", &self.count)
             .finish()
     }
@@ -45,7 +45,7 @@ impl PcapFile {
                 let linktype = linktype_of_dlt(cap.get_datalink().0);
                 Ok(PcapFile {
                     cap: Some(cap),
-                    fallback: None,
+                    pcap_parser: None,
                     path: path.to_string(),
                     linktype,
                     count: 0,
@@ -54,13 +54,13 @@ impl PcapFile {
             }
             Err(e) => {
                 let reason = e.to_string();
-                let fallback = open_fallback(path).map_err(|_| CaptureError::Open {
+                let fallback = open_pcap_parser(path).map_err(|_| CaptureError::Open {
                     path: path.to_string(),
                     reason,
                 })?;
                 Ok(PcapFile {
                     cap: None,
-                    fallback: Some(fallback),
+                    pcap_parser: Some(fallback),
                     path: path.to_string(),
                     linktype: 0,
                     count: 0,
@@ -81,8 +81,8 @@ impl PcapFile {
     }
 
     /// True once the second reader (not libpcap) reads the file.
-    pub fn is_fallback(&self) -> bool {
-        self.fallback.is_some()
+    pub fn uses_pcap_parser(&self) -> bool {
+        self.pcap_parser.is_some()
     }
 
     /// Next packet, `Ok(None)` at the end of the file.
@@ -91,7 +91,7 @@ impl PcapFile {
     /// [`CaptureError::Corrupt`] with the byte offset of the first record or
     /// block that cannot be read; the packets before it were delivered.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
-        if self.fallback.is_some() {
+        if self.pcap_parser.is_some() {
             self.cap = None;
         }
         if let Some(cap) = self.cap.as_mut() {
@@ -128,7 +128,7 @@ impl PcapFile {
                         packets: self.count,
                         reason,
                     };
-                    let Ok(mut fb) = open_fallback(&self.path) else {
+                    let Ok(mut fb) = open_pcap_parser(&self.path) else {
                         return Err(corrupt(lib_at.unwrap_or(0), libpcap_reason));
                     };
                     for _ in 0..self.count {
@@ -137,11 +137,11 @@ impl PcapFile {
                             return Err(corrupt(at, libpcap_reason));
                         }
                     }
-                    self.fallback = Some(fb);
+                    self.pcap_parser = Some(fb);
                 }
             }
         }
-        let Some(fb) = self.fallback.as_mut() else {
+        let Some(fb) = self.pcap_parser.as_mut() else {
             return Ok(None);
         };
         match fb.next_packet() {
@@ -191,9 +191,9 @@ fn classic_record_header(path: &str) -> Option<u64> {
     }
 }
 
-fn open_fallback(path: &str) -> Result<FallbackReader, String> {
+fn open_pcap_parser(path: &str) -> Result<PcapParserReader, String> {
     let file = std::fs::File::open(path).map_err(|e| e.to_string())?;
-    FallbackReader::new(file)
+    PcapParserReader::new(file)
 }
 
 impl super::PacketSource for PcapFile {
@@ -229,7 +229,7 @@ mod tests {
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data/pcaps/sample.pcap");
         let mut f = PcapFile::open(path).unwrap();
         assert_eq!(f.linktype, 1);
-        assert!(!f.is_fallback());
+        assert!(!f.uses_pcap_parser());
         let mut n = 0;
         let mut last = Timestamp(0);
         while let Some(p) = f.next_packet().unwrap() {
@@ -302,7 +302,7 @@ mod tests {
         let (got, err) = rows(&mut f);
         assert!(err.is_none(), "{err:?}");
         assert!(
-            f.is_fallback(),
+            f.uses_pcap_parser(),
             "libpcap read it all: the fallback was not exercised"
         );
         // (pkt, caplen, len, LINKTYPE, time µs past 1340954905 s) from
@@ -368,12 +368,12 @@ mod tests {
         for path in &files {
             let mut lib = PcapFile::open(path).unwrap();
             let (want, lib_err) = rows(&mut lib);
-            if lib.is_fallback() {
+            if lib.uses_pcap_parser() {
                 continue; // libpcap could not read it: nothing to compare with
             }
             let mut fb = PcapFile {
                 cap: None,
-                fallback: Some(open_fallback(path).unwrap()),
+                pcap_parser: Some(open_pcap_parser(path).unwrap()),
                 path: path.clone(),
                 linktype: 0,
                 count: 0,

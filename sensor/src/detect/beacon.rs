@@ -40,9 +40,10 @@ const MAX_NAME_BYTES: usize = 253;
 /// them to be able to reach [`COMB_THRESHOLD`].
 const BROWSER_MIN_ON_BEAT: usize = 16;
 
-/// One connection start, as the worker sees it.
+/// One connection start, as the beacon detector reads it (made from a
+/// [`crate::records::ConnStart`] by [`BeaconDetector::on_record`]).
 #[derive(Debug, Clone, Copy)]
-pub struct ConnStart<'a> {
+pub struct Connection<'a> {
     /// Packet time of the connection's first client packet.
     pub ts: Timestamp,
     /// Internal client address.
@@ -219,6 +220,22 @@ impl BeaconDetector {
         }
     }
 
+    /// Feeds a connection-start record (see [`BeaconDetector::on_conn`]).
+    pub fn on_record(
+        &mut self,
+        c: &crate::records::ConnStart,
+        prevalence: u32,
+    ) -> Option<BeaconAlert> {
+        let start = Connection {
+            ts: c.packet.ts,
+            client: c.client.ip,
+            server_name: &c.name,
+            client_bytes: c.client_bytes,
+            non_browser: c.client_class.non_browser(),
+        };
+        self.on_conn(&start, prevalence)
+    }
+
     /// Feeds one connection start. `prevalence` is the number of distinct internal clients of
     /// the same class (browser or not) that contacted `c.server_name` in the caller's window,
     /// this one included (0 is read as 1); beyond `prevalence_free_clients` it divides the
@@ -227,7 +244,7 @@ impl BeaconDetector {
     /// `realert_quiet_secs` have passed since the previous alert.
     ///
     /// Cost: a hash lookup; on a new beat, a sort and a pass over at most 63 intervals.
-    pub fn on_conn(&mut self, c: &ConnStart<'_>, prevalence: u32) -> Option<BeaconAlert> {
+    pub fn on_conn(&mut self, c: &Connection<'_>, prevalence: u32) -> Option<BeaconAlert> {
         self.stats.connections += 1;
         encode_key(&mut self.key, c.client, c.server_name);
         let Some(pair) = self.pairs.get_mut(self.key.as_slice()) else {
@@ -373,8 +390,8 @@ mod tests {
         BeaconDetect::default()
     }
 
-    fn conn(secs: f64, client: [u8; 4], name: &str, non_browser: Option<bool>) -> ConnStart<'_> {
-        ConnStart {
+    fn conn(secs: f64, client: [u8; 4], name: &str, non_browser: Option<bool>) -> Connection<'_> {
+        Connection {
             ts: Timestamp((secs * 1e9) as u64),
             client: IpAddr::from(client),
             server_name: name,
@@ -461,7 +478,7 @@ mod tests {
         assert!(d
             .on_conn(&conn(60.0, [10, 0, 0, 2], "a.workers.dev", None), 1)
             .is_none());
-        let v6 = ConnStart {
+        let v6 = Connection {
             client: "2001:db8::1".parse().unwrap(),
             ..conn(60.0, [0; 4], "a.workers.dev", None)
         };

@@ -324,6 +324,27 @@ impl DnsAnomalyDetector {
         self.tracks.len()
     }
 
+    /// Feeds a DNS lookup record: a query to [`DnsAnomalyDetector::on_query`],
+    /// a response to [`DnsAnomalyDetector::on_response`].
+    pub fn on_lookup(&mut self, d: &crate::records::DnsLookup) -> Option<DnsAnomalyAlert> {
+        match d.rcode {
+            None => self.on_query(&DnsQueryObs {
+                ts: d.packet.ts,
+                client: d.client,
+                qname: &d.qname,
+                qtype: d.qtype,
+            }),
+            Some(rcode) => self.on_response(&DnsResponseObs {
+                ts: d.packet.ts,
+                client: d.client,
+                qname: &d.qname,
+                qtype: d.qtype,
+                rcode,
+                answers: d.answers,
+            }),
+        }
+    }
+
     /// Observes a query; returns an alert when one is due.
     pub fn on_query(&mut self, q: &DnsQueryObs<'_>) -> Option<DnsAnomalyAlert> {
         self.stats.queries += 1;

@@ -1,23 +1,21 @@
-//! Detection: the stage that turns connection starts and DNS observations
-//! from every worker into alerts, and the detectors it runs. Detectors are
-//! pure, streaming analyses with their own `[detect.*]` configuration
-//! section; time comes from packet timestamps only.
+//! Detection: the stage that turns the workers' connection-start and DNS
+//! records into alerts, and the detectors it runs. Detectors are pure,
+//! streaming analyses of records with their own `[detect.*]` configuration
+//! section; time comes from packet timestamps only. Nothing here writes
+//! EVE: alerts are typed values ([`alert`]) that `eve::alert` serializes.
 //!
-//! - [`observe`]: what workers report (connection starts with their name and
-//!   client fingerprint, DNS questions and answers).
-//! - [`engine`]: the single detection thread; merges the workers' reports
+//! - [`engine`]: the single detection thread; merges the workers' records
 //!   in packet-time order (so results do not depend on the number of
 //!   workers), applies the allowlist and prevalence, runs the detectors.
 //! - [`prevalence`]: distinct internal clients per name in a window.
 //! - [`beacon`]: jitter-robust periodicity of (client, name) pairs.
-//! - [`client`]: browser / non-browser classification of a ClientHello.
+//! - [`client`]: non-browser clients to serverless endpoints.
 //! - [`dns_anomaly`]: anomalous DNS towards serverless domains.
-//! - [`alert`]: EVE `alert` events.
+//! - [`alert`]: the alerts and their rules.
 
 pub mod alert;
 pub mod beacon;
 pub mod client;
 pub mod dns_anomaly;
 pub mod engine;
-pub mod observe;
 pub mod prevalence;

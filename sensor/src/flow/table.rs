@@ -8,6 +8,7 @@
 //! the oldest and has been idle longer than its state's timeout.
 
 use super::key::{source_looks_like_server, Endpoint, FlowKey, Tuple};
+pub use crate::telemetry::FlowStats;
 use crate::time::Timestamp;
 use lru::LruCache;
 
@@ -120,6 +121,12 @@ impl<A> Flow<A> {
         FlowKey::of(&self.tuple()).stable_hash()
     }
 
+    /// Suricata-style 51-bit flow id, shared by every event of the flow
+    /// (see [`super::flow_id`]).
+    pub fn id(&self) -> u64 {
+        super::flow_id(self.key_hash(), self.start)
+    }
+
     /// The flow's addresses as the client sends.
     pub fn tuple(&self) -> Tuple {
         Tuple {
@@ -138,17 +145,6 @@ impl<A> Flow<A> {
             _ => t.udp_secs,
         }
     }
-}
-
-/// Counters of the flow table.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct FlowStats {
-    /// Flows created.
-    pub created: u64,
-    /// Flows ended by idle timeout.
-    pub timed_out: u64,
-    /// Flows evicted because the table was full.
-    pub evicted: u64,
 }
 
 /// What a packet carries that the table needs to place it.

@@ -1,11 +1,14 @@
 //! EVE output: a writer thread that owns the sinks (file, stdout, Unix
-//! socket), receives batches of complete JSON lines from the workers, and
-//! flushes at a bounded interval and always on shutdown.
+//! socket), receives batches of finished lines, and flushes at a bounded
+//! interval and always on shutdown. It only moves lines: what they say is
+//! decided above it (`eve`); it counts what it wrote and lost
+//! ([`OutputStats`]) and publishes that to the metrics when asked.
 
-pub mod eve;
-pub mod json;
 mod lines;
 mod socket;
+
+use crate::telemetry::metrics::LatestCounters;
+pub use crate::telemetry::OutputStats;
 
 use crossbeam_channel::{bounded, Receiver, RecvTimeoutError, Sender};
 use std::fs::OpenOptions;
@@ -36,42 +39,16 @@ impl Target {
     }
 }
 
+/// A line made by the writer thread when it reaches it, from its own
+/// counters at that point and its queue length: a `stats` event that
+/// reports every line written before it.
+pub type LateLine = Box<dyn FnOnce(&OutputStats, u64) -> Vec<u8> + Send>;
+
 /// Messages to the writer thread.
 enum Msg {
     Lines(Vec<u8>),
+    Late(LateLine),
     Reopen,
-    /// How many parts make one periodic `stats` snapshot.
-    StatsParts(usize),
-    /// One part of snapshot `epoch` (time, uptime, counters).
-    Stats(
-        u64,
-        crate::time::Timestamp,
-        u64,
-        Box<crate::stats::Counters>,
-    ),
-    /// The detection stage's latest counters (added to periodic snapshots).
-    Engine(crate::detect::engine::EngineStats),
-    /// The final `stats` event (time, uptime, counters): written with the
-    /// writer's own counters added.
-    FinalStats(crate::time::Timestamp, u64, Box<crate::stats::Counters>),
-}
-
-/// Counters kept by the writer thread.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct OutputStats {
-    /// Lines the writer received (each output got them unless it counted
-    /// them as lost).
-    pub lines: u64,
-    /// Bytes the writer received.
-    pub bytes: u64,
-    /// Failed write attempts to a file or stdout (an outage may count
-    /// several; stderr reports each outage once).
-    pub write_errors: u64,
-    /// Lines a file or stdout never got because writing failed (disk full,
-    /// closed pipe); counted per output.
-    pub lost_lines: u64,
-    /// Lines a Unix socket peer never got (absent, gone or too slow).
-    pub socket_lost_lines: u64,
 }
 
 /// Handle on the writer thread; cloneable senders go to the workers.
@@ -80,16 +57,16 @@ pub struct Output {
     join: JoinHandle<OutputStats>,
 }
 
-/// A worker's side of the output: buffers lines and sends them in batches.
+/// A producer's side of the output: sends batches of finished lines.
 #[derive(Clone)]
-pub struct EventSender {
+pub struct LineSender {
     tx: Sender<Msg>,
 }
 
 /// Batches flush to the writer once they hold this many bytes.
 const BATCH_BYTES: usize = 64 * 1024;
 
-impl EventSender {
+impl LineSender {
     /// Sends a batch of complete lines (each ending in `\n`); blocks when the
     /// writer is behind, so replay never loses events.
     pub fn send(&self, lines: Vec<u8>) {
@@ -99,30 +76,9 @@ impl EventSender {
         }
     }
 
-    /// Sends one part of periodic `stats` snapshot `epoch`.
-    pub fn stats_part(
-        &self,
-        epoch: u64,
-        ts: crate::time::Timestamp,
-        uptime: u64,
-        c: crate::stats::Counters,
-    ) {
-        let _ = self.tx.send(Msg::Stats(epoch, ts, uptime, Box::new(c)));
-    }
-
-    /// Hands the detection stage's counters to the writer (when they changed).
-    pub fn engine_stats(&self, e: crate::detect::engine::EngineStats) {
-        let _ = self.tx.send(Msg::Engine(e));
-    }
-
-    /// Sends the final `stats` event's counters; the writer adds its own.
-    pub fn final_stats(&self, ts: crate::time::Timestamp, uptime: u64, c: crate::stats::Counters) {
-        let _ = self.tx.send(Msg::FinalStats(ts, uptime, Box::new(c)));
-    }
-
-    /// Sets how many parts make a snapshot (workers + the capture thread).
-    pub fn set_stats_parts(&self, n: usize) {
-        let _ = self.tx.send(Msg::StatsParts(n));
+    /// Sends a line the writer makes when it reaches it (see [`LateLine`]).
+    pub fn send_late(&self, line: LateLine) {
+        let _ = self.tx.send(Msg::Late(line));
     }
 
     /// Sends `buf` if it is large enough and leaves an empty buffer behind.
@@ -211,27 +167,23 @@ impl Output {
     /// Like [`Output::start`] with several targets (say the EVE file and a
     /// Unix socket), each getting every line.
     pub fn start_all(targets: &[Target], flush_interval: Duration) -> io::Result<Output> {
-        Output::start_inner(targets, flush_interval, None, false)
+        Output::start_inner(targets, flush_interval, None)
     }
 
-    /// Like [`Output::start_all`] for a live capture: periodic `stats`
-    /// events also carry the writer's counters and the detection stage's
-    /// latest ones (wall-clock dependent, so replay leaves them to the final
-    /// event), and every counter and snapshot is published to `metrics`
-    /// (the endpoint's source) as it is written.
+    /// Like [`Output::start_all`], publishing the writer's counters to
+    /// `metrics` (the endpoint's source) as they change.
     pub fn start_live(
         targets: &[Target],
         flush_interval: Duration,
-        metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
+        metrics: Option<std::sync::Arc<LatestCounters>>,
     ) -> io::Result<Output> {
-        Output::start_inner(targets, flush_interval, metrics, true)
+        Output::start_inner(targets, flush_interval, metrics)
     }
 
     fn start_inner(
         targets: &[Target],
         flush_interval: Duration,
-        metrics: Option<std::sync::Arc<crate::metrics::Hub>>,
-        live: bool,
+        metrics: Option<std::sync::Arc<LatestCounters>>,
     ) -> io::Result<Output> {
         let mut sinks = Vec::with_capacity(targets.len());
         for t in targets {
@@ -240,15 +192,13 @@ impl Output {
         let (tx, rx) = bounded::<Msg>(256);
         let join = std::thread::Builder::new()
             .name("virga-output".into())
-            .spawn(move || {
-                writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref(), live)
-            })?;
+            .spawn(move || writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref()))?;
         Ok(Output { tx, join })
     }
 
-    /// A sender for a worker.
-    pub fn sender(&self) -> EventSender {
-        EventSender {
+    /// A sender for a producer of lines.
+    pub fn sender(&self) -> LineSender {
+        LineSender {
             tx: self.tx.clone(),
         }
     }
@@ -274,13 +224,9 @@ fn writer_loop(
     sinks: &mut [(Target, Sink)],
     rx: &Receiver<Msg>,
     flush_interval: Duration,
-    metrics: Option<&crate::metrics::Hub>,
-    live: bool,
+    metrics: Option<&LatestCounters>,
 ) -> OutputStats {
     let mut stats = OutputStats::default();
-    let mut engine = None;
-    let mut agg = crate::stats::Aggregator::new(1);
-    let mut stats_buf = Vec::new();
     let mut dirty_since: Option<Instant> = None;
     loop {
         let mut wait = match dirty_since {
@@ -295,44 +241,7 @@ fn writer_loop(
             }
         }
         let msg = match rx.recv_timeout(wait) {
-            Ok(Msg::StatsParts(n)) => {
-                agg = crate::stats::Aggregator::new(n);
-                continue;
-            }
-            Ok(Msg::Engine(e)) => {
-                engine = Some(e);
-                if let Some(m) = metrics {
-                    m.set_engine(e);
-                }
-                continue;
-            }
-            Ok(Msg::Stats(epoch, ts, up, c)) => {
-                stats_buf.clear();
-                let lag = rx.len() as u64;
-                let now = losses(stats, sinks);
-                agg.add_with(epoch, ts, up, *c, &mut stats_buf, |c| {
-                    if live {
-                        crate::stats::add_writer_counters(c, now, lag, engine);
-                    }
-                    if let Some(m) = metrics {
-                        m.set_snapshot(*c);
-                    }
-                });
-                if stats_buf.is_empty() {
-                    continue;
-                }
-                Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
-            }
-            Ok(Msg::FinalStats(ts, up, mut c)) => {
-                let now = losses(stats, sinks);
-                crate::stats::add_writer_counters(&mut c, now, rx.len() as u64, engine);
-                if let Some(m) = metrics {
-                    m.set_snapshot(*c);
-                }
-                stats_buf.clear();
-                crate::stats::write_event(&mut stats_buf, ts, up, &c);
-                Ok(Msg::Lines(std::mem::take(&mut stats_buf)))
-            }
+            Ok(Msg::Late(make)) => Ok(Msg::Lines(make(&losses(stats, sinks), rx.len() as u64))),
             other => other,
         };
         match msg {
@@ -368,7 +277,7 @@ fn writer_loop(
                     .then(Instant::now);
             }
             Err(RecvTimeoutError::Disconnected) => break,
-            Ok(Msg::StatsParts(_) | Msg::Stats(..) | Msg::Engine(_) | Msg::FinalStats(..)) => {}
+            Ok(Msg::Late(_)) => {}
         }
         if let Some(m) = metrics {
             m.set_output(losses(stats, sinks), rx.len() as u64);

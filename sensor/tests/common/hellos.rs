@@ -1,7 +1,7 @@
 //! Test helper: every client ClientHello in a capture, as handshake-message bytes with its
 //! connection 4-tuple and transport. Reads the capture with the sensor's own reader
 //! (`virga::capture::pcap_file`), decodes with `virga_parsers::packet`, joins TCP first flights
-//! with the sensor's `virga::flow::stream::FirstFlight` and decrypts QUIC Initials with
+//! with the sensor's `virga::flow::first_flight::FirstFlight` and decrypts QUIC Initials with
 //! `virga_parsers::quic::ClientInitials`. IP fragments are not reassembled (none of the
 //! captures used needs it).
 
@@ -12,7 +12,7 @@ use std::net::IpAddr;
 use std::path::{Path, PathBuf};
 
 use virga::capture::pcap_file::PcapFile;
-use virga::flow::stream::FirstFlight;
+use virga::flow::first_flight::FirstFlight;
 use virga_parsers::fingerprint::Transport as HelloTransport;
 use virga_parsers::packet::{decode, LinkType, Transport};
 use virga_parsers::quic::ClientInitials;

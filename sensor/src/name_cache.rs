@@ -11,33 +11,12 @@
 //! `[min_ttl, max_ttl]`, in packet time; the cache holds a fixed number of
 //! entries and evicts the least recently used.
 
+pub use crate::telemetry::NameStats;
 use crate::time::Timestamp;
 use lru::LruCache;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
-
-/// Where a flow's server name came from (`name_source`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum NameSource {
-    /// TLS or QUIC Server Name Indication.
-    Sni,
-    /// HTTP Host header.
-    HttpHost,
-    /// The client's own DNS answer for the server address.
-    Dns,
-}
-
-impl NameSource {
-    /// Stable lower-case name.
-    pub fn name(self) -> &'static str {
-        match self {
-            NameSource::Sni => "sni",
-            NameSource::HttpHost => "http_host",
-            NameSource::Dns => "dns",
-        }
-    }
-}
 
 /// What the client's DNS said about an address.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,17 +31,6 @@ pub struct Learned {
 struct Entry {
     learned: Learned,
     expires: Timestamp,
-}
-
-/// Counters of the cache.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
-pub struct NameStats {
-    /// Entries inserted or refreshed.
-    pub learned: u64,
-    /// Lookups that found a live entry.
-    pub hits: u64,
-    /// Entries dropped for capacity.
-    pub evicted: u64,
 }
 
 /// A bounded, TTL-aware (client, server address) → name cache.

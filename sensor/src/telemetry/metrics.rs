@@ -1,14 +1,15 @@
 //! The Prometheus text endpoint (`[metrics] listen`, off by default).
 //!
-//! Nothing here is on the packet path. Three threads publish into one
-//! [`Hub`] (a mutex held for a copy of a few counters):
+//! Nothing here is on the packet path. Four threads publish into one
+//! [`LatestCounters`] (a mutex held for a copy of a few counters):
 //!
 //! - the capture loop, every output flush interval and whenever the link is
 //!   idle: libpcap's received/kernel/interface counters, packets read, worker
 //!   queue drops;
-//! - the EVE writer: its own counters after every message, the detection
-//!   stage's counters as they change (alerts per detector, suppressions), and
-//!   every `stats` snapshot it writes (decoder, flows, parse errors, names);
+//! - the detection stage, as its counters change (alerts per detector,
+//!   suppressions);
+//! - the EVE writer: its own counters after every message, and every `stats`
+//!   snapshot as it is written (decoder, flows, parse errors, names);
 //! - so the endpoint shows the same counters as the `stats` EVE events, the
 //!   capture ones fresher.
 //!
@@ -22,10 +23,7 @@
 //! holds the endpoint for at most the deadline (many can starve scrapes: keep
 //! it on loopback or a management network), and none of it touches capture.
 
-use crate::capture::CaptureStats;
-use crate::detect::engine::EngineStats;
-use crate::output::OutputStats;
-use crate::stats::Counters;
+use super::counters::{CaptureStats, Counters, EngineStats, OutputStats};
 use std::fmt::Write as _;
 use std::io::{Read as _, Write as _};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -58,16 +56,16 @@ pub struct Values {
 
 /// Where the counters meet; shared by the publishers and the server.
 #[derive(Debug, Default)]
-pub struct Hub {
+pub struct LatestCounters {
     values: Mutex<Values>,
     /// Writer counters of outputs already finished (a reload replaced them).
     output_base: Mutex<OutputStats>,
 }
 
-impl Hub {
+impl LatestCounters {
     /// A new, shareable hub.
-    pub fn new() -> Arc<Hub> {
-        Arc::new(Hub::default())
+    pub fn new() -> Arc<LatestCounters> {
+        Arc::new(LatestCounters::default())
     }
 
     fn with(&self, f: impl FnOnce(&mut Values)) {
@@ -86,7 +84,7 @@ impl Hub {
         });
     }
 
-    /// A `stats` snapshot the writer wrote.
+    /// A `stats` snapshot as it is written.
     pub fn set_snapshot(&self, c: Counters) {
         self.with(|v| v.snapshot = Some(c));
     }
@@ -373,7 +371,7 @@ pub fn bind(addr: SocketAddr) -> std::io::Result<TcpListener> {
 ///
 /// # Errors
 /// The thread cannot be started.
-pub fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> {
+pub fn serve(listener: TcpListener, hub: Arc<LatestCounters>) -> std::io::Result<()> {
     std::thread::Builder::new()
         .name("virga-metrics".into())
         .spawn(move || {
@@ -390,7 +388,7 @@ pub fn serve(listener: TcpListener, hub: Arc<Hub>) -> std::io::Result<()> {
 
 /// Reads one request (bounded in size and time) and answers it; every
 /// failure just closes the connection.
-fn answer(mut c: TcpStream, hub: &Hub) {
+fn answer(mut c: TcpStream, hub: &LatestCounters) {
     let end = Instant::now() + CONN_DEADLINE;
     let mut buf = vec![0u8; MAX_REQUEST_BYTES];
     let mut len = 0;
@@ -422,7 +420,7 @@ fn answer(mut c: TcpStream, hub: &Hub) {
     let _ = c.shutdown(std::net::Shutdown::Both);
 }
 
-fn respond(method: Option<&str>, path: Option<&str>, hub: &Hub) -> Vec<u8> {
+fn respond(method: Option<&str>, path: Option<&str>, hub: &LatestCounters) -> Vec<u8> {
     let path = path.unwrap_or("").split('?').next().unwrap_or("");
     match (method, path) {
         (Some("GET" | "HEAD"), "/metrics" | "/") => {
@@ -532,7 +530,7 @@ mod tests {
 
     #[test]
     fn render_shows_each_source() {
-        let hub = Hub::new();
+        let hub = LatestCounters::new();
         hub.set_capture(
             CaptureStats {
                 received: 120,
@@ -621,7 +619,7 @@ mod tests {
     fn server_answers_and_survives_hostile_clients() {
         let listener = bind("127.0.0.1:0".parse().unwrap()).unwrap();
         let addr = listener.local_addr().unwrap();
-        let hub = Hub::new();
+        let hub = LatestCounters::new();
         hub.set_capture(
             CaptureStats {
                 received: 77,

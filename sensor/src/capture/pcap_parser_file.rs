@@ -62,7 +62,7 @@ struct Located {
 }
 
 /// A streaming reader of pcap and pcapng files.
-pub(super) struct FallbackReader {
+pub(super) struct PcapParserReader {
     reader: Box<dyn PcapReaderIterator + Send>,
     state: State,
     /// Bytes of the block last returned, consumed at the next call (the
@@ -90,11 +90,11 @@ const PB_DATA: usize = 28;
 /// Interfaces per section kept; more is an error (bounded state).
 const MAX_INTERFACES: usize = 65_536;
 
-impl FallbackReader {
+impl PcapParserReader {
     /// Starts reading `input` (a pcap or pcapng stream).
-    pub(super) fn new<R: Read + Send + 'static>(input: R) -> Result<FallbackReader, String> {
+    pub(super) fn new<R: Read + Send + 'static>(input: R) -> Result<PcapParserReader, String> {
         let reader = pcap_parser::create_reader(INITIAL_BUFFER, input).map_err(describe)?;
-        Ok(FallbackReader {
+        Ok(PcapParserReader {
             reader,
             state: State {
                 format: Format::Ng {
@@ -121,7 +121,7 @@ impl FallbackReader {
     }
 
     /// The next packet, `Ok(None)` at the end. After an error,
-    /// [`FallbackReader::offset`] is where the broken block starts.
+    /// [`PcapParserReader::offset`] is where the broken block starts.
     pub(super) fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, Broken> {
         let at = loop {
             if self.pending_consume > 0 {
@@ -569,7 +569,7 @@ mod tests {
     type Row = (u64, u32, Vec<u8>, u32);
 
     fn read_all(bytes: Vec<u8>) -> (Vec<Row>, Option<String>) {
-        let mut r = FallbackReader::new(std::io::Cursor::new(bytes)).unwrap();
+        let mut r = PcapParserReader::new(std::io::Cursor::new(bytes)).unwrap();
         let mut rows = Vec::new();
         loop {
             match r.next_packet() {
@@ -685,7 +685,7 @@ mod tests {
         assert!(err.unwrap().contains("undeclared interface 3"));
         // Every prefix of a valid file ends cleanly or with an error.
         for n in 0..whole.len() {
-            if let Ok(mut r) = FallbackReader::new(std::io::Cursor::new(whole[..n].to_vec())) {
+            if let Ok(mut r) = PcapParserReader::new(std::io::Cursor::new(whole[..n].to_vec())) {
                 for _ in 0..10 {
                     if !matches!(r.next_packet(), Ok(Some(_))) {
                         break;
@@ -693,9 +693,9 @@ mod tests {
                 }
             }
         }
-        assert!(
-            FallbackReader::new(std::io::Cursor::new(b"hello world, not a capture".to_vec()))
-                .is_err()
-        );
+        assert!(PcapParserReader::new(std::io::Cursor::new(
+            b"hello world, not a capture".to_vec()
+        ))
+        .is_err());
     }
 }

@@ -1,4 +1,8 @@
-//! EVE JSON events, written the way Suricata 8 writes them.
+//! EVE JSON, written the way Suricata 8 writes it: the only code in the
+//! sensor that writes JSON. One file per event type, each serializing the
+//! records (or alerts, or counters) it is about: [`dns`], [`tls`], [`quic`],
+//! [`http`], [`flow`], [`alert`], [`stats`]; [`json`] is the streaming
+//! writer they share.
 //!
 //! Each event is one line: the common head ([`Head`]) then the event's own
 //! object. Field names, formats and nesting follow
@@ -8,9 +12,21 @@
 //! Addresses are written in their standard text form (RFC 5952 for IPv6);
 //! DNS AAAA data is written fully expanded, as Suricata does.
 
+pub mod alert;
+pub mod dns;
+pub mod flow;
+pub mod http;
+pub mod json;
+pub mod quic;
+pub mod stats;
+pub mod tls;
+
+use crate::flow::community_id::community_id_v1;
 use crate::flow::key::Endpoint;
-use crate::output::json::JsonWriter;
+use crate::records::{FlowRef, PacketOrigin, PacketRef};
 use crate::time::Timestamp;
+use json::JsonWriter;
+use std::fmt::Write as _;
 use std::net::IpAddr;
 
 /// Where the packets of an event came from, for `pcap_filename` / `in_iface`.
@@ -61,7 +77,7 @@ pub fn proto_name(p: u8) -> &'static str {
 /// calls [`finish`].
 pub fn begin(w: &mut JsonWriter<'_>, h: &Head<'_>, scratch: &mut String) {
     scratch.clear();
-    h.ts.write_eve(scratch);
+    write_timestamp(h.ts, scratch);
     w.begin_object().str("timestamp", scratch);
     if h.flow_id != 0 {
         w.u64("flow_id", h.flow_id);
@@ -95,9 +111,27 @@ pub fn finish(w: &mut JsonWriter<'_>, origin: Origin<'_>) {
     w.end_object();
 }
 
+/// Writes the EVE form of a time, `YYYY-MM-DDTHH:MM:SS.ffffff+0000` (UTC,
+/// microseconds, offset without a colon, as Suricata writes it).
+pub fn write_timestamp(ts: Timestamp, out: &mut String) {
+    let (y, mo, d, h, mi, s) = ts.civil();
+    // Writing into a String cannot fail.
+    let _ = write!(
+        out,
+        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
+        ts.subsec_micros()
+    );
+}
+
+/// The EVE form of a time as a new string.
+pub fn timestamp_text(ts: Timestamp) -> String {
+    let mut s = String::with_capacity(31);
+    write_timestamp(ts, &mut s);
+    s
+}
+
 /// Writes an address field in its standard text form.
 pub fn write_ip(w: &mut JsonWriter<'_>, key: &str, ip: IpAddr, scratch: &mut String) {
-    use std::fmt::Write as _;
     scratch.clear();
     let _ = write!(scratch, "{ip}");
     w.str(key, scratch);
@@ -106,7 +140,6 @@ pub fn write_ip(w: &mut JsonWriter<'_>, key: &str, ip: IpAddr, scratch: &mut Str
 /// Writes an IPv6 address fully expanded (`0000:0000:...:0001`), as Suricata
 /// logs AAAA data.
 pub fn expanded_v6(ip: std::net::Ipv6Addr, out: &mut String) {
-    use std::fmt::Write as _;
     for (i, seg) in ip.segments().iter().enumerate() {
         if i > 0 {
             out.push(':');
@@ -115,12 +148,91 @@ pub fn expanded_v6(ip: std::net::Ipv6Addr, out: &mut String) {
     }
 }
 
-/// Suricata-style 51-bit flow id from the flow key's hash and its start time,
-/// so that it is stable across runs and worker counts.
-pub fn flow_id(key_hash: u64, start: Timestamp) -> u64 {
-    let mixed = key_hash ^ start.0.rotate_left(17).wrapping_mul(0x9e37_79b9_7f4a_7c15);
-    let id = mixed & ((1u64 << 51) - 1);
-    id.max(1)
+/// A worker's EVE lines: each record it logs is serialized here into a
+/// buffer of complete lines, which the worker hands to the output.
+pub struct EventLines {
+    /// Complete lines (each ending in `\n`) not yet handed on.
+    pub out: Vec<u8>,
+    origin: PacketOrigin,
+    community_id_seed: u16,
+    scratch: String,
+    dns: dns::DnsText,
+}
+
+impl EventLines {
+    /// An empty buffer; events carry Community IDs with `community_id_seed`.
+    pub fn new(community_id_seed: u16) -> EventLines {
+        EventLines {
+            out: Vec::with_capacity(64 * 1024),
+            origin: PacketOrigin::default(),
+            community_id_seed,
+            scratch: String::with_capacity(64),
+            dns: dns::DnsText::default(),
+        }
+    }
+
+    /// Sets where the following packets come from (`pcap_filename` or
+    /// `in_iface` of their events).
+    pub fn set_origin(&mut self, origin: PacketOrigin) {
+        self.origin = origin;
+    }
+
+    /// Where the current packets come from.
+    pub fn origin(&self) -> &PacketOrigin {
+        &self.origin
+    }
+
+    /// Sets the Community ID seed (a reload may change it).
+    pub fn set_community_id_seed(&mut self, seed: u16) {
+        self.community_id_seed = seed;
+    }
+
+    /// Writes one event: the head for `flow` (in the event's direction),
+    /// then `body` for the event's own fields, then the origin.
+    fn event(
+        &mut self,
+        event_type: &'static str,
+        flow: &FlowRef,
+        pkt: Option<PacketRef>,
+        ts: Timestamp,
+        body: impl FnOnce(&mut JsonWriter<'_>),
+    ) {
+        let t = &flow.tuple;
+        let cid = community_id_v1(
+            self.community_id_seed,
+            t.src.ip,
+            t.dst.ip,
+            t.proto,
+            t.src.port,
+            t.dst.port,
+        );
+        let head = Head {
+            ts,
+            flow_id: flow.flow_id,
+            pcap_cnt: pkt.map(|p| p.pcap_cnt),
+            event_type,
+            src: t.src,
+            dst: t.dst,
+            proto: t.proto,
+            community_id: cid.as_deref(),
+        };
+        let mut w = JsonWriter::new(&mut self.out);
+        begin(&mut w, &head, &mut self.scratch);
+        body(&mut w);
+        finish(&mut w, Origin::of(&self.origin));
+        self.out.push(b'\n');
+    }
+}
+
+impl<'a> Origin<'a> {
+    /// The origin field of packets from `o`.
+    pub fn of(o: &'a PacketOrigin) -> Origin<'a> {
+        if o.live {
+            Origin::Interface(&o.name)
+        } else {
+            Origin::File(&o.name)
+        }
+    }
 }
 
 #[cfg(test)]
@@ -158,17 +270,20 @@ mod tests {
     }
 
     #[test]
+    fn timestamps_match_suricata() {
+        // 2026-11-29T14:40:13.622303+0000 is in shared/eve/examples/alert.json.
+        let ts = Timestamp::from_secs_nanos(1_795_963_213, 622_303_456);
+        assert_eq!(timestamp_text(ts), "2026-11-29T14:40:13.622303+0000");
+        assert_eq!(
+            timestamp_text(Timestamp(0)),
+            "1970-01-01T00:00:00.000000+0000"
+        );
+    }
+
+    #[test]
     fn aaaa_is_expanded() {
         let mut s = String::new();
         expanded_v6("::1".parse().unwrap(), &mut s);
         assert_eq!(s, "0000:0000:0000:0000:0000:0000:0000:0001");
-    }
-
-    #[test]
-    fn flow_id_fits_51_bits_and_is_stable() {
-        let a = flow_id(0xdead_beef_dead_beef, Timestamp(123_456_789));
-        assert!(a < 1 << 51 && a > 0);
-        assert_eq!(a, flow_id(0xdead_beef_dead_beef, Timestamp(123_456_789)));
-        assert_ne!(a, flow_id(0xdead_beef_dead_beef, Timestamp(123_456_790)));
     }
 }

@@ -3,8 +3,8 @@
 //! client's DNS answers and its connections meet on one worker.
 //!
 //! ```text
-//! PacketSource ──► capture thread ──batches──► worker 0 ─┐
-//!   (file, iface)   (shard by client)  ...     worker N ─┴─► output thread ─► EVE
+//! PacketSource ──► capture thread ──batches──► worker 0 ─┬─ EVE lines ─────────────► output
+//!   (file, iface)   (shard by client)  ...     worker N ─┴─ records ─► detection ─┘ (alerts)
 //! ```
 //!
 //! Packet time is the only clock: the capture thread sends every worker a
@@ -13,14 +13,19 @@
 //! a worker is behind (nothing is lost); live capture drops the batch and
 //! counts it when the policy says so.
 
-use crate::capture::{CaptureError, CaptureStats, Next, PacketSource, RawPacket};
-use crate::detect::engine::{Engine, EngineConfig, EngineStats};
-use crate::output::EventSender;
-use crate::stats::Counters;
+pub mod lines;
+
+use crate::capture::{CaptureError, Next, PacketSource, RawPacket};
+use crate::detect::engine::{Engine, EngineConfig};
+use crate::output::LineSender;
+use crate::telemetry::metrics::LatestCounters;
+use crate::telemetry::snapshot::{SharedAggregator, Snapshot};
+use crate::telemetry::{CaptureStats, Counters, DecodeCounters, EngineStats};
 use crate::time::Timestamp;
-use crate::worker::{DecodeCounters, Worker, WorkerConfig};
+use crate::worker::{Worker, WorkerSettings};
 use crossbeam_channel::{bounded, Receiver, Sender, TrySendError};
-use std::sync::atomic::{AtomicBool, Ordering};
+use lines::{AlertLines, StatsExtras};
+use std::sync::atomic::{AtomicBool, AtomicU16, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
@@ -38,7 +43,7 @@ pub struct PipelineConfig {
     /// Interval of `stats` events in packet time; `None` = only the final one.
     pub stats_interval_secs: Option<u64>,
     /// Worker settings.
-    pub worker: WorkerConfig,
+    pub worker: WorkerSettings,
     /// Detection stage settings.
     pub engine: EngineConfig,
 }
@@ -108,7 +113,7 @@ enum Msg {
     Origin(String, bool),
     Tick(Timestamp),
     /// New settings (SIGHUP).
-    Reconfigure(Box<WorkerConfig>),
+    Reconfigure(Box<WorkerSettings>),
     /// Send a `stats` part: (epoch, time, uptime, capture-thread counters
     /// to add, given to worker 0 only).
     Stats(u64, Timestamp, u64, Option<Box<Counters>>),
@@ -129,31 +134,64 @@ pub struct Pipeline {
     now: Timestamp,
     first: Option<Timestamp>,
     stats_epoch: u64,
-    sender: EventSender,
+    sender: LineSender,
     engine: Option<Engine>,
     stats: PipelineStats,
+    community_id_seed: Arc<AtomicU16>,
+    extras: StatsExtras,
 }
 
 impl Pipeline {
-    /// Starts the worker threads; each sends its lines through a clone of `sender`.
-    pub fn start(cfg: PipelineConfig, sender: &EventSender) -> std::io::Result<Pipeline> {
+    /// Starts the worker threads and the detection stage; each sends its
+    /// lines through a clone of `sender`.
+    pub fn start(cfg: PipelineConfig, sender: &LineSender) -> std::io::Result<Pipeline> {
+        Pipeline::start_with(cfg, sender, StatsExtras::default())
+    }
+
+    /// Like [`Pipeline::start`] for a live capture: periodic `stats` events
+    /// also carry the writer's and the detection stage's counters, and every
+    /// snapshot and detection counter is published to `metrics`.
+    pub fn start_live(
+        cfg: PipelineConfig,
+        sender: &LineSender,
+        metrics: Option<Arc<LatestCounters>>,
+    ) -> std::io::Result<Pipeline> {
+        let extras = StatsExtras {
+            periodic_extras: true,
+            metrics,
+            ..StatsExtras::default()
+        };
+        Pipeline::start_with(cfg, sender, extras)
+    }
+
+    fn start_with(
+        cfg: PipelineConfig,
+        sender: &LineSender,
+        extras: StatsExtras,
+    ) -> std::io::Result<Pipeline> {
         let n = cfg.workers.max(1);
         let (pool_tx, pool_rx) = bounded::<Batch>(n * (cfg.queue_batches + 2));
         let mut workers = Vec::with_capacity(n);
-        let engine = Engine::start(cfg.engine.clone(), n, sender.clone())?;
+        let community_id_seed = Arc::new(AtomicU16::new(cfg.worker.community_id_seed));
+        let alerts = AlertLines::new(sender.clone(), community_id_seed.clone(), extras.clone());
+        let engine = Engine::start(cfg.engine.clone(), n, Box::new(alerts))?;
+        let snapshots = SharedAggregator::new(n);
         for i in 0..n {
             let (tx, rx) = bounded::<Msg>(cfg.queue_batches.max(1));
             let mut w = Worker::new(cfg.worker.clone(), sender.clone());
-            w.set_stage(engine.sender(i));
-            let pool = pool_tx.clone();
-            let out = sender.clone();
+            w.set_detection(engine.sender(i));
+            let thread = WorkerThread {
+                pool: pool_tx.clone(),
+                lines: sender.clone(),
+                snapshots: snapshots.clone(),
+                extras: extras.clone(),
+            };
             let join = std::thread::Builder::new()
                 .name(format!("virga-worker-{i}"))
-                .spawn(move || worker_loop(&mut w, &rx, &pool, &out))?;
+                .spawn(move || thread.run(&mut w, &rx))?;
             workers.push(WorkerHandle { tx, join });
         }
         let pending = (0..n).map(|_| Batch::default()).collect();
-        sender.set_stats_parts(n);
         Ok(Pipeline {
             cfg,
             workers,
@@ -166,6 +204,8 @@ impl Pipeline {
             sender: sender.clone(),
             engine: Some(engine),
             stats: PipelineStats::default(),
+            community_id_seed,
+            extras,
         })
     }
 
@@ -181,6 +221,8 @@ impl Pipeline {
         if let Some(e) = &self.engine {
             e.reconfigure(cfg.engine.clone());
         }
+        self.community_id_seed
+            .store(cfg.worker.community_id_seed, Ordering::Relaxed);
         self.cfg.drop_when_full = cfg.drop_when_full;
         self.cfg.stats_interval_secs = cfg.stats_interval_secs;
         self.cfg.worker = cfg.worker;
@@ -372,53 +414,68 @@ impl Pipeline {
             total.engine = Some(stats.engine);
         }
         if let Some(first) = self.first {
-            // The writer formats it, adding its own counters.
-            let uptime = self.now.secs().saturating_sub(first.secs());
-            self.sender.final_stats(self.now, uptime, total);
+            let snap = Snapshot {
+                ts: self.now,
+                uptime_secs: self.now.secs().saturating_sub(first.secs()),
+                counters: total,
+            };
+            self.extras.send(&self.sender, snap, true);
         }
         stats
     }
 }
 
-fn worker_loop(
-    w: &mut Worker,
-    rx: &Receiver<Msg>,
-    pool: &Sender<Batch>,
-    out: &EventSender,
-) -> Counters {
-    for msg in rx.iter() {
-        match msg {
-            Msg::Batch(b) => {
-                for m in &b.meta {
-                    let data = b.bytes.get(m.start..m.start + m.len).unwrap_or_default();
-                    w.process(&RawPacket {
-                        ts: m.ts,
-                        linktype: m.linktype,
-                        data,
-                        wire_len: m.wire_len,
-                        pcap_cnt: m.pcap_cnt,
-                    });
+/// What a worker thread holds besides its worker.
+struct WorkerThread {
+    pool: Sender<Batch>,
+    lines: LineSender,
+    snapshots: SharedAggregator,
+    extras: StatsExtras,
+}
+
+impl WorkerThread {
+    fn run(self, w: &mut Worker, rx: &Receiver<Msg>) -> Counters {
+        for msg in rx.iter() {
+            match msg {
+                Msg::Batch(b) => {
+                    for m in &b.meta {
+                        let data = b.bytes.get(m.start..m.start + m.len).unwrap_or_default();
+                        w.process(&RawPacket {
+                            ts: m.ts,
+                            linktype: m.linktype,
+                            data,
+                            wire_len: m.wire_len,
+                            pcap_cnt: m.pcap_cnt,
+                        });
+                    }
+                    let _ = self.pool.try_send(b);
                 }
-                let _ = pool.try_send(b);
-            }
-            Msg::Origin(o, live) => w.set_origin(&o, live),
-            Msg::Tick(t) => w.advance(t),
-            Msg::Reconfigure(cfg) => w.reconfigure(*cfg),
-            Msg::Stats(epoch, ts, uptime, capture) => {
-                w.flush();
-                let mut c = w.counters();
-                if let Some(extra) = capture {
-                    c += *extra;
+                Msg::Origin(o, live) => w.set_origin(&o, live),
+                Msg::Tick(t) => w.advance(t),
+                Msg::Reconfigure(cfg) => w.reconfigure(*cfg),
+                Msg::Stats(epoch, ts, uptime_secs, capture) => {
+                    w.flush();
+                    let mut counters = w.counters();
+                    if let Some(extra) = capture {
+                        counters += *extra;
+                    }
+                    let part = Snapshot {
+                        ts,
+                        uptime_secs,
+                        counters,
+                    };
+                    for snap in self.snapshots.add(epoch, part) {
+                        self.extras.send(&self.lines, snap, false);
+                    }
                 }
-                out.stats_part(epoch, ts, uptime, c);
             }
         }
+        // Counters at the end include the flows ended by finish().
+        w.finish();
+        let mut c = w.counters();
+        c.flows_active = 0;
+        c
     }
-    // Counters at the end include the flows ended by finish().
-    w.finish();
-    let mut c = w.counters();
-    c.flows_active = 0;
-    c
 }
 
 pub use crate::shard::shard;

@@ -1,16 +1,12 @@
-//! The table of known JA4 fingerprints: the shipped list (`detect/browser_ja4.toml`, embedded)
+//! The table of known JA4 fingerprints: the shipped list (`virga_config::shipped_ja4`)
 //! plus the configuration's `[detect.client] browser_ja4` / `non_browser_ja4`.
 
 use std::collections::HashMap;
 
-use serde::Deserialize;
-use virga_config::ClientDetect;
+use virga_config::{ClientDetect, ConfigErrors, KnownClass, KnownJa4};
 use virga_parsers::fingerprint::Ja4;
 
 use super::ClientClass;
-
-/// The shipped table (TOML), embedded at build time.
-const SHIPPED: &str = include_str!("../../../../config/src/client/browser_ja4.toml");
 
 /// Client name given to fingerprints that come from the configuration.
 pub const CONFIGURED: &str = "configured in [detect.client]";
@@ -34,48 +30,37 @@ pub struct BrowserTable {
     entries: HashMap<[u8; JA4_LEN], TableEntry>,
 }
 
-/// The shape of `browser_ja4.toml`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ShippedFile {
-    browser: Vec<ShippedEntry>,
-    non_browser: Vec<ShippedEntry>,
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(default, deny_unknown_fields)]
-struct ShippedEntry {
-    ja4: String,
-    client: String,
-    /// Where the value was published or captured; documentation only.
-    #[allow(dead_code)]
-    source: String,
-}
-
 impl BrowserTable {
     /// A table with no entries: classification from traits alone.
     pub fn empty() -> Self {
         Self::default()
     }
 
-    /// The shipped table. Entries that are not JA4-shaped are skipped (a unit test checks that
-    /// there are none).
-    pub fn shipped() -> Self {
+    /// The shipped table (`virga_config::shipped_ja4`).
+    ///
+    /// # Errors
+    /// The table's problems, reported like configuration errors.
+    pub fn shipped() -> Result<Self, ConfigErrors> {
+        Ok(Self::from_known(&virga_config::shipped_ja4()?))
+    }
+
+    /// A table of the known fingerprints `known`.
+    pub fn from_known(known: &[KnownJa4]) -> Self {
         let mut table = Self::default();
-        let file: ShippedFile = toml::from_str(SHIPPED).unwrap_or_default();
-        for e in &file.browser {
-            table.insert(&e.ja4, ClientClass::Browser, &e.client);
-        }
-        for e in &file.non_browser {
-            table.insert(&e.ja4, ClientClass::NonBrowser, &e.client);
+        for e in known {
+            let class = match e.class {
+                KnownClass::Browser => ClientClass::Browser,
+                KnownClass::NonBrowser => ClientClass::NonBrowser,
+            };
+            table.insert(&e.ja4, class, &e.client);
         }
         table
     }
 
-    /// The shipped table extended by the configuration. The configuration's JA4s were checked
-    /// when it was loaded.
-    pub fn from_config(cfg: &ClientDetect) -> Self {
-        let mut table = Self::shipped();
+    /// The known fingerprints `known` extended by the configuration's
+    /// `browser_ja4` and `non_browser_ja4` (checked when it was loaded).
+    pub fn from_config(known: &[KnownJa4], cfg: &ClientDetect) -> Self {
+        let mut table = Self::from_known(known);
         for j in &cfg.browser_ja4 {
             table.insert(j, ClientClass::Browser, CONFIGURED);
         }
@@ -136,25 +121,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shipped_table_parses_and_every_entry_is_ja4_shaped() {
-        let file: ShippedFile = toml::from_str(SHIPPED).expect("shipped table parses");
-        assert!(file.browser.len() >= 10 && file.non_browser.len() >= 5);
-        for e in file.browser.iter().chain(&file.non_browser) {
-            let parts: Vec<&str> = e.ja4.split('_').collect();
-            assert_eq!(parts.len(), 3, "{}", e.ja4);
-            assert_eq!(parts[0].len(), 10, "{}", e.ja4);
-            assert!(matches!(&parts[0][..1], "t" | "q" | "d"), "{}", e.ja4);
-            for h in &parts[1..] {
-                assert!(
-                    h.len() == 12 && h.bytes().all(|b| b.is_ascii_hexdigit()),
-                    "{}",
-                    e.ja4
-                );
-            }
-            assert!(!e.client.is_empty() && !e.source.is_empty(), "{}", e.ja4);
-        }
-        let table = BrowserTable::shipped();
-        assert_eq!(table.len(), file.browser.len() + file.non_browser.len());
+    fn shipped_table_holds_every_entry() {
+        let known = virga_config::shipped_ja4().expect("shipped table is valid");
+        assert!(known.len() >= 15);
+        let table = BrowserTable::shipped().unwrap();
+        assert_eq!(table.len(), known.len());
         let ff = table
             .lookup_str("t13d1717h2_5b57614c22b0_3cbfd9057e0d")
             .unwrap();
@@ -177,7 +148,7 @@ mod tests {
             non_browser_ja4: vec!["t13d1516h2_8daaf6152771_02713d6af862".into()],
             ..ClientDetect::default()
         };
-        let t = BrowserTable::from_config(&cfg);
+        let t = BrowserTable::from_config(&virga_config::shipped_ja4().unwrap(), &cfg);
         let added = t
             .lookup_str("t13d1111h2_000000000000_111111111111")
             .unwrap();

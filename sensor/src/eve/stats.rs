@@ -1,0 +1,146 @@
+//! `stats` events: the sensor's counters, summed over the capture thread and
+//! every worker, written every `output.stats_interval_secs` of packet time and
+//! once at the end, in Suricata 8's `stats` layout (the schema is closed, so
+//! only Suricata's own counter names are used; virga's own counters go in
+//! `stats.virga`, published in docs/eve-virga-extension.schema.json).
+
+use super::json::JsonWriter;
+use crate::telemetry::snapshot::Snapshot;
+
+/// Writes a complete `stats` event line (with its newline) into `out`.
+pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
+    let c = &snap.counters;
+    let mut t = String::new();
+    super::write_timestamp(snap.ts, &mut t);
+    let mut w = JsonWriter::new(out);
+    w.begin_object()
+        .str("timestamp", &t)
+        .str("event_type", "stats");
+    w.object("stats").u64("uptime", snap.uptime_secs);
+    w.object("capture")
+        .u64("kernel_packets", c.capture.received)
+        .u64("kernel_drops", c.capture.kernel_drops)
+        .u64("kernel_ifdrops", c.capture.interface_drops)
+        .end_object();
+    let d = &c.decode;
+    w.object("decoder")
+        .u64("pkts", d.packets)
+        .u64("bytes", d.bytes)
+        .u64("invalid", d.decode_errors + d.not_ip)
+        .u64("ipv4", d.ipv4)
+        .u64("ipv6", d.ipv6)
+        .u64("tcp", d.tcp)
+        .u64("udp", d.udp)
+        .end_object();
+    w.object("flow")
+        .u64("total", c.flows.created)
+        .u64("active", c.flows_active)
+        .object("mgr")
+        .u64("flows_evicted", c.flows.evicted)
+        .u64("flows_timeout", c.flows.timed_out)
+        .end_object()
+        .end_object();
+    w.object("tcp")
+        .u64("reassembly_memuse", c.flight_memuse)
+        .u64("segment_memcap_drop", c.flight_memcap_drops)
+        .end_object();
+    w.object("defrag")
+        .object("ipv4")
+        .u64("fragments", d.fragments)
+        .u64("reassembled", d.reassembled)
+        .u64("timeouts", c.defrag_timeouts)
+        .end_object()
+        .end_object();
+    w.object("detect")
+        .u64("alert", c.alerts)
+        .u64("alerts_suppressed", c.alerts_suppressed)
+        .end_object();
+    let a = &c.app;
+    w.object("app_layer")
+        .object("tx")
+        .u64("dns_udp", a.dns_messages)
+        .u64("tls", a.tls_client_hellos)
+        .u64("quic", a.quic_client_hellos)
+        .u64("http", a.http_requests)
+        .end_object()
+        .object("error");
+    for (k, v) in [
+        ("dns_udp", a.dns_errors),
+        ("tls", a.tls_errors),
+        ("quic", a.quic_errors),
+        ("http", a.http_errors),
+    ] {
+        w.object(k).u64("parser", v).end_object();
+    }
+    w.end_object().end_object();
+    if c.engine.is_some() || c.output.is_some() {
+        // virga's own counters: `stats.virga`, published in
+        // docs/eve-virga-extension.schema.json (the stock schema is closed).
+        w.object("virga");
+        if let Some(e) = &c.engine {
+            w.object("suppressed")
+                .u64("allowlist", e.suppressed_allowlist)
+                .u64("client_quiet", e.suppressed_quiet)
+                .u64("beacon_browser_held", e.beacon_browser_held)
+                .u64("dns_new_account", e.dns_new_accounts)
+                .end_object()
+                .object("alerts")
+                .u64("beacon", e.alerts_beacon)
+                .u64("client", e.alerts_client)
+                .u64("dns", e.alerts_dns)
+                .end_object()
+                .u64("serverless_connections", e.serverless_conns)
+                .object("evicted")
+                .u64("beacon_pairs", e.beacon_pairs_evicted)
+                .u64("dns_tracks", e.dns_tracks_evicted)
+                .u64("dns_accounts", e.dns_accounts_evicted)
+                .end_object();
+        }
+        w.u64("queue_drops", c.queue_drops)
+            .object("names")
+            .u64("learned", c.names.learned)
+            .u64("hits", c.names.hits)
+            .u64("evicted", c.names.evicted)
+            .end_object();
+        if let Some(o) = &c.output {
+            w.object("output")
+                .u64("lines", o.lines)
+                .u64("write_errors", o.write_errors)
+                .u64("lines_lost", o.lost_lines)
+                .u64("socket_lost_lines", o.socket_lost_lines)
+                .u64("lag_batches", o.lag_batches)
+                .end_object();
+        }
+        w.end_object();
+    }
+    w.end_object().end_object();
+    out.push(b'\n');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::telemetry::Counters;
+    use crate::time::Timestamp;
+
+    #[test]
+    fn stats_event_has_suricata_layout() {
+        let mut counters = Counters::default();
+        counters.decode.packets = 30;
+        counters.flows.evicted = 6;
+        let snap = Snapshot {
+            ts: Timestamp::from_secs_nanos(1_800_000_000, 0),
+            uptime_secs: 60,
+            counters,
+        };
+        let mut out = Vec::new();
+        write_event(&mut out, &snap);
+        assert_eq!(out.last(), Some(&b'\n'));
+        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
+        assert_eq!(v["event_type"], "stats");
+        assert_eq!(v["stats"]["decoder"]["pkts"], 30);
+        assert_eq!(v["stats"]["flow"]["mgr"]["flows_evicted"], 6);
+        assert_eq!(v["stats"]["uptime"], 60);
+        assert!(v["stats"].get("virga").is_none());
+    }
+}

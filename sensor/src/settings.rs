@@ -1,0 +1,103 @@
+//! The configuration turned into runtime settings, in one place: every knob
+//! the workers, the detection stage and the pipeline use comes from the
+//! validated configuration here, and nowhere else.
+
+use crate::app::FlightLimits;
+use crate::client_class::BrowserTable;
+use crate::detect::engine::EngineConfig;
+use crate::flow::table::Timeouts;
+use crate::pipeline::PipelineConfig;
+use crate::worker::WorkerSettings;
+use std::sync::Arc;
+use virga_config::{Config, ConfigErrors, KnownJa4};
+
+/// Everything the sensor runs with, built from one configuration.
+#[derive(Clone)]
+pub struct Settings {
+    /// Pipeline, worker and detection settings.
+    pub pipeline: PipelineConfig,
+}
+
+impl Settings {
+    /// The settings for `cfg`; `log_all` (`--log-all`) adds to
+    /// `output.log_all`, `live` applies the capture's queue-full policy
+    /// (a replay always waits). `workers` overrides `pipeline.workers`.
+    ///
+    /// # Errors
+    /// The shipped table of known client fingerprints is invalid (reported
+    /// like configuration errors).
+    pub fn new(
+        cfg: &Config,
+        log_all: bool,
+        live: bool,
+        workers: Option<usize>,
+    ) -> Result<Settings, ConfigErrors> {
+        let known = virga_config::shipped_ja4()?;
+        let mut pipeline = pipeline_config(cfg, log_all, live, &known);
+        if let Some(n) = workers {
+            pipeline.workers = n;
+        }
+        Ok(Settings { pipeline })
+    }
+}
+
+/// The worker settings of `cfg`, with the known fingerprints `known`.
+pub fn worker_settings(cfg: &Config, log_all: bool, known: &[KnownJa4]) -> WorkerSettings {
+    let f = &cfg.flow;
+    WorkerSettings {
+        max_flows: f.max_flows.get(),
+        timeouts: Timeouts {
+            // A handshake that never completes ends at the smaller timeout.
+            tcp_new_secs: f.tcp_new_timeout.min(f.tcp_idle_timeout).as_secs(),
+            tcp_established_secs: f.tcp_idle_timeout.as_secs(),
+            tcp_closed_secs: f.tcp_closed_timeout.as_secs(),
+            udp_secs: f.udp_idle_timeout.as_secs(),
+        },
+        names_capacity: cfg.names.max_entries_per_worker,
+        names_min_ttl_secs: cfg.names.min_ttl.as_secs(),
+        names_max_ttl_secs: cfg.names.max_ttl.as_secs(),
+        browser_table: Arc::new(BrowserTable::from_config(known, &cfg.detect.client)),
+        log_all: log_all || cfg.output.log_all,
+        community_id_seed: cfg.output.community_id_seed,
+        catalogue: Arc::new(cfg.catalogue.clone()),
+        limits: FlightLimits {
+            max_bytes: f.first_flight_max_bytes,
+            max_segments: u16::try_from(f.first_flight_max_segments.get()).unwrap_or(u16::MAX),
+            memcap: f.first_flight_memcap_bytes,
+        },
+    }
+}
+
+/// The detection stage settings of `cfg`.
+pub fn engine_config(cfg: &Config) -> EngineConfig {
+    let d = &cfg.detect;
+    EngineConfig {
+        catalogue: Arc::new(cfg.catalogue.clone()),
+        allowlist: cfg.allowlist.clone(),
+        client_enabled: d.client.enabled,
+        client_quiet_secs: d.client.quiet.as_secs(),
+        prevalence_window_secs: d.prevalence.window.as_secs(),
+        prevalence_max_names: d.prevalence.max_names,
+        dns: d.dns.enabled.then(|| d.dns.clone()),
+        beacon: d.beacon.enabled.then(|| d.beacon.clone()),
+    }
+}
+
+/// The pipeline settings of `cfg`.
+pub fn pipeline_config(
+    cfg: &Config,
+    log_all: bool,
+    live: bool,
+    known: &[KnownJa4],
+) -> PipelineConfig {
+    let p = &cfg.pipeline;
+    PipelineConfig {
+        workers: p.worker_count().get(),
+        batch_packets: p.batch_packets.get(),
+        queue_batches: p.queue_batches.get(),
+        drop_when_full: live && cfg.capture.live_queue_full == virga_config::QueueFullPolicy::Drop,
+        stats_interval_secs: cfg.output.stats_interval.map(|d| d.as_secs().max(1)),
+        worker: worker_settings(cfg, log_all, known),
+        engine: engine_config(cfg),
+    }
+}

@@ -1,0 +1,104 @@
+//! A flow's server name and its connection start: the name comes from the
+//! SNI or HTTP Host the client sent, else from the client's own DNS answers
+//! for the server address; the first time a client→server packet finds it
+//! known, a [`ConnStart`] record goes to the detectors with the client's
+//! class from its ClientHello.
+
+use super::{HandlerParts, Parts};
+use crate::app::{AppState, FlowApp};
+use crate::client_class::{classify_with_ja4, ClientClass, Reasons};
+use crate::flow::table::Flow;
+use crate::records::{ConnStart, FlowName, Hello, NameSource, PacketRef, RecordSink};
+use crate::time::Timestamp;
+use std::sync::Arc;
+use virga_parsers::fingerprint::Transport;
+use virga_parsers::quic::QuicVersion;
+
+/// Names a new flow from what its client's DNS said about the server
+/// address, if anything.
+pub(super) fn name_from_dns(flow: &mut Flow<FlowApp>, now: Timestamp, p: &mut Parts) {
+    let Some(l) = p.names.lookup(flow.client.ip, flow.server.ip, now) else {
+        return;
+    };
+    let name = flow.app.name.get_or_insert_with(Box::default);
+    if name.set_dns(l, &p.handler.settings.catalogue) {
+        flow.app.serverless = true;
+    }
+}
+
+/// Records the name the client sent (SNI, Host) and where it came from.
+pub(super) fn note_name(
+    app: &mut FlowApp,
+    name: Option<Box<str>>,
+    source: NameSource,
+    h: &HandlerParts,
+) {
+    let Some(n) = name else {
+        return;
+    };
+    let fname = app.name.get_or_insert_with(Box::<FlowName>::default);
+    if fname.set_sent(Arc::from(n), source, &h.settings.catalogue) {
+        app.serverless = true;
+    }
+}
+
+/// Reports the flow's connection start to the detectors, once per flow,
+/// when its server name is known. `unkept` is the flow's ClientHello (how
+/// it came, and its QUIC version) when the memcap could not keep it in the
+/// flow.
+pub(super) fn observe(
+    flow: &mut Flow<FlowApp>,
+    at: PacketRef,
+    h: &mut HandlerParts,
+    unkept: Option<(&[u8], Transport, Option<QuicVersion>)>,
+) {
+    if flow.app.observed {
+        return;
+    }
+    let Some(fname) = flow.app.name.as_deref() else {
+        return;
+    };
+    let Some((name, source)) = fname.name() else {
+        return;
+    };
+    flow.app.observed = true;
+    let kept = match &flow.app.state {
+        AppState::Tls(st) => st.hello.as_deref().map(|m| (m, Transport::Tcp, None)),
+        AppState::Quic(q) => q.hello().map(|m| (m, Transport::Quic, Some(q.version()))),
+        _ => None,
+    };
+    let mut hello = None;
+    let mut client_class = ClientClass::Unknown;
+    let mut class_reasons = Reasons::default();
+    if let Some((message, transport, quic_version)) = kept.or(unkept) {
+        if let Ok(ch) = virga_parsers::tls::parse_client_hello(message) {
+            let fp = virga_parsers::fingerprint::ja4(&ch, transport);
+            let c = classify_with_ja4(&ch, transport, &fp, &h.settings.browser_table);
+            client_class = c.class;
+            class_reasons = c.reasons;
+            hello = Some(Hello {
+                message: Box::from(message),
+                transport,
+                quic_version,
+                ja4: Box::from(fp.as_str()),
+            });
+        }
+    }
+    let record = ConnStart {
+        packet: at,
+        origin: h.out.lines.origin().clone(),
+        flow_id: flow.id(),
+        client: flow.client,
+        server: flow.server,
+        proto: flow.proto,
+        app_proto: flow.app.proto,
+        name: name.clone(),
+        name_source: source,
+        platform: fname.platform.clone(),
+        hello,
+        client_class,
+        class_reasons,
+        client_bytes: flow.bytes[0],
+    };
+    h.out.conn_start(record);
+}
