@@ -101,3 +101,30 @@ pub fn pipeline_config(
         engine: engine_config(cfg),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_knob_comes_from_the_configuration() {
+        let known = virga_config::shipped_ja4().unwrap();
+        let text = "[flow]\ntcp_idle_timeout_secs = 20\ntcp_new_timeout_secs = 45\n\
+                    [detect.client]\nquiet_secs = 600\n\
+                    [detect.prevalence]\nwindow_secs = 7200\nmax_names = 100\n";
+        let cfg = virga_config::from_str(text, "t.toml").unwrap();
+        let p = pipeline_config(&cfg, false, false, &known);
+        // The smaller of the two: a handshake never outlives an idle flow.
+        assert_eq!(p.worker.timeouts.tcp_new_secs, 20);
+        assert_eq!(p.worker.timeouts.tcp_established_secs, 20);
+        assert_eq!(p.engine.client_quiet_secs, 600);
+        assert_eq!(p.engine.prevalence_window_secs, 7200);
+        assert_eq!(p.engine.prevalence_max_names.get(), 100);
+        let defaults = pipeline_config(&Config::default(), false, false, &known);
+        assert_eq!(defaults.worker.timeouts.tcp_new_secs, 30);
+        assert_eq!(defaults.engine.client_quiet_secs, 86_400);
+        assert_eq!(defaults.engine.prevalence_window_secs, 86_400);
+        assert_eq!(defaults.engine.prevalence_max_names.get(), 65_536);
+        assert_eq!(defaults.worker.browser_table.len(), known.len());
+    }
+}

@@ -64,3 +64,64 @@ impl ClientDetector {
         ClientVerdict::Alert
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::client_class::{ClientClass, Reasons};
+    use crate::flow::key::Endpoint;
+    use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
+
+    fn conn(secs: u64, client: &str, class: ClientClass) -> ConnStart {
+        let ep = |ip: &str, port| Endpoint {
+            ip: ip.parse().unwrap(),
+            port,
+        };
+        ConnStart {
+            packet: PacketRef {
+                ts: Timestamp::from_secs_nanos(1_772_409_600 + secs as i64, 0),
+                pcap_cnt: secs,
+            },
+            origin: PacketOrigin::default(),
+            flow_id: secs + 1,
+            client: ep(client, 40_000),
+            server: ep("104.21.0.1", 443),
+            proto: 6,
+            app_proto: AppProto::Tls,
+            name: Arc::from("relay.acme.workers.dev"),
+            name_source: NameSource::Sni,
+            platform: None,
+            hello: None,
+            client_class: class,
+            class_reasons: Reasons::default(),
+            client_bytes: 517,
+        }
+    }
+
+    #[test]
+    fn a_pair_alerts_once_per_quiet_time() {
+        let mut d = ClientDetector::new(3600);
+        let nb = ClientClass::NonBrowser;
+        assert_eq!(d.on_conn(&conn(0, "10.0.0.5", nb)), ClientVerdict::Alert);
+        assert_eq!(
+            d.on_conn(&conn(60, "10.0.0.5", nb)),
+            ClientVerdict::Suppressed
+        );
+        // Another client of the same name is its own pair.
+        assert_eq!(d.on_conn(&conn(61, "10.0.0.6", nb)), ClientVerdict::Alert);
+        assert_eq!(d.on_conn(&conn(3600, "10.0.0.5", nb)), ClientVerdict::Alert);
+        // Browsers and unknown clients are never alerted.
+        assert_eq!(
+            d.on_conn(&conn(9000, "10.0.0.7", ClientClass::Browser)),
+            ClientVerdict::Quiet
+        );
+        assert_eq!(
+            d.on_conn(&conn(9001, "10.0.0.7", ClientClass::Unknown)),
+            ClientVerdict::Quiet
+        );
+        // No quiet time: every connection alerts.
+        d.set_quiet_secs(0);
+        assert_eq!(d.on_conn(&conn(9002, "10.0.0.5", nb)), ClientVerdict::Alert);
+        assert_eq!(d.on_conn(&conn(9002, "10.0.0.5", nb)), ClientVerdict::Alert);
+    }
+}
