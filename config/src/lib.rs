@@ -256,20 +256,19 @@ listen = 'nowhere'
         assert!(!e.to_string().contains('\n'));
     }
 
+    /// The `[flow]`, `[detect.client]` and `[detect.prevalence]` keys that
+    /// hold the sensor's timeouts and windows, with the given values (and
+    /// one extra line in `[detect.prevalence]`).
+    fn timeout_keys(tcp_new: u64, quiet: u64, window: u64, names: u64, extra: &str) -> String {
+        format!(
+            "[flow]\ntcp_new_timeout_secs = {tcp_new}\n\n[detect.client]\nquiet_secs = {quiet}\n\n\
+             [detect.prevalence]\nwindow_secs = {window}\nmax_names = {names}\n{extra}"
+        )
+    }
+
     #[test]
     fn new_timeout_quiet_and_prevalence_keys() {
-        let text = "\
-[flow]
-tcp_new_timeout_secs = 5
-
-[detect.client]
-quiet_secs = 600
-
-[detect.prevalence]
-window_secs = 3600
-max_names = 1000
-";
-        let c = from_str(text, "k.toml").unwrap();
+        let c = from_str(&timeout_keys(5, 600, 3600, 1000, ""), "k.toml").unwrap();
         assert_eq!(c.flow.tcp_new_timeout, std::time::Duration::from_secs(5));
         assert_eq!(c.detect.client.quiet, std::time::Duration::from_secs(600));
         assert_eq!(
@@ -278,23 +277,10 @@ max_names = 1000
         );
         assert_eq!(c.detect.prevalence.max_names.get(), 1000);
         assert_eq!(c.flow.tcp_idle_timeout, Flow::default().tcp_idle_timeout);
-    }
-
-    #[test]
-    fn new_keys_out_of_range_name_file_line_key() {
-        let text = "\
-[flow]
-tcp_new_timeout_secs = 0
-
-[detect.client]
-quiet_secs = 2592001
-
-[detect.prevalence]
-window_secs = 59
-max_names = 0
-redis = 'x'
-";
-        let err = from_str(text, "/etc/virga.toml").unwrap_err();
+        // Out of range at both ends, and an unknown key, each named with
+        // file, line and key.
+        let text = timeout_keys(0, 2_592_001, 59, 0, "redis = 'x'\n");
+        let err = from_str(&text, "/etc/virga.toml").unwrap_err();
         let want = "\
 /etc/virga.toml:2: flow.tcp_new_timeout_secs: 0 is out of range; expected 1 to 86400
 /etc/virga.toml:5: detect.client.quiet_secs: 2592001 is out of range; expected 0 to 2592000

@@ -9,11 +9,12 @@ use std::fmt::Write as _;
 
 impl EventLines {
     /// Writes the `flow` event of a flow that ended.
-    pub fn flow(&mut self, r: &FlowEnd<'_>) {
+    pub fn flow_end(&mut self, r: &FlowEnd<'_>) {
+        let f = r.entry;
         let mut start = String::new();
         let mut end = String::new();
-        super::write_timestamp(r.start, &mut start);
-        super::write_timestamp(r.last, &mut end);
+        super::write_timestamp(f.start, &mut start);
+        super::write_timestamp(f.last, &mut end);
         self.event("flow", &r.flow, None, r.ts, |w| {
             if r.app_proto != AppProto::Unknown {
                 w.str("app_proto", r.app_proto.name());
@@ -37,19 +38,19 @@ impl EventLines {
                 w.end_array().end_object();
             }
             w.object("flow")
-                .u64("pkts_toserver", u64::from(r.pkts[0]))
-                .u64("pkts_toclient", u64::from(r.pkts[1]))
-                .u64("bytes_toserver", r.bytes[0])
-                .u64("bytes_toclient", r.bytes[1])
+                .u64("pkts_toserver", u64::from(f.pkts[0]))
+                .u64("pkts_toclient", u64::from(f.pkts[1]))
+                .u64("bytes_toserver", f.bytes[0])
+                .u64("bytes_toclient", f.bytes[1])
                 .str("start", &start)
                 .str("end", &end)
-                .u64("age", r.last.secs().saturating_sub(r.start.secs()))
-                .str("state", r.state.name())
+                .u64("age", f.last.secs().saturating_sub(f.start.secs()))
+                .str("state", f.state.name())
                 .str("reason", r.reason.name())
                 .bool("alerted", false)
                 .end_object();
             if r.flow.tuple.proto == 6 {
-                let flags = r.tcp_flags;
+                let flags = f.tcp_flags;
                 let all = flags[0] | flags[1];
                 let mut hex = String::new();
                 w.object("tcp");
@@ -73,7 +74,7 @@ impl EventLines {
                         w.bool(k, true);
                     }
                 }
-                w.str("state", r.state.name()).end_object();
+                w.str("state", f.state.name()).end_object();
             }
         });
     }

@@ -120,14 +120,10 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::telemetry::Counters;
+    use crate::telemetry::{Counters, EngineStats, WriterCounters};
     use crate::time::Timestamp;
 
-    #[test]
-    fn stats_event_has_suricata_layout() {
-        let mut counters = Counters::default();
-        counters.decode.packets = 30;
-        counters.flows.evicted = 6;
+    fn line(counters: Counters) -> serde_json::Value {
         let snap = Snapshot {
             ts: Timestamp::from_secs_nanos(1_800_000_000, 0),
             uptime_secs: 60,
@@ -135,12 +131,36 @@ mod tests {
         };
         let mut out = Vec::new();
         write_event(&mut out, &snap);
+        assert_eq!(out.iter().filter(|b| **b == b'\n').count(), 1);
         assert_eq!(out.last(), Some(&b'\n'));
-        let v: serde_json::Value = serde_json::from_slice(&out).unwrap();
-        assert_eq!(v["event_type"], "stats");
-        assert_eq!(v["stats"]["decoder"]["pkts"], 30);
-        assert_eq!(v["stats"]["flow"]["mgr"]["flows_evicted"], 6);
-        assert_eq!(v["stats"]["uptime"], 60);
-        assert!(v["stats"].get("virga").is_none());
+        serde_json::from_slice(&out).unwrap()
+    }
+
+    #[test]
+    fn suricata_counters_and_virga_extension() {
+        let plain = line(Counters::default());
+        assert_eq!(plain["event_type"], "stats");
+        assert_eq!(plain["stats"]["uptime"], 60);
+        assert_eq!(plain["timestamp"], "2027-01-15T08:00:00.000000+0000");
+        // Without the detection stage's or the writer's counters there is
+        // no `stats.virga`.
+        assert!(plain["stats"].get("virga").is_none());
+        let mut c = Counters::default();
+        c.app.quic_client_hellos = 4;
+        c.engine = Some(EngineStats {
+            alerts_beacon: 2,
+            suppressed_quiet: 5,
+            ..EngineStats::default()
+        });
+        c.output = Some(WriterCounters {
+            lost_lines: 7,
+            ..WriterCounters::default()
+        });
+        let full = line(c);
+        assert_eq!(full["stats"]["app_layer"]["tx"]["quic"], 4);
+        let virga = &full["stats"]["virga"];
+        assert_eq!(virga["alerts"]["beacon"], 2);
+        assert_eq!(virga["suppressed"]["client_quiet"], 5);
+        assert_eq!(virga["output"]["lines_lost"], 7);
     }
 }

@@ -91,7 +91,7 @@ impl EndReason {
 
 /// One tracked flow with its per-protocol state `A`.
 #[derive(Debug)]
-pub struct Flow<A> {
+pub struct Flow<A: ?Sized> {
     /// The originator.
     pub client: Endpoint,
     /// The responder.
@@ -114,7 +114,7 @@ pub struct Flow<A> {
     pub app: A,
 }
 
-impl<A> Flow<A> {
+impl<A: ?Sized> Flow<A> {
     /// Stable hash of the flow key (for `flow_id`), computed from the
     /// endpoints rather than stored: 8 bytes less per tracked flow.
     pub fn key_hash(&self) -> u64 {

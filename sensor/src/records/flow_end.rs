@@ -1,29 +1,22 @@
 //! The flow record: a flow leaving the table, with its counters.
 
 use super::{AppProto, FlowName, FlowRef};
-use crate::flow::table::{EndReason, FlowState};
+use crate::flow::table::{EndReason, Flow};
 use crate::time::Timestamp;
+use std::any::Any;
 
 /// A flow that ended (timed out, evicted, or ended at shutdown).
 #[derive(Debug, Clone, Copy)]
 pub struct FlowEnd<'a> {
     /// The flow, client → server.
     pub flow: FlowRef,
+    /// The table's entry: endpoints, first and last packet times, packet,
+    /// byte and TCP flag counts per direction, the connection state (its
+    /// protocol state is the worker's own).
+    pub entry: &'a Flow<dyn Any>,
     /// Time of the record: the end (packet time), or the last packet at
     /// shutdown.
     pub ts: Timestamp,
-    /// First packet time.
-    pub start: Timestamp,
-    /// Last packet time.
-    pub last: Timestamp,
-    /// Packets to server, to client.
-    pub pkts: [u32; 2],
-    /// IP bytes to server, to client.
-    pub bytes: [u64; 2],
-    /// OR of the TCP flags, to server and to client.
-    pub tcp_flags: [u8; 2],
-    /// The connection state at the end.
-    pub state: FlowState,
     /// Why the flow ended.
     pub reason: EndReason,
     /// The flow's application protocol.

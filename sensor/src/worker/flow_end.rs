@@ -32,13 +32,8 @@ pub(super) fn end_flow(
     };
     sink.flow_end(&FlowEnd {
         flow: fr,
+        entry: f,
         ts,
-        start: f.start,
-        last: f.last,
-        pkts: f.pkts,
-        bytes: f.bytes,
-        tcp_flags: f.tcp_flags,
-        state: f.state,
         reason,
         app_proto: f.app.proto,
         name: f.app.name.as_deref(),

@@ -34,36 +34,28 @@ impl WorkerOutput {
     }
 }
 
+/// The sink's methods for records that are logged when due: each hands
+/// the record to the `EventLines` method of the same name.
+macro_rules! log_when_due {
+    ($($method:ident: $record:ident),* $(,)?) => {
+        $(
+            fn $method(&mut self, r: &$record<'_>) {
+                if self.logs(r.serverless) {
+                    self.lines.$method(r);
+                }
+            }
+        )*
+    };
+}
+
 impl RecordSink for WorkerOutput {
-    fn dns(&mut self, r: &DnsTransaction<'_>) {
-        if self.logs(r.serverless) {
-            self.lines.dns(r);
-        }
-    }
-
-    fn tls(&mut self, r: &TlsHello<'_>) {
-        if self.logs(r.serverless) {
-            self.lines.tls(r);
-        }
-    }
-
-    fn quic(&mut self, r: &QuicHello<'_>) {
-        if self.logs(r.serverless) {
-            self.lines.quic(r);
-        }
-    }
-
-    fn http(&mut self, r: &HttpRequest<'_>) {
-        if self.logs(r.serverless) {
-            self.lines.http(r);
-        }
-    }
-
-    fn flow_end(&mut self, r: &FlowEnd<'_>) {
-        if self.logs(r.serverless) {
-            self.lines.flow(r);
-        }
-    }
+    log_when_due!(
+        dns: DnsTransaction,
+        tls: TlsHello,
+        quic: QuicHello,
+        http: HttpRequest,
+        flow_end: FlowEnd,
+    );
 
     fn conn_start(&mut self, r: ConnStart) {
         self.detection.push(DetectionRecord::ConnStart(Box::new(r)));
