@@ -65,7 +65,7 @@ use std::path::Path;
 
 pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
 pub use catalogue::{
-    Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, Tier,
+    Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, TenantRule, Tier,
 };
 pub use client::{shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
