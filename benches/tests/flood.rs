@@ -15,7 +15,8 @@ use virga_benches::gen::sink::Sink;
 use virga_parsers::packet::{self, LinkType, Transport};
 
 fn shared() -> Option<PathBuf> {
-    corpus::shared_with_corpus("flood tests")
+    virga_test_support::shared_path("corpus/clients/labels.jsonl")?;
+    virga_test_support::shared()
 }
 
 /// curl's real connection to a workers.dev name, as `virga-gen --beacon` picks.

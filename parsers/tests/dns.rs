@@ -439,21 +439,10 @@ fn walk(m: &DnsMessage<'_>) -> usize {
 
 // ------------------------------------------------------ tshark comparison
 
-/// `shared/` next to the repository (`/work/main/../shared`), or one level
-/// higher for a git worktree (`/work/wt/<name>/../../shared`).
+/// The shared folder, with the public captures' references.
 fn shared() -> Option<PathBuf> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["../../shared", "../../../shared"] {
-        let p = crate_dir.join(rel);
-        if p.join("pcaps/public/refs").is_dir() {
-            return Some(p);
-        }
-    }
-    eprintln!(
-        "note: shared/ not found above {}, corpus comparison skipped",
-        crate_dir.display()
-    );
-    None
+    virga_test_support::shared_path("pcaps/public/refs")?;
+    virga_test_support::shared()
 }
 
 /// tshark's rendering of a name.

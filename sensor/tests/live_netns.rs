@@ -600,18 +600,11 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         eprintln!("note: live deployment test skipped: no nobody user or nogroup group");
         return;
     };
-    let shared = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let corpus = shared.join("corpus/clients/curl.pcap");
-    let first = if corpus.is_file() {
-        corpus.to_string_lossy().into_owned()
-    } else {
-        eprintln!(
-            "note: {} absent: the deployment test replays the repository's sample.pcap instead",
-            corpus.display()
-        );
-        sample()
+    let shared = virga_test_support::shared_location();
+    let first = match virga_test_support::shared_path("corpus/clients/curl.pcap") {
+        Some(corpus) => corpus.to_string_lossy().into_owned(),
+        // A bare clone: the repository's own sample instead.
+        None => sample(),
     };
     // No 5-tuple in common with either first capture (a tuple still in the
     // flow table would continue the old flow, as one capture would).
