@@ -490,33 +490,22 @@ pub fn sample(text: &str, name: &str, labels: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Every family the endpoint exposes (read from its own output, so a
+    /// new metric is checked without being listed here) follows the naming
+    /// convention, is exposed once, and is documented in deploy/README.md.
     #[test]
     fn names_follow_the_convention() {
-        use Metric::*;
-        let all = [
-            CaptureReceived,
-            CaptureKernelDropped,
-            CaptureInterfaceDropped,
-            CaptureRead,
-            PipelineQueueDropped,
-            DecoderPackets,
-            DecoderInvalid,
-            FlowCreated,
-            FlowActive,
-            FlowEvicted,
-            FlowTimedOut,
-            AppTransactions,
-            AppParseErrors,
-            DetectAlerts,
-            DetectSuppressed,
-            OutputLines,
-            OutputWriteErrors,
-            OutputLost,
-            OutputSocketLost,
-            OutputLag,
-        ];
-        for m in all {
-            let n = m.name();
+        let text = render(&Values::default());
+        let families: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        assert!(families.len() >= 20, "{text}");
+        let docs = include_str!("../../../deploy/README.md");
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, kind) in families {
+            assert!(seen.insert(n), "{n} exposed twice");
             assert!(n.starts_with("virga_"), "{n}");
             assert!(
                 n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -524,7 +513,12 @@ mod tests {
             );
             // virga_<subsystem>_<name>_<unit>[_total]: at least four parts.
             assert!(n.split('_').count() >= 4, "{n}");
-            assert_eq!(n.ends_with("_total"), m.kind() == Kind::Counter, "{n}");
+            assert_eq!(n.ends_with("_total"), kind == "counter", "{n} {kind}");
+            assert!(
+                text.contains(&format!("# HELP {n} ")),
+                "{n} has no HELP line"
+            );
+            assert!(docs.contains(n), "deploy/README.md does not list {n}");
         }
     }
 
