@@ -1,4 +1,4 @@
-//! Floods with a real beacon inside (issue #7): state stays within its
+//! Floods with a real beacon inside: state stays within its
 //! bounds, evictions are counted in `stats`, and the beacon is still alerted.
 //! The bounds are set small here so a debug-build test evicts heavily; the
 //! default-configuration figures (peak RSS over 1–5 M flows and 1 M

@@ -2,8 +2,8 @@
 //!
 //! - Single-message tests: messages of public captures read from the shared
 //!   folder (see [`Samples`]), skipped with a note when it is absent.
-//! - Corpus tests (run when `/work/shared` is present, skipped with a note
-//!   otherwise): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
+//! - Corpus tests (run when the shared folder is present; skipped with a note
+//!   on a bare clone, a failure in CI): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
 //!   message on port 53 in `shared/pcaps/public/*`, compared field by field with
 //!   tshark's `refs/<src>/<file>.dns.jsonl`; and the lab captures
 //!   `shared/corpus/clients/{dns_anomalies,chromium}.pcap`, checked against

@@ -2,7 +2,7 @@
 //!
 //! Every packet of every capture is decoded and compared field by field with
 //! the `.frames.jsonl` reference tshark 4.0 wrote for it (see
-//! `/work/shared/pcaps/public/README.md`): VLAN ids, IP version, addresses,
+//! `shared/pcaps/public/README.md`): VLAN ids, IP version, addresses,
 //! protocol, TTL, lengths and fragment fields, TCP ports, seq/ack, flags and
 //! payload length, UDP ports and length. The public captures are read in
 //! the shared folder (never copied into the repository); without it these

@@ -3,8 +3,9 @@
 //! The lab-corpus fixture tests always run; the tests on single public
 //! Initials read them from the shared folder (public captures are never
 //! copied into the repository). The corpus tests read the pcaps in
-//! `/work/shared` (public captures with tshark reference outputs, and the
-//! lab client corpus) and skip with a note when that folder is absent. They
+//! the shared folder (public captures with tshark reference outputs, and the
+//! lab client corpus) and skip with a note when that folder is absent on a
+//! bare clone (a failure in CI). They
 //! group client Initials per connection (client address and port, original
 //! DCID), reassemble the ClientHello and compare SNI and ALPN per connection
 //! with tshark's `*.tls.jsonl` (transport `quic`).

@@ -6,9 +6,10 @@
 //!   and of public captures read from the shared folder (never copied into
 //!   the repository; skipped with a note without it);
 //! - tls-parser 0.12 on every real hello (differential);
-//! - when `/work/shared` is present: every TCP hello of the public pcaps vs
+//! - when the shared folder is present: every TCP hello of the public pcaps vs
 //!   tshark 4.0's refs, and every TCP connection of the lab corpus vs its
-//!   JA4 labels. Without it those two tests print a note and pass.
+//!   JA4 labels. Without it (a bare clone) those two tests print a note and
+//!   pass; in CI they fail.
 
 mod public_payloads;
 mod tls_capture;

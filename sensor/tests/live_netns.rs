@@ -4,7 +4,7 @@
 //! those `virga replay` finds in the same file, and every one of them must be
 //! written when virga exits 0.
 //!
-//! The deployment test (issue #6) runs virga as root with `run_as_user =
+//! The deployment test runs virga as root with `run_as_user =
 //! "nobody"`: it checks the ids of the running process, the metrics
 //! endpoint, the logrotate move-and-SIGHUP and the SIGTERM flush as the
 //! unprivileged user, on a capture of ../shared/corpus.
@@ -584,7 +584,7 @@ fn metric(text: &str, name_and_labels: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
 }
 
-/// Issue #6, done when: started as root with `run_as_user = "nobody"`, virga
+/// Started as root with `run_as_user = "nobody"`, virga
 /// runs as nobody:nogroup with no capabilities left; live EVE equals replay
 /// (tls/quic/dns events and alerts) on a corpus capture; the metrics
 /// endpoint counts the packets with no kernel drops; a logrotate-style move
