@@ -464,13 +464,13 @@ mod tests {
     #[test]
     fn the_root_is_an_empty_name_as_suricata_writes_it() {
         // The header of a real response of the capture, with one question and
-        // six answers: a root NS query and its answers.
+        // seven answers: a root NS query and its answers.
         let real = messages()
             .into_iter()
             .find(|m| m[2] & 0x80 != 0)
             .expect("a response");
         let mut m = real[..12].to_vec();
-        m[4..12].copy_from_slice(&[0, 1, 0, 6, 0, 0, 0, 0]);
+        m[4..12].copy_from_slice(&[0, 1, 0, 7, 0, 0, 0, 0]);
         m.extend_from_slice(&[0, 0, 2, 0, 1]); // question: . NS IN
         let ttl = [0, 0, 0x0e, 0x10];
         let mut rr = |t: u16, rdata: &[u8]| {
@@ -484,6 +484,7 @@ mod tests {
         rr(2, b"\x01a\x0croot-servers\x03net\x00"); // NS a.root-servers.net
         rr(2, &[0]); // NS .
         rr(5, &[0]); // CNAME .
+        rr(12, &[0]); // PTR .
         rr(15, &[0, 0, 0]); // MX 0 .
         rr(33, &[0, 0, 0, 0, 0, 0, 0]); // SRV 0 0 0 .
         let mut soa = vec![0, 0]; // mname ., rname .
@@ -494,17 +495,17 @@ mod tests {
         assert_eq!(o["queries"][0]["rrname"], "", "{o}");
         assert_eq!(o["queries"][0]["rrtype"], "NS", "{o}");
         let answers = o["answers"].as_array().expect("answers");
-        assert_eq!(answers.len(), 6, "{o}");
+        assert_eq!(answers.len(), 7, "{o}");
         for a in answers {
             assert_eq!(a["rrname"], "", "{a}");
         }
         assert_eq!(answers[0]["rdata"], "a.root-servers.net", "{o}");
-        for a in &answers[1..4] {
+        for a in &answers[1..5] {
             assert_eq!(a["rdata"], "", "{a}");
         }
-        assert_eq!(answers[4]["srv"]["name"], "", "{o}");
-        assert_eq!(answers[5]["soa"]["mname"], "", "{o}");
-        assert_eq!(answers[5]["soa"]["rname"], "", "{o}");
+        assert_eq!(answers[5]["srv"]["name"], "", "{o}");
+        assert_eq!(answers[6]["soa"]["mname"], "", "{o}");
+        assert_eq!(answers[6]["soa"]["rname"], "", "{o}");
         // Nothing else spells the root (no "." and no "<root>").
         let text = o.to_string();
         assert!(!text.contains("<root>") && !text.contains("\".\""), "{text}");
