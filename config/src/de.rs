@@ -270,10 +270,9 @@ impl<'de, 'a, 'c> Deserializer<'de> for NodeDe<'a, 'c> {
             // serde's derived structs also accept a sequence of their fields in order; a
             // configuration table is never written as an array (`capture = []` must not
             // stand for the defaults).
-            Node::Array(_) | Node::Tables(_) => Err(de::Error::invalid_type(
-                Unexpected::Seq,
-                &"a table",
-            )),
+            Node::Array(_) | Node::Tables(_) => {
+                Err(de::Error::invalid_type(Unexpected::Seq, &"a table"))
+            }
             _ => self.deserialize_any(visitor),
         }
     }

@@ -358,8 +358,8 @@ listen = 'nowhere'
             // Every one is invalid: each is refused with at least one problem, each naming
             // the file, and the report stays bounded.
             let shown: String = text.chars().take(60).collect();
-            let errors = from_str(text, "h.toml")
-                .expect_err(&format!("{shown:?} should be refused"));
+            let errors =
+                from_str(text, "h.toml").expect_err(&format!("{shown:?} should be refused"));
             assert!(
                 (1..=200).contains(&errors.len()),
                 "{shown:?}: {} problems",

@@ -13,8 +13,7 @@
 //! a note and returns. Traffic stays on the veth pair inside the two
 //! namespaces; they are deleted at the end, also when a test fails.
 
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};

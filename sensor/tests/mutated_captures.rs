@@ -6,8 +6,7 @@
 //! the file and the byte offset (exit 1) or the unreadable header (exit 2).
 //! Every line is checked against the EVE schema when ../shared is present.
 
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 #[allow(dead_code)]
 #[path = "../../benches/src/mutate.rs"]
 mod mutate;

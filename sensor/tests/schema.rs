@@ -4,8 +4,7 @@
 //! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
 
 mod common;
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 
 use common::*;
 

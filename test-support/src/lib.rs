@@ -1,4 +1,6 @@
-//! Test-only helpers of the virga workspace.
+//! Test-only helpers of the virga workspace: where the shared test data is
+//! ([`shared`]), and Suricata's EVE schema with virga's extension
+//! ([`eve_schema`]).
 //!
 //! # The shared folder
 //! The tests read real captures, references and schemas from a folder beside the workspace,
@@ -9,6 +11,8 @@
 //! a test cannot pass without having checked anything.
 
 use std::path::{Path, PathBuf};
+
+pub mod eve_schema;
 
 /// The variable that names the shared folder when it is not `../shared`.
 pub const SHARED_DIR_VAR: &str = "VIRGA_SHARED_DIR";

@@ -508,6 +508,9 @@ mod tests {
         assert_eq!(answers[6]["soa"]["rname"], "", "{o}");
         // Nothing else spells the root (no "." and no "<root>").
         let text = o.to_string();
-        assert!(!text.contains("<root>") && !text.contains("\".\""), "{text}");
+        assert!(
+            !text.contains("<root>") && !text.contains("\".\""),
+            "{text}"
+        );
     }
 }

@@ -317,8 +317,7 @@ mod tests {
 
     #[test]
     fn matches_the_json_vector_file_when_present() {
-        let Some(path) =
-            virga_test_support::shared_path("specs/vectors/community-id-vectors.json")
+        let Some(path) = virga_test_support::shared_path("specs/vectors/community-id-vectors.json")
         else {
             return;
         };

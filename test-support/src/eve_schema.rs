@@ -1,8 +1,6 @@
-//! Test helper: Suricata 8's EVE schema (read from the shared folder; it is
+//! Suricata 8's EVE schema (read from the shared folder; it is
 //! GPL-covered data and is not copied into this repository) extended only by
 //! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
-
-#![allow(dead_code)]
 
 use serde_json::Value;
 use std::path::Path;
@@ -14,7 +12,7 @@ pub fn eve_validator(shared: &Path) -> Option<jsonschema::Validator> {
     let file = shared.join("eve/suricata-eve-schema.json");
     let Ok(text) = std::fs::read_to_string(&file) else {
         // A note on a bare clone; a failure in CI.
-        return virga_test_support::missing(&file);
+        return crate::missing(&file);
     };
     let mut schema: Value = serde_json::from_str(&text).expect("schema is JSON");
     let ext: Value = serde_json::from_str(include_str!(concat!(
