@@ -236,6 +236,16 @@ struct Latency {
 }
 
 impl Latency {
+    /// Records how late each line of `batch` reached the outputs, at `now_ns`
+    /// (wall clock, nanoseconds since the epoch).
+    fn measure(&mut self, batch: &[u8], now_ns: u64) {
+        for line in batch.split(|b| *b == b'\n') {
+            if let Some((ts, kind)) = crate::eve::line_head(line) {
+                self.recorder.record(kind, now_ns.saturating_sub(ts.0));
+            }
+        }
+    }
+
     /// Puts the current quantiles in `stats`, at most once a second unless
     /// `now` (a `stats` event is being made).
     fn summarise(&mut self, stats: &mut OutputStats, now: bool) {
@@ -295,7 +305,7 @@ fn writer_loop(
                 stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
                 stats.bytes += b.len() as u64;
                 if let Some(l) = latency.as_mut() {
-                    l.recorder.record_batch(&b, wall_clock_ns());
+                    l.measure(&b, wall_clock_ns());
                 }
                 dirty_since.get_or_insert_with(Instant::now);
             }

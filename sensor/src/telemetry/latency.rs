@@ -2,11 +2,11 @@
 //! to its line being handed to the outputs, kept in HDR histograms
 //! (`hdrhistogram`) by the writer thread during live runs.
 //!
-//! The writer only sees finished lines, so the capture time is read back
+//! The writer only sees finished lines, so it reads the capture time back
 //! from each line's own `timestamp` (the packet time, taken from the
 //! kernel's capture timestamp on a live interface) and its type from
-//! `event_type`; carrying the packet time beside every line would widen
-//! every batch for a figure only live runs report. The delay is wall clock
+//! `event_type` (`eve::line_head`); carrying the packet time beside every
+//! line would widen every batch for a figure only live runs report. The delay is wall clock
 //! minus packet time, so it means nothing in a replay: replays never record
 //! it, and their output stays the same from run to run.
 //!
@@ -79,19 +79,15 @@ impl LatencyRecorder {
         LatencyRecorder { hists }
     }
 
-    /// Records every line of `batch` (complete EVE lines, each ending in a
-    /// newline) as handed to the outputs at `now_ns` (nanoseconds since the
-    /// epoch). Lines without a readable `timestamp` or of another type are
-    /// skipped.
-    pub fn record_batch(&mut self, batch: &[u8], now_ns: u64) {
-        for line in batch.split(|b| *b == b'\n') {
-            let (Some(ts), Some(kind)) = (line_time_ns(line), event_type_index(line)) else {
-                continue;
-            };
-            let us = now_ns.saturating_sub(ts) / 1_000;
-            if let Some(h) = self.hists.get_mut(kind) {
-                h.saturating_record(us.clamp(1, MAX_DELAY_US));
-            }
+    /// Records one line of type `event_type` (lines of other types are not
+    /// measured) that reached the outputs `delay_ns` after its packet was
+    /// captured.
+    pub fn record(&mut self, event_type: &[u8], delay_ns: u64) {
+        let Some(kind) = EVENT_TYPES.iter().position(|t| t.as_bytes() == event_type) else {
+            return;
+        };
+        if let Some(h) = self.hists.get_mut(kind) {
+            h.saturating_record((delay_ns / 1_000).clamp(1, MAX_DELAY_US));
         }
     }
 
@@ -113,89 +109,31 @@ impl LatencyRecorder {
     }
 }
 
-/// The index in [`EVENT_TYPES`] of a line's `event_type`.
-fn event_type_index(line: &[u8]) -> Option<usize> {
-    const KEY: &[u8] = b"\"event_type\":\"";
-    // The common head puts it within the first 100 bytes or so.
-    let head = line.get(..line.len().min(256))?;
-    let at = head.windows(KEY.len()).position(|w| w == KEY)? + KEY.len();
-    let rest = head.get(at..)?;
-    let end = rest.iter().position(|b| *b == b'"')?;
-    let name = rest.get(..end)?;
-    EVENT_TYPES.iter().position(|t| t.as_bytes() == name)
-}
-
-/// The packet time of a line: its leading `{"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+0000"`.
-fn line_time_ns(line: &[u8]) -> Option<u64> {
-    let t = line.strip_prefix(b"{\"timestamp\":\"")?.get(..31)?;
-    let num = |r: std::ops::Range<usize>| -> Option<u64> {
-        let digits = t.get(r)?;
-        digits.iter().try_fold(0u64, |acc, b| {
-            b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
-        })
-    };
-    let sep = |i: usize, c: u8| t.get(i) == Some(&c);
-    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':'))
-        || !(sep(19, b'.') && t.get(26..31) == Some(b"+0000"))
-    {
-        return None;
-    }
-    let days = crate::time::days_from_civil(
-        i64::try_from(num(0..4)?).ok()?,
-        u32::try_from(num(5..7)?).ok()?,
-        u32::try_from(num(8..10)?).ok()?,
-    )?;
-    let secs =
-        u64::try_from(days).ok()? * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
-    Some(secs * 1_000_000_000 + num(20..26)? * 1_000)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    /// A real line of Suricata's own output (`shared/eve/examples/dns.json`,
-    /// copied here as the short head the writer reads).
-    const DNS: &[u8] = br#"{"timestamp":"2026-11-29T14:40:16.717353+0000","flow_id":266261652586704,"pcap_cnt":3,"event_type":"dns","src_ip":"127.0.0.1"}"#;
-
-    #[test]
-    fn reads_time_and_type_of_real_lines() {
-        assert_eq!(line_time_ns(DNS), Some(1_795_963_216_717_353_000));
-        assert_eq!(event_type_index(DNS), Some(1));
-        for bad in [
-            &b""[..],
-            b"{\"timestamp\":\"2026-11-29T14:40:16.717353+0100\"}",
-            b"{\"timestamp\":\"2026-11-29 14:40:16.717353+0000\"}",
-            b"{\"timestamp\":\"2026-13-29T14:40:16.717353+0000\"}",
-            b"{\"flow_id\":1,\"timestamp\":\"2026-11-29T14:40:16.717353+0000\"}",
-        ] {
-            assert_eq!(line_time_ns(bad), None, "{}", String::from_utf8_lossy(bad));
-        }
-        assert_eq!(event_type_index(b"{\"event_type\":\"anomaly\"}"), None);
-    }
 
     #[test]
     fn quantiles_per_event_type() {
         let mut r = LatencyRecorder::new();
         assert!(r.summary().is_empty());
-        let t0 = line_time_ns(DNS).unwrap();
-        let mut batch = Vec::new();
+        // 99 lines 2 ms after capture, one 1.5 s after, one "before" it
+        // (packet time ahead of the clock: 0), and a type not measured.
         for _ in 0..99 {
-            batch.extend_from_slice(DNS);
-            batch.push(b'\n');
+            r.record(b"dns", 2_000_000);
         }
-        // 99 lines written 2 ms after capture, one 1.5 s after.
-        r.record_batch(&batch, t0 + 2_000_000);
-        r.record_batch(&[DNS, b"\n"].concat(), t0 + 1_500_000_000);
-        // Unreadable lines and a packet time ahead of the clock.
-        r.record_batch(b"{\"x\":1}\nnot json\n", t0);
-        r.record_batch(&[DNS, b"\n"].concat(), t0 - 1_000);
-        let s = r.summary();
-        let got: Vec<_> = s.iter().collect();
-        assert_eq!(got.len(), 1, "{got:?}");
-        let (kind, q) = got[0];
-        assert_eq!(kind, "dns");
-        assert_eq!(q.count, 101);
+        r.record(b"dns", 1_500_000_000);
+        r.record(b"dns", 0);
+        r.record(b"anomaly", 5_000_000);
+        r.record(b"alert", u64::MAX);
+        let got: Vec<_> = r.summary().iter().collect();
+        assert_eq!(got.len(), 2, "{got:?}");
+        let (kind, a) = got[0];
+        assert_eq!((kind, a.count), ("alert", 1));
+        // Over the hour: counted as the hour (within 1 %).
+        assert!((3_564_000_000..=3_636_000_000).contains(&a.max_us), "{a:?}");
+        let (kind, q) = got[1];
+        assert_eq!((kind, q.count), ("dns", 101));
         // Two significant digits: within 1 %.
         assert!((1_980..=2_020).contains(&q.p50_us), "{q:?}");
         assert!((1_980..=2_020).contains(&q.p99_us), "{q:?}");
