@@ -13,8 +13,9 @@
 //!
 //! Targets: recall ≥ 0.95 over beacon pairs with jitter ≤ 50 %, no benign pair alerted. The
 //! table is printed (`cargo test --test beacon_truth -- --nocapture`). The truth files are
-//! read from shared (`VIRGA_SHARED_DIR`, else `../../shared`): they are over 500 KB together,
-//! too big to copy into the repository; without them the test prints a note and passes.
+//! read from the shared folder (`virga_test_support`): they are over 500 KB together,
+//! too big to copy into the repository; on a bare clone the test prints a note and passes
+//! (in CI it fails).
 
 mod common;
 
