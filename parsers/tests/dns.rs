@@ -1,7 +1,8 @@
 //! DNS parser checked against tshark on real captures, through the public API.
 //!
 //! - Single-message tests: messages of public captures read from the shared
-//!   folder (see [`Samples`]), skipped with a note when it is absent.
+//!   folder (see [`Samples`]), skipped with a note when it is absent on a
+//!   bare clone (in CI, a failure).
 //! - Corpus tests (run when the shared folder is present; skipped with a note
 //!   on a bare clone, a failure in CI): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
 //!   message on port 53 in `shared/pcaps/public/*`, compared field by field with
@@ -61,7 +62,8 @@ struct Samples {
 }
 
 /// The samples, read once; None (the test then passes without checking,
-/// with a note) when the shared folder is absent.
+/// with a note) when the shared folder is absent on a bare clone (in CI,
+/// a failure).
 fn samples() -> Option<&'static Samples> {
     use public_payloads::payload;
     static SAMPLES: std::sync::OnceLock<Option<Samples>> = std::sync::OnceLock::new();
