@@ -267,8 +267,9 @@ pub struct RawCatalogueEntry {
     pub account_label: Option<u64>,
     /// How the tenant is cut out of the account label when the platform packs it with other
     /// parts: `"label"` (the whole label, the default), `"after_double_dash"`,
-    /// `"before_double_dash"`, `"vercel_scope"`, `"cloud_run_hash"`, `"leading_number"` or
-    /// `"trailing_number"` (see [`crate::TenantRule`]). Needs `account_label`.
+    /// `"before_double_dash"`, `"vercel_scope"`, `"cloud_run_hash"`, `"leading_number"`,
+    /// `"trailing_number"` or `"before_port"` (see [`crate::TenantRule`]). Needs
+    /// `account_label`.
     pub tenant: Option<String>,
 }
 

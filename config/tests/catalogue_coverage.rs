@@ -229,7 +229,7 @@ const PLATFORMS: &[(&str, &str, u8, Option<&str>)] = &[
         "x4k9m2p7-8080.usw2.devtunnels.ms",
         "microsoft_dev_tunnels",
         2,
-        Some("x4k9m2p7-8080"),
+        Some("x4k9m2p7"),
     ),
     (
         "prod-27.westeurope.logic.azure.com",
@@ -242,6 +242,12 @@ const PLATFORMS: &[(&str, &str, u8, Option<&str>)] = &[
         "azure_logic_apps",
         2,
         Some("default2f5b1c3d"),
+    ),
+    (
+        "default2f5b1c3d4e5f60718293a4b5c6d7e8.f9.environment.api.powerplatform.com",
+        "azure_logic_apps",
+        2,
+        Some("default2f5b1c3d4e5f60718293a4b5c6d7e8"),
     ),
     // Tier 3.
     (
@@ -311,7 +317,7 @@ const PLATFORMS: &[(&str, &str, u8, Option<&str>)] = &[
         "fluffy-space-goggles-5g4xj7p9w6q2-8080.app.github.dev",
         "github_codespaces",
         3,
-        Some("fluffy-space-goggles-5g4xj7p9w6q2-8080"),
+        Some("fluffy-space-goggles-5g4xj7p9w6q2"),
     ),
     (
         "relay-env.us-east-1.elasticbeanstalk.com",
@@ -472,6 +478,14 @@ fn tenants_inside_one_label() {
             "service-a1b2c3d4.gz.apigw.tencentcs.com",
             "service-a1b2c3d4",
             "service-a1b2c3d4",
+        ),
+        // Dev Tunnels and Codespaces: <tunnel>-<port>; a name without a port stays whole.
+        ("x4k9m2p7-443.euw.devtunnels.ms", "x4k9m2p7", "x4k9m2p7-443"),
+        ("x4k9m2p7.euw.devtunnels.ms", "x4k9m2p7", "x4k9m2p7"),
+        (
+            "fluffy-space-goggles-5g4xj7p9w6q2.app.github.dev",
+            "fluffy-space-goggles-5g4xj7p9w6q2",
+            "fluffy-space-goggles-5g4xj7p9w6q2",
         ),
         // Firebase preview channels: <site>--<channel>-<hash>.
         (

@@ -36,11 +36,15 @@ pub enum TenantRule {
     /// `<anything>-<digits>`: the trailing number (Tencent API Gateway
     /// `service-<id>-<appid>`, Cloud Run `<service>-<project-number>`).
     TrailingNumber,
+    /// `<tenant>-<digits>`: the part before a trailing number, a port
+    /// (Microsoft Dev Tunnels `<tunnel>-<port>`, Codespaces
+    /// `<codespace>-<port>`), so the ports of one tunnel count together.
+    BeforePort,
 }
 
 impl TenantRule {
     /// Every rule with its configuration name.
-    pub const ALL: [(TenantRule, &'static str); 7] = [
+    pub const ALL: [(TenantRule, &'static str); 8] = [
         (TenantRule::Label, "label"),
         (TenantRule::AfterDoubleDash, "after_double_dash"),
         (TenantRule::BeforeDoubleDash, "before_double_dash"),
@@ -48,6 +52,7 @@ impl TenantRule {
         (TenantRule::CloudRunHash, "cloud_run_hash"),
         (TenantRule::LeadingNumber, "leading_number"),
         (TenantRule::TrailingNumber, "trailing_number"),
+        (TenantRule::BeforePort, "before_port"),
     ];
 
     /// The configuration name, e.g. `after_double_dash`.
@@ -75,6 +80,10 @@ impl TenantRule {
                 .rsplit_once('-')
                 .map(|(_, t)| t)
                 .filter(|t| is_number(t)),
+            TenantRule::BeforePort => label
+                .rsplit_once('-')
+                .filter(|(_, port)| is_number(port) && port.len() <= 5)
+                .map(|(t, _)| t),
         };
         cut.filter(|t| !t.is_empty() && !t.starts_with('-') && !t.ends_with('-'))
             .unwrap_or(label)
@@ -193,6 +202,15 @@ mod tests {
             ),
             (TenantRule::TrailingNumber, "service-ab", "service-ab"),
             (TenantRule::TrailingNumber, "service-", "service-"),
+            (TenantRule::BeforePort, "x4k9m2p7-8080", "x4k9m2p7"),
+            (
+                TenantRule::BeforePort,
+                "fluffy-space-goggles-5g4xj7-443",
+                "fluffy-space-goggles-5g4xj7",
+            ),
+            (TenantRule::BeforePort, "x4k9m2p7", "x4k9m2p7"),
+            (TenantRule::BeforePort, "x4k9m2p7-123456", "x4k9m2p7-123456"),
+            (TenantRule::BeforePort, "-8080", "-8080"),
         ];
         for (rule, label, want) in cases {
             assert_eq!(rule.tenant(label), want, "{rule} {label}");
