@@ -1,4 +1,4 @@
-//! Floods with a real beacon inside (issue #7): state stays within its
+//! Floods with a real beacon inside: state stays within its
 //! bounds, evictions are counted in `stats`, and the beacon is still alerted.
 //! The bounds are set small here so a debug-build test evicts heavily; the
 //! default-configuration figures (peak RSS over 1–5 M flows and 1 M
@@ -15,7 +15,8 @@ use virga_benches::gen::sink::Sink;
 use virga_parsers::packet::{self, LinkType, Transport};
 
 fn shared() -> Option<PathBuf> {
-    corpus::shared_with_corpus("flood tests")
+    virga_test_support::shared_path("corpus/clients/labels.jsonl")?;
+    virga_test_support::shared()
 }
 
 /// curl's real connection to a workers.dev name, as `virga-gen --beacon` picks.

@@ -14,7 +14,8 @@ use virga_parsers::packet::{self, LinkType, Transport};
 use virga_parsers::tls;
 
 fn shared() -> Option<PathBuf> {
-    corpus::shared_with_corpus("generator tests")
+    virga_test_support::shared_path("corpus/clients/labels.jsonl")?;
+    virga_test_support::shared()
 }
 
 /// A file in a directory of this test's own: tests run in parallel, and each

@@ -28,7 +28,8 @@ use virga_parsers::packet::{self, LinkType, Transport};
 static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 fn shared() -> Option<PathBuf> {
-    corpus::shared_with_corpus("worker allocation test")
+    virga_test_support::shared_path("corpus/clients/labels.jsonl")?;
+    virga_test_support::shared()
 }
 
 /// The UDP DNS frames of a generated mix whose question is not catalogued.

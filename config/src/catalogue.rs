@@ -3,7 +3,9 @@
 //! An embedded default list (`catalogue/builtin.toml`, built from the project's serverless
 //! domain notes) is changed at load by `[catalogue]` `remove` and `add`. Each entry is a name
 //! [`Pattern`] (syntax in [`pattern`](crate::Pattern)) belonging to a [`Platform`], with an
-//! optional account/tenant label position used to group sibling functions.
+//! optional account/tenant label position used to group sibling functions, and a
+//! [`TenantRule`] for platforms that pack the tenant into that label with other parts
+//! (`<deploy-id>--<site>.netlify.app`).
 //!
 //! # Matching
 //! [`Catalogue::lookup`] copies the name to a stack buffer (ASCII-lowercased) and splits it into
@@ -13,12 +15,14 @@
 //! suffix wins, then the one with more literal labels, then a bounded one over a `**` one.
 
 mod pattern;
+mod tenant;
 
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::Arc;
 
 pub use pattern::{Pattern, PatternError};
+pub use tenant::TenantRule;
 
 use crate::de::deserialize_all;
 use crate::error::Problems;
@@ -100,6 +104,7 @@ pub struct Entry {
     platform: usize,
     pattern: Pattern,
     account_label: Option<u8>,
+    tenant: TenantRule,
 }
 
 impl Entry {
@@ -112,6 +117,11 @@ impl Entry {
     pub fn account_label(&self) -> Option<u8> {
         self.account_label
     }
+
+    /// How the tenant is cut out of the account label.
+    pub fn tenant_rule(&self) -> TenantRule {
+        self.tenant
+    }
 }
 
 /// Result of a successful [`Catalogue::lookup`].
@@ -119,9 +129,14 @@ impl Entry {
 pub struct Match<'c, 'n> {
     /// The platform the name belongs to.
     pub platform: &'c Platform,
-    /// The account/tenant label as written in the looked-up name (a slice of it), e.g. `acme`
-    /// for `relay.acme.workers.dev`; `None` when the entry has no account label.
+    /// The account (tenant) as written in the looked-up name (a slice of it): the account
+    /// label, e.g. `acme` for `relay.acme.workers.dev`, or the part of it the entry's
+    /// [`TenantRule`] cuts out, e.g. `mysite` for `5f8e1a--mysite.netlify.app`; `None` when
+    /// the entry has no account label.
     pub account: Option<&'n str>,
+    /// The whole label that holds the account (a slice of the looked-up name); equal to
+    /// `account` unless a tenant rule cut it.
+    pub account_label: Option<&'n str>,
     /// The platform's tier (same as `platform.tier()`).
     pub tier: Tier,
     /// The pattern that matched.
@@ -186,12 +201,13 @@ impl Catalogue {
                     continue;
                 }
                 let platform = self.platforms.get(entry.platform)?;
-                let account = entry
+                let account_label = entry
                     .account_label
                     .and_then(|pos| name.original_label(usize::from(pos).checked_sub(1)?));
                 return Some(Match {
                     platform,
-                    account,
+                    account: account_label.map(|l| entry.tenant.tenant(l)),
+                    account_label,
                     tier: platform.tier,
                     pattern: &entry.pattern,
                 });
@@ -351,6 +367,23 @@ impl Builder {
             },
             _ => None,
         };
+        let tenant = match raw.tenant.as_deref().map(str::parse::<TenantRule>) {
+            None => TenantRule::Label,
+            Some(Ok(rule)) if raw.account_label.is_some() => rule,
+            Some(Ok(_)) => {
+                problems.push(
+                    path.key("tenant"),
+                    "a tenant rule needs `account_label`, the label it cuts the tenant from",
+                );
+                ok = false;
+                TenantRule::Label
+            }
+            Some(Err(reason)) => {
+                problems.push(path.key("tenant"), reason);
+                ok = false;
+                TenantRule::Label
+            }
+        };
         let (Some(pattern), Some(tier), true) = (pattern, tier, ok) else {
             return;
         };
@@ -419,6 +452,7 @@ impl Builder {
             platform,
             pattern,
             account_label,
+            tenant,
         });
     }
 
@@ -549,7 +583,7 @@ mod tests {
     }
 
     #[test]
-    fn tier_one_examples() {
+    fn examples_of_the_first_catalogue() {
         let c = Catalogue::builtin();
         let cases = [
             (
@@ -586,12 +620,12 @@ mod tests {
             (
                 "api-123456789012.us-central1.run.app",
                 "gcp_cloud_run",
-                Some("api-123456789012"),
+                Some("123456789012"),
             ),
             (
                 "api-abc123xyz9-uc.a.run.app",
                 "gcp_cloud_run",
-                Some("api-abc123xyz9-uc"),
+                Some("abc123xyz9"),
             ),
             ("script.google.com", "google_apps_script", None),
             ("script.googleusercontent.com", "google_apps_script", None),
@@ -644,10 +678,7 @@ mod tests {
             ("api-7f3k2j9xq-acme.vercel.app", "vercel"),
             ("deploy-preview-3--mysite.netlify.app", "netlify"),
             ("relay-x7k2m9.deno.dev", "deno_deploy"),
-            (
-                "abcdefghijklmnopqrst.supabase.co",
-                "supabase_edge_functions",
-            ),
+            ("abcdefghijklmnopqrst.supabase.co", "supabase"),
             ("relay-nrt.fly.dev", "fly_io"),
             ("relay-x1y2.onrender.com", "render"),
             ("relay-1a2b3c4d5e6f.herokuapp.com", "heroku"),
@@ -660,7 +691,10 @@ mod tests {
             ),
             ("abc-00-xyz.kirk.replit.dev", "replit"),
             ("x.web.val.run", "val_town"),
-            ("a.b.cn-hangzhou.fcapp.run", "alibaba_function_compute"),
+            (
+                "relay-abcde12345.cn-hangzhou.fcapp.run",
+                "alibaba_function_compute",
+            ),
             (
                 "service-abc-1250000000.gz.apigw.tencentcs.com",
                 "tencent_api_gateway",
@@ -764,6 +798,7 @@ mod tests {
             tier: Some(tier),
             pattern: Some(pattern.into()),
             account_label: acct,
+            tenant: None,
         }
     }
 

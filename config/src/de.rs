@@ -267,6 +267,12 @@ impl<'de, 'a, 'c> Deserializer<'de> for NodeDe<'a, 'c> {
     ) -> Result<V::Value, DeError> {
         match self.node {
             Node::Table(_) => visitor.visit_map(self.map(Some(fields))?),
+            // serde's derived structs also accept a sequence of their fields in order; a
+            // configuration table is never written as an array (`capture = []` must not
+            // stand for the defaults).
+            Node::Array(_) | Node::Tables(_) => {
+                Err(de::Error::invalid_type(Unexpected::Seq, &"a table"))
+            }
             _ => self.deserialize_any(visitor),
         }
     }

@@ -65,7 +65,7 @@ use std::path::Path;
 
 pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
 pub use catalogue::{
-    Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, Tier,
+    Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, TenantRule, Tier,
 };
 pub use client::{shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
@@ -355,7 +355,20 @@ listen = 'nowhere'
             &format!("[{long}]\n"),
             &format!("[catalogue]\nremove = ['{long}']\n"),
         ] {
-            let _ = from_str(text, "h.toml");
+            // Every one is invalid: each is refused with at least one problem, each naming
+            // the file, and the report stays bounded.
+            let shown: String = text.chars().take(60).collect();
+            let errors =
+                from_str(text, "h.toml").expect_err(&format!("{shown:?} should be refused"));
+            assert!(
+                (1..=200).contains(&errors.len()),
+                "{shown:?}: {} problems",
+                errors.len()
+            );
+            assert!(
+                errors.to_string().lines().all(|l| l.starts_with("h.toml")),
+                "{errors}"
+            );
         }
     }
 }

@@ -265,6 +265,12 @@ pub struct RawCatalogueEntry {
     /// (1 = top-level label), e.g. 3 for the `acme` in `relay.acme.workers.dev`. Must point at
     /// a wildcard. Default: none (no account grouping).
     pub account_label: Option<u64>,
+    /// How the tenant is cut out of the account label when the platform packs it with other
+    /// parts: `"label"` (the whole label, the default), `"after_double_dash"`,
+    /// `"before_double_dash"`, `"vercel_scope"`, `"cloud_run_hash"`, `"leading_number"`,
+    /// `"trailing_number"` or `"before_port"` (see [`crate::TenantRule`]). Needs
+    /// `account_label`.
+    pub tenant: Option<String>,
 }
 
 /// One `[[allowlist]]` entry; it matches when every field given matches.

@@ -48,6 +48,14 @@ fn full_file_sets_every_section() {
         (m.platform.id(), m.account),
         ("example_edge", Some("tenant"))
     );
+    let m = c
+        .catalogue
+        .lookup("fn.a1b2--tenant.edge.example.net")
+        .unwrap();
+    assert_eq!(
+        (m.account, m.account_label),
+        (Some("tenant"), Some("a1b2--tenant"))
+    );
     let client = "10.20.3.4".parse().unwrap();
     assert_eq!(
         c.allowlist
@@ -173,6 +181,7 @@ fn deploy_example_documents_every_key() {
         "remove",
         "[[catalogue.add]]",
         "account_label",
+        "tenant",
         "[[allowlist]]",
         "client",
         "server_name",

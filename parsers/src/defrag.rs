@@ -504,7 +504,8 @@ mod tests {
 
     /// The real frames these tests read from the shared folder (public
     /// captures are never copied into the repository); None, with a note,
-    /// without it, and the tests then pass without checking. Zeek's
+    /// without it on a bare clone, and the tests then pass without checking
+    /// (in CI, a failure). Zeek's
     /// `dns-edns-ecs.pcap` records 53 and 54 are a 1710-byte DNS answer over
     /// UDP in two IPv4 fragments (offsets 0 and 1480); tcpdump's
     /// `dns_tcp.pcap` record 2 is a whole (unfragmented) SYN-ACK.

@@ -1,9 +1,10 @@
 //! DNS parser checked against tshark on real captures, through the public API.
 //!
 //! - Single-message tests: messages of public captures read from the shared
-//!   folder (see [`Samples`]), skipped with a note when it is absent.
-//! - Corpus tests (run when `/work/shared` is present, skipped with a note
-//!   otherwise): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
+//!   folder (see [`Samples`]), skipped with a note when it is absent on a
+//!   bare clone (in CI, a failure).
+//! - Corpus tests (run when the shared folder is present; skipped with a note
+//!   on a bare clone, a failure in CI): every UDP message on ports 53/5353/5355 and every DNS-over-TCP
 //!   message on port 53 in `shared/pcaps/public/*`, compared field by field with
 //!   tshark's `refs/<src>/<file>.dns.jsonl`; and the lab captures
 //!   `shared/corpus/clients/{dns_anomalies,chromium}.pcap`, checked against
@@ -61,7 +62,8 @@ struct Samples {
 }
 
 /// The samples, read once; None (the test then passes without checking,
-/// with a note) when the shared folder is absent.
+/// with a note) when the shared folder is absent on a bare clone (in CI,
+/// a failure).
 fn samples() -> Option<&'static Samples> {
     use public_payloads::payload;
     static SAMPLES: std::sync::OnceLock<Option<Samples>> = std::sync::OnceLock::new();
@@ -439,21 +441,10 @@ fn walk(m: &DnsMessage<'_>) -> usize {
 
 // ------------------------------------------------------ tshark comparison
 
-/// `shared/` next to the repository (`/work/main/../shared`), or one level
-/// higher for a git worktree (`/work/wt/<name>/../../shared`).
+/// The shared folder, with the public captures' references.
 fn shared() -> Option<PathBuf> {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for rel in ["../../shared", "../../../shared"] {
-        let p = crate_dir.join(rel);
-        if p.join("pcaps/public/refs").is_dir() {
-            return Some(p);
-        }
-    }
-    eprintln!(
-        "note: shared/ not found above {}, corpus comparison skipped",
-        crate_dir.display()
-    );
-    None
+    virga_test_support::shared_path("pcaps/public/refs")?;
+    virga_test_support::shared()
 }
 
 /// tshark's rendering of a name.

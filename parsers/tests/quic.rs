@@ -3,8 +3,9 @@
 //! The lab-corpus fixture tests always run; the tests on single public
 //! Initials read them from the shared folder (public captures are never
 //! copied into the repository). The corpus tests read the pcaps in
-//! `/work/shared` (public captures with tshark reference outputs, and the
-//! lab client corpus) and skip with a note when that folder is absent. They
+//! the shared folder (public captures with tshark reference outputs, and the
+//! lab client corpus) and skip with a note when that folder is absent on a
+//! bare clone (a failure in CI). They
 //! group client Initials per connection (client address and port, original
 //! DCID), reassemble the ClientHello and compare SNI and ALPN per connection
 //! with tshark's `*.tls.jsonl` (transport `quic`).
@@ -27,10 +28,6 @@ use virga_parsers::{Layer, ParseError};
 
 /// `shared/` relative to the crate: `<repo>/../shared` for the main checkout,
 /// one level more for a worktree under `wt/<name>`.
-const SHARED: [&str; 2] = [
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared"),
-    concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared"),
-];
 const CHROMIUM_1: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_1.bin");
 const CHROMIUM_2: &[u8] = include_bytes!("fixtures/quic/quic_chromium_ch_2.bin");
 
@@ -237,14 +234,7 @@ fn hellos_in(path: &Path) -> (Hellos, Counts) {
 }
 
 fn shared(rel: &str) -> Option<PathBuf> {
-    let found = SHARED
-        .iter()
-        .map(|s| Path::new(s).join(rel))
-        .find(|p| p.exists());
-    if found.is_none() {
-        println!("note: shared/{rel} absent, skipping");
-    }
-    found
+    virga_test_support::shared_path(rel)
 }
 
 fn jsonl(path: &Path) -> Vec<Value> {

@@ -6,15 +6,16 @@
 //!   and of public captures read from the shared folder (never copied into
 //!   the repository; skipped with a note without it);
 //! - tls-parser 0.12 on every real hello (differential);
-//! - when `/work/shared` is present: every TCP hello of the public pcaps vs
+//! - when the shared folder is present: every TCP hello of the public pcaps vs
 //!   tshark 4.0's refs, and every TCP connection of the lab corpus vs its
-//!   JA4 labels. Without it those two tests print a note and pass.
+//!   JA4 labels. Without it (a bare clone) those two tests print a note and
+//!   pass; in CI they fail.
 
 mod public_payloads;
 mod tls_capture;
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use serde_json::Value;
 use virga_parsers::fingerprint::{self, Transport};
@@ -359,21 +360,11 @@ fn overrunning_extension_block_is_an_error_not_an_empty_block() {
 }
 
 // ---------------------------------------------------------------------------
-// Captures in /work/shared (skipped with a note when absent).
+// Captures in the shared folder (skipped with a note when absent on a bare
+// clone; a failure in CI).
 
-/// `<crate>/../../shared` (the layout of the main checkout), or the
-/// directory in `VIRGA_SHARED_DIR` (for worktrees that live elsewhere).
 fn shared(rel: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let p = base.join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        println!("note: {} absent, test skipped", p.display());
-        None
-    }
+    virga_test_support::shared_path(rel)
 }
 
 fn as_u16s(v: &Value) -> Option<Vec<u16>> {

@@ -219,19 +219,11 @@ mod tests {
     /// Every capture of the repository's test data and of the shared corpus.
     fn captures() -> Vec<String> {
         let mut out = Vec::new();
-        let shared = std::env::var("VIRGA_SHARED_DIR")
-            .unwrap_or_else(|_| concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared").into());
-        let roots = [
-            format!("{}/tests/data", env!("CARGO_MANIFEST_DIR")),
-            format!("{shared}/corpus/clients"),
-            format!("{shared}/corpus/clients_hard"),
-        ];
-        let mut dirs: Vec<std::path::PathBuf> = roots.iter().map(Into::into).collect();
+        let mut dirs = vec![std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data")];
+        dirs.extend(virga_test_support::shared_path("corpus/clients"));
+        dirs.extend(virga_test_support::shared_path("corpus/clients_hard"));
         while let Some(d) = dirs.pop() {
-            let Ok(rd) = std::fs::read_dir(&d) else {
-                eprintln!("note: {} not found, skipped", d.display());
-                continue;
-            };
+            let rd = std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display()));
             for e in rd.flatten() {
                 let p = e.path();
                 if p.is_dir() {

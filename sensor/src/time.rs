@@ -75,6 +75,22 @@ fn civil(secs: u64) -> (i64, u32, u32, u32, u32, u32) {
     (if m <= 2 { y + 1 } else { y }, m, d, h, mi, s)
 }
 
+/// Days since 1970-01-01 of a proleptic Gregorian UTC date (Howard
+/// Hinnant's `days_from_civil`, the inverse of [`Timestamp::civil`]'s
+/// split); `None` for a month outside 1–12 or a day outside 1–31.
+pub fn days_from_civil(y: i64, m: u32, d: u32) -> Option<i64> {
+    if !(1..=12).contains(&m) || !(1..=31).contains(&d) {
+        return None;
+    }
+    let y = if m <= 2 { y - 1 } else { y };
+    let era = y.div_euclid(400);
+    let yoe = y.rem_euclid(400);
+    let mp = i64::from(if m > 2 { m - 3 } else { m + 9 });
+    let doy = (153 * mp + 2) / 5 + i64::from(d) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    Some(era * 146_097 + doe - 719_468)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -95,6 +111,13 @@ mod tests {
             Timestamp::from_secs_nanos(1_772_409_600, 0).civil(),
             (2026, 3, 2, 0, 0, 0)
         );
+        // And back.
+        for secs in [0u64, 1_709_164_800, 1_772_409_600, 1_795_963_213] {
+            let (y, m, d, ..) = Timestamp::from_secs_nanos(secs as i64, 0).civil();
+            assert_eq!(days_from_civil(y, m, d), Some((secs / 86_400) as i64));
+        }
+        assert_eq!(days_from_civil(2026, 13, 1), None);
+        assert_eq!(days_from_civil(2026, 1, 0), None);
     }
 
     #[test]

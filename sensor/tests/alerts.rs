@@ -113,7 +113,6 @@ fn non_browser_clients_alert_browsers_do_not() {
 #[test]
 fn allowlisted_monitor_is_suppressed_and_counted() {
     let Some(shared) = shared() else {
-        eprintln!("note: ../shared absent; the office timeline check is skipped");
         return;
     };
     let tl = shared.join("corpus/timelines/dev_office_day_24h.pcap");
@@ -172,7 +171,6 @@ fn allowlisted_monitor_is_suppressed_and_counted() {
 #[test]
 fn all_names_switch_extends_beaconing_beyond_the_catalogue() {
     let Some(shared) = shared() else {
-        eprintln!("note: ../shared absent; the office timeline check is skipped");
         return;
     };
     let tl = shared

@@ -2,7 +2,7 @@
 //! `check-config`, `run` and `replay` (documented at the top of main.rs).
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 const VIRGA: &str = env!("CARGO_BIN_EXE_virga");
@@ -25,12 +25,9 @@ fn data(name: &str) -> String {
     format!("{}/tests/data/pcaps/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared folder (`VIRGA_SHARED_DIR`, or `../../shared`), when present.
+/// The shared folder; None on a bare clone (a failure in CI).
 fn shared() -> Option<PathBuf> {
-    std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .or_else(|| Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")))
-        .filter(|p| p.is_dir())
+    virga_test_support::shared()
 }
 
 #[test]
@@ -281,7 +278,6 @@ fn replay_of_a_missing_or_non_capture_file_exits_2_before_writing() {
 #[test]
 fn replay_of_a_multi_linktype_pcapng_reads_every_packet() {
     let Some(shared) = shared() else {
-        eprintln!("note: shared folder absent: multi-link-type pcapng test skipped");
         return;
     };
     // Public captures are read where they are, not copied into the repository.

@@ -1,4 +1,4 @@
-//! The deployment recipes in deploy/ (issue #6): no Docker engine or
+//! The deployment recipes in deploy/: no Docker engine or
 //! cluster runs here, so their structure is checked instead. The compose and
 //! Kubernetes files are parsed as YAML (`yaml-rust2`) and must have what the
 //! deployment relies on: host networking, exactly the capture capabilities,

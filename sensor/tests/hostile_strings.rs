@@ -10,8 +10,7 @@
 //! strings with U+FFFD for invalid UTF-8.
 
 mod common;
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 #[path = "common/hellos.rs"]
 mod hellos;
 

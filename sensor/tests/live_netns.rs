@@ -4,7 +4,7 @@
 //! those `virga replay` finds in the same file, and every one of them must be
 //! written when virga exits 0.
 //!
-//! The deployment test (issue #6) runs virga as root with `run_as_user =
+//! The deployment test runs virga as root with `run_as_user =
 //! "nobody"`: it checks the ids of the running process, the metrics
 //! endpoint, the logrotate move-and-SIGHUP and the SIGTERM flush as the
 //! unprivileged user, on a capture of ../shared/corpus.
@@ -13,8 +13,7 @@
 //! a note and returns. Traffic stays on the veth pair inside the two
 //! namespaces; they are deleted at the end, also when a test fails.
 
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
@@ -584,7 +583,7 @@ fn metric(text: &str, name_and_labels: &str) -> u64 {
         .unwrap_or_else(|| panic!("no {name_and_labels} in\n{text}"))
 }
 
-/// Issue #6, done when: started as root with `run_as_user = "nobody"`, virga
+/// Started as root with `run_as_user = "nobody"`, virga
 /// runs as nobody:nogroup with no capabilities left; live EVE equals replay
 /// (tls/quic/dns events and alerts) on a corpus capture; the metrics
 /// endpoint counts the packets with no kernel drops; a logrotate-style move
@@ -600,18 +599,11 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         eprintln!("note: live deployment test skipped: no nobody user or nogroup group");
         return;
     };
-    let shared = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared")));
-    let corpus = shared.join("corpus/clients/curl.pcap");
-    let first = if corpus.is_file() {
-        corpus.to_string_lossy().into_owned()
-    } else {
-        eprintln!(
-            "note: {} absent: the deployment test replays the repository's sample.pcap instead",
-            corpus.display()
-        );
-        sample()
+    let shared = virga_test_support::shared_location();
+    let first = match virga_test_support::shared_path("corpus/clients/curl.pcap") {
+        Some(corpus) => corpus.to_string_lossy().into_owned(),
+        // A bare clone: the repository's own sample instead.
+        None => sample(),
     };
     // No 5-tuple in common with either first capture (a tuple still in the
     // flow table would continue the old flow, as one capture would).

@@ -6,8 +6,7 @@
 //! the file and the byte offset (exit 1) or the unreadable header (exit 2).
 //! Every line is checked against the EVE schema when ../shared is present.
 
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 #[allow(dead_code)]
 #[path = "../../benches/src/mutate.rs"]
 mod mutate;
@@ -17,16 +16,13 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 fn shared() -> PathBuf {
-    std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"))
+    virga_test_support::shared_location()
 }
 
 fn inputs() -> Vec<PathBuf> {
     let data = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/pcaps");
     let mut v = vec![data.join("sample.pcap"), data.join("no_sni_lambda.pcap")];
-    let zeek = shared().join("pcaps/public/zeek");
-    if zeek.is_dir() {
+    if let Some(zeek) = virga_test_support::shared_path("pcaps/public/zeek") {
         v.push(shared().join("pcaps/public/gopacket/test202-be.pcapng"));
         for n in [
             "ipv6-fragmented-dns.pcap",
@@ -35,8 +31,6 @@ fn inputs() -> Vec<PathBuf> {
         ] {
             v.push(zeek.join(n));
         }
-    } else {
-        eprintln!("note: shared folder absent; mutating bundled captures only");
     }
     v
 }

@@ -5,7 +5,7 @@
 
 use serde_json::Value;
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 const VIRGA: &str = env!("CARGO_BIN_EXE_virga");
@@ -107,10 +107,7 @@ fn closed_stdout_pipe_is_reported_once_and_counted() {
 }
 
 fn shared() -> Option<PathBuf> {
-    std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .or_else(|| Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")))
-        .filter(|p| p.is_dir())
+    virga_test_support::shared()
 }
 
 /// Why the disk-full-then-freed test cannot run here, if it cannot.
@@ -136,7 +133,6 @@ fn writing_resumes_when_space_is_freed_and_lines_stay_whole() {
         return;
     }
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared not present");
         return;
     };
     let pcap = shared.join("corpus/timelines/dev_hard_48h.pcap");

@@ -4,15 +4,13 @@
 //! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
 
 mod common;
-#[path = "common/eve_schema.rs"]
-mod eve_schema;
+use virga_test_support::eve_schema;
 
 use common::*;
 
 #[test]
 fn all_output_validates_against_the_eve_schema() {
     let Some(shared) = shared() else {
-        eprintln!("note: ../shared absent: the EVE schema check needs shared/eve; skipped");
         return;
     };
     let validator = eve_schema::eve_validator(&shared).expect("shared/eve present");

@@ -12,10 +12,7 @@ use std::time::{Duration, Instant};
 const VIRGA: &str = env!("CARGO_BIN_EXE_virga");
 
 fn shared() -> Option<PathBuf> {
-    std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .or_else(|| Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")))
-        .filter(|p| p.is_dir())
+    virga_test_support::shared()
 }
 
 fn temp(name: &str) -> PathBuf {
@@ -94,7 +91,6 @@ fn interrupted(pcap: &Path, signal: &str, delay: Duration) -> Option<(i32, Strin
 #[test]
 fn signal_during_replay_writes_everything_up_to_it_and_exits_0() {
     let Some(shared) = shared() else {
-        eprintln!("skipped: ../shared not present");
         return;
     };
     let pcap = shared.join("corpus/timelines/dev_hard_48h.pcap");

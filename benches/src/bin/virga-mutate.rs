@@ -11,10 +11,9 @@
 //! Prints a summary; exits 1 if any mutant failed a check (failing mutants
 //! are copied to `--keep DIR` when given).
 
-// The test helper that builds the extended schema, shared by path so the
-// binary and the sensor's tests validate against the same thing.
-#[path = "../../../sensor/tests/common/eve_schema.rs"]
-mod eve_schema;
+// The helper that builds the extended schema, shared with the sensor's tests
+// so both validate against the same thing.
+use virga_test_support::eve_schema;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;

@@ -6,7 +6,7 @@
 use anyhow::{bail, Context, Result};
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use virga::capture::pcap_file::PcapFile;
 use virga_parsers::packet::{self, LinkType, Transport};
 
@@ -36,21 +36,6 @@ struct Building {
     t: Template,
     /// Next expected TCP sequence number per direction (client, server).
     next: [Option<u32>; 2],
-}
-
-/// The shared folder (`VIRGA_SHARED_DIR`, else `../shared` beside the
-/// workspace) when it holds the client corpus; None, with a note naming
-/// `what` is skipped, otherwise.
-pub fn shared_with_corpus(what: &str) -> Option<PathBuf> {
-    let p = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    if p.join("corpus/clients/labels.jsonl").exists() {
-        Some(p)
-    } else {
-        eprintln!("note: {} has no corpus; {what} skipped", p.display());
-        None
-    }
 }
 
 /// Loads every labelled connection's payloads from `shared/corpus/clients`.

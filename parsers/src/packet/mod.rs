@@ -286,7 +286,8 @@ mod tests {
 
     /// The real frames these tests read from the shared folder (public
     /// captures are never copied into the repository); None, with a note,
-    /// without it, and the tests then pass without checking.
+    /// without it on a bare clone, and the tests then pass without checking
+    /// (in CI, a failure).
     struct Frames {
         padded_synack: Vec<u8>,
         null_v6_ack: Vec<u8>,

@@ -299,7 +299,8 @@ mod tests {
 
     /// The real frames these tests read from the shared folder (public
     /// captures are never copied into the repository); None, with a note,
-    /// without it, and the tests then pass without checking.
+    /// without it on a bare clone, and the tests then pass without checking
+    /// (in CI, a failure).
     struct Frames {
         v2_echo: Vec<u8>,
         v1_chromium115: Vec<u8>,

@@ -23,8 +23,14 @@
 //!   message) and bytes after the end of an extension's inner list are
 //!   ignored, as OpenSSL and tls-parser do; lengths that overrun are `Invalid`.
 //!
-//! # Why the hello bodies are walked here and not with `tls-parser`
-//! The record header is read with `tls_parser::parse_tls_record_header`.
+//! # Why the record layer and the hello bodies are read here and not with `tls-parser`
+//! The 5-byte record header is checked by hand in [`record`], and only
+//! tls-parser's `MAX_RECORD_LEN` is used: the contract answers `Invalid` from
+//! the first byte that is not TLS, even in a partial header (a first segment
+//! of 1–4 bytes), so a non-TLS stream is dropped at once, while
+//! `tls_parser::parse_tls_record_header` (nom, streaming) answers `Incomplete`
+//! until all 5 bytes are there and checks neither the content type nor the
+//! version, which would leave both checks to do here anyway.
 //! The hello bodies are walked by hand: tls-parser 0.12's
 //! `parse_tls_handshake_client_hello` and `parse_tls_extensions` allocate a
 //! `Vec` for the cipher list, the compression list, the extension list and

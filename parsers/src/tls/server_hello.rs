@@ -182,7 +182,8 @@ mod tests {
 
     /// The real frames these tests read from the shared folder (public
     /// captures are never copied into the repository); None, with a note,
-    /// without it, and the tests then pass without checking. Zeek's
+    /// without it on a bare clone, and the tests then pass without checking
+    /// (in CI, a failure). Zeek's
     /// `hrr.pcap` frame 6 is a TLS 1.3 HelloRetryRequest, its `tls1.2.pcap`
     /// frame 5 a TLS 1.2 ServerHello.
     struct Frames {

@@ -1,5 +1,5 @@
 //! Test-only helpers shared by the parsers' tests (the integration tests, and
-//! the unit tests through `src/test_public.rs`): a minimal classic pcap /
+//! the unit tests through `public_payloads`): a minimal classic pcap /
 //! pcapng reader (written here rather than adding a pcap crate as a
 //! dependency; it only has to read the public test captures), the public
 //! captures of the shared folder record by record (they are read where they
@@ -177,18 +177,12 @@ pub fn fixture(sub: &str, name: &str) -> PathBuf {
         .join(name)
 }
 
-/// The public pcap corpus, when `/work/shared` is next to the workspace
-/// (`<workspace>/../shared`, or one level further up from a git worktree
-/// under `/work/wt/<name>`). Both paths are relative to this crate.
+/// The public pcap corpus, `pcaps/public` of the shared folder (found by
+/// `virga_test_support`); None, with a note, when it is absent on a bare
+/// clone (a panic in CI).
 pub fn shared_public() -> Option<PathBuf> {
-    [
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/pcaps/public"),
-        concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/pcaps/public"),
-    ]
-    .iter()
-    .map(Path::new)
-    .find(|p| p.join("MANIFEST.tsv").is_file())
-    .map(Path::to_path_buf)
+    virga_test_support::shared_path("pcaps/public/MANIFEST.tsv")
+        .and_then(|m| m.parent().map(Path::to_path_buf))
 }
 
 /// Every capture listed in the corpus MANIFEST.tsv, as (relative name, path).
@@ -214,13 +208,10 @@ pub fn read_refs(path: &Path) -> Vec<serde_json::Value> {
 }
 
 /// Every record of `shared/pcaps/public/<rel>`; None, with a note, when the
-/// shared folder is absent (the test using it then passes without checking).
+/// shared folder is absent on a bare clone (the test using it then passes
+/// without checking; in CI that is a panic).
 pub fn public_records(rel: &str) -> Option<Vec<Frame>> {
-    let Some(root) = shared_public() else {
-        eprintln!("note: shared/pcaps/public absent: the test of {rel} is skipped");
-        return None;
-    };
-    let path = root.join(rel);
+    let path = shared_public()?.join(rel);
     let bytes = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     Some(read_capture(&bytes))
 }

@@ -243,13 +243,10 @@ mod tests {
         assert_eq!(f.packets_read(), n);
     }
 
-    /// The shared folder (`VIRGA_SHARED_DIR`, or `../../shared` beside the
-    /// project), when present.
+    /// The shared folder (`virga_test_support`: absent on a bare clone, a
+    /// failure in CI).
     fn shared() -> Option<std::path::PathBuf> {
-        std::env::var_os("VIRGA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .or_else(|| Some(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")))
-            .filter(|p| p.is_dir())
+        virga_test_support::shared()
     }
 
     fn data(name: &str) -> String {
@@ -258,20 +255,10 @@ mod tests {
 
     /// gopacket's big-endian, multi-link-type pcapng test file, read from
     /// the shared folder (public captures are not copied into the
-    /// repository); None, with a note, when it is absent.
+    /// repository); None, with a note, when it is absent on a bare clone.
     fn gopacket_test202() -> Option<String> {
-        let p = std::env::var_os("VIRGA_SHARED_DIR")
-            .map(std::path::PathBuf::from)
-            .unwrap_or_else(|| {
-                std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared")
-            })
-            .join("pcaps/public/gopacket/test202-be.pcapng");
-        if p.is_file() {
-            Some(p.to_string_lossy().into_owned())
-        } else {
-            eprintln!("note: {} absent: test skipped", p.display());
-            None
-        }
+        virga_test_support::shared_path("pcaps/public/gopacket/test202-be.pcapng")
+            .map(|p| p.to_string_lossy().into_owned())
     }
 
     type Row = (u64, u32, Vec<u8>, u32, u64);
@@ -348,20 +335,18 @@ mod tests {
                 files.push(p.to_string_lossy().into_owned());
             }
         }
-        match shared() {
-            Some(s) => {
-                let public = s.join("pcaps/public");
-                for dir in std::fs::read_dir(&public).unwrap() {
-                    let dir = dir.unwrap().path();
-                    if !dir.is_dir() || dir.ends_with("refs") {
-                        continue;
-                    }
-                    for e in std::fs::read_dir(&dir).unwrap() {
-                        files.push(e.unwrap().path().to_string_lossy().into_owned());
-                    }
+        // On a bare clone, the bundled captures only.
+        if let Some(s) = shared() {
+            let public = s.join("pcaps/public");
+            for dir in std::fs::read_dir(&public).unwrap() {
+                let dir = dir.unwrap().path();
+                if !dir.is_dir() || dir.ends_with("refs") {
+                    continue;
+                }
+                for e in std::fs::read_dir(&dir).unwrap() {
+                    files.push(e.unwrap().path().to_string_lossy().into_owned());
                 }
             }
-            None => eprintln!("note: shared folder absent; comparing bundled captures only"),
         }
         let mut compared = 0;
         let mut packets = 0;

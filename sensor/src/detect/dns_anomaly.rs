@@ -1,4 +1,4 @@
-//! DNS anomalies under catalogued serverless names, per client and per account (tenant) label.
+//! DNS anomalies under catalogued serverless names, per client and per account (tenant).
 //!
 //! Fed one DNS query or response at a time ([`DnsAnomalyDetector::on_query`],
 //! [`DnsAnomalyDetector::on_response`]), with packet time. Names outside the catalogue are
@@ -6,7 +6,9 @@
 //! `*.*.workers.dev` does not match) is attributed to the catalogued name it ends in, so data
 //! packed into several labels still counts for its account. The *subdomain* scored for
 //! randomness is what lies left of the account label (without one: the labels dropped, or the
-//! wildcard labels left of the pattern's fixed suffix).
+//! wildcard labels left of the pattern's fixed suffix). The account is the catalogue's tenant:
+//! the account label, or the part of it a platform's tenant rule cuts out, so the deployments
+//! of one Netlify site (`<deploy-id>--<site>.netlify.app`) or one Vercel team count together.
 //!
 //! For each (client, platform, account) the detector keeps a *track*:
 //! - [`DnsAnomalyKind::RandomSubdomainBurst`]: distinct random-looking subdomains (the labels
@@ -647,12 +649,13 @@ fn resolve<'c, 'n>(catalogue: &'c Catalogue, name: &'n str) -> Option<Resolved<'
     let mut rest = full;
     loop {
         if let Some(m) = catalogue.lookup(rest) {
-            // The subdomain is everything left of the account label. Without an account
-            // label it is the labels dropped to find the catalogued name or, when none were,
-            // the labels left of the pattern's fixed suffix (`<tunnel>.trycloudflare.com`).
-            // `m.account` and `rest` are slices of `full`, so their offsets locate them.
+            // The subdomain is everything left of the account label (the whole label, also
+            // when the tenant is only a part of it). Without an account label it is the
+            // labels dropped to find the catalogued name or, when none were, the labels left
+            // of the pattern's fixed suffix (`<tunnel>.trycloudflare.com`).
+            // `m.account_label` and `rest` are slices of `full`, so their offsets locate them.
             let offset = |s: &str| (s.as_ptr() as usize).checked_sub(full.as_ptr() as usize);
-            let cut = match m.account {
+            let cut = match m.account_label {
                 Some(a) => offset(a),
                 None if rest.len() < full.len() => offset(rest),
                 None => full.len().checked_sub(m.pattern.fixed_suffix().len()),
@@ -944,6 +947,29 @@ mod tests {
     }
 
     #[test]
+    fn deployments_of_one_tenant_count_together() {
+        let mut d = det(DnsDetect {
+            new_account_max_tier: None,
+            ..DnsDetect::default()
+        });
+        // Netlify deploy previews of one site, each answered NXDOMAIN: one run, on the site.
+        let mut alerts = Vec::new();
+        for (i, r) in RANDOM.iter().enumerate() {
+            let name = format!("{r}--mysite.netlify.app");
+            alerts.extend(nx(&mut d, i as u64 * 100, 1, &name));
+        }
+        assert_eq!(alerts.len(), 1, "{alerts:?}");
+        assert_eq!(alerts[0].kind, DnsAnomalyKind::NxdomainRun);
+        assert_eq!(alerts[0].account.as_deref(), Some("mysite"));
+        // The subdomain scored is left of the whole label, not the deploy id.
+        let c = Catalogue::builtin();
+        let r = resolve(&c, "x9.5f8e1a2b--mysite.netlify.app").unwrap();
+        assert_eq!((r.account, r.subdomain), (Some("mysite"), "x9"));
+        let r = resolve(&c, "api-7f3k2j9xq-acme.vercel.app").unwrap();
+        assert_eq!((r.account, r.subdomain), (Some("acme"), ""));
+    }
+
+    #[test]
     fn txt_lookups_and_rate_spike() {
         let mut d = det(DnsDetect {
             new_account_max_tier: None,
@@ -1043,8 +1069,22 @@ mod tests {
             &long,
             "\\000.acme.workers.dev",
         ] {
-            query(&mut d, 0, 1, name, 255);
-            nx(&mut d, 0, 1, name);
+            let alerts: Vec<_> = [query(&mut d, 0, 1, name, 255), nx(&mut d, 0, 1, name)]
+                .into_iter()
+                .flatten()
+                .map(|a| (a.kind, a.account))
+                .collect();
+            // Only the escaped name (a real label `\000` of account `acme`) is catalogued:
+            // its first sighting is reported; the others belong to no catalogued name.
+            let want = if name.starts_with('\\') {
+                vec![(DnsAnomalyKind::NewAccount, Some("acme".to_string()))]
+            } else {
+                vec![]
+            };
+            assert_eq!(alerts, want, "{name:?}");
         }
+        let s = d.stats();
+        assert_eq!((s.queries, s.responses, s.catalogued), (7, 7, 2));
+        assert_eq!(d.tracks(), 2);
     }
 }

@@ -275,9 +275,10 @@ impl State {
             self.stats.suppressed_allowlist += 1;
             return;
         }
+        let key = self.prevalence_key(&c.name);
         let prevalence = self
             .prevalence
-            .observe(&c.name, browser, c.client.ip, c.packet.ts);
+            .observe(&key, browser, c.client.ip, c.packet.ts);
         self.beacon(c, Some(platform), prevalence);
         if !self.cfg.client_enabled {
             return;
@@ -299,6 +300,24 @@ impl State {
                 self.stats.alerts += 1;
                 self.stats.alerts_client += 1;
             }
+        }
+    }
+
+    /// What prevalence counts clients of for a catalogued name: its tenant
+    /// (`<platform>:<tenant>`, which no DNS name can be) when the catalogue
+    /// finds one, so the deployments and sibling functions of one tenant
+    /// share a count; else the name itself.
+    fn prevalence_key(&self, name: &Arc<str>) -> Arc<str> {
+        match self.cfg.catalogue.lookup(name) {
+            Some(m) => match m.account {
+                Some(tenant) => Arc::from(format!(
+                    "{}:{}",
+                    m.platform.id(),
+                    tenant.to_ascii_lowercase()
+                )),
+                None => Arc::clone(name),
+            },
+            None => Arc::clone(name),
         }
     }
 
@@ -354,5 +373,58 @@ fn order_key(r: &DetectionRecord) -> (Timestamp, IpAddr, u64, u8) {
     match r {
         DetectionRecord::ConnStart(c) => (c.packet.ts, c.client.ip, c.flow_id, 0),
         DetectionRecord::DnsLookup(d) => (d.packet.ts, d.client, d.flow_id, 1),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct NoSink;
+
+    impl AlertSink for NoSink {
+        fn alert(&mut self, _: &Alert<'_>) {}
+        fn flush(&mut self) {}
+        fn counters(&mut self, _: &EngineStats) {}
+    }
+
+    #[test]
+    fn prevalence_counts_a_tenant_across_its_names() {
+        let cfg = EngineConfig {
+            catalogue: Arc::new(Catalogue::builtin()),
+            allowlist: Allowlist::default(),
+            client_enabled: false,
+            client_quiet_secs: 0,
+            prevalence_window_secs: 3600,
+            prevalence_max_names: NonZeroUsize::MIN,
+            dns: None,
+            beacon: None,
+        };
+        let mut state = State::new(cfg, 1, Box::new(NoSink));
+        let key = |s: &State, n: &str| s.prevalence_key(&Arc::from(n)).to_string();
+        assert_eq!(
+            key(&state, "api-7f3k2j9xq-Acme.vercel.app"),
+            key(&state, "web-4hq2k8x1z-acme.vercel.app")
+        );
+        assert_eq!(key(&state, "a1b2--mysite.netlify.app"), "netlify:mysite");
+        assert_eq!(
+            key(&state, "relay.acme.workers.dev"),
+            "cloudflare_workers:acme"
+        );
+        // Without a tenant, and outside the catalogue: the name itself.
+        for name in ["x.trycloudflare.com", "www.example.com"] {
+            assert_eq!(key(&state, name), name);
+        }
+        let ts = Timestamp(0);
+        let mut seen = 0;
+        for (i, name) in ["a1b2--mysite.netlify.app", "c3d4--mysite.netlify.app"]
+            .into_iter()
+            .enumerate()
+        {
+            let k = state.prevalence_key(&Arc::from(name));
+            let client = IpAddr::from([10, 0, 0, i as u8 + 1]);
+            seen = state.prevalence.observe(&k, false, client, ts);
+        }
+        assert_eq!(seen, 2, "two clients of one site, through two deploy names");
     }
 }

@@ -454,4 +454,63 @@ mod tests {
         let answered = dns_object(&recounted(&with_soa, [1, 0, 0]));
         assert!(answered["answers"][0]["soa"].is_object(), "{answered}");
     }
+
+    /// The root name is written as Suricata writes it: an empty string (its
+    /// DNS parser gives the root no labels, and `rust/src/dns/log.rs` writes
+    /// the name's bytes as they are), in the question and in every record
+    /// name and name inside record data: `dig . NS` answered by the root's
+    /// NS set, a null MX (RFC 7505) and an SRV "no service" target
+    /// (RFC 2782), both `.`, and a SOA whose names are the root.
+    #[test]
+    fn the_root_is_an_empty_name_as_suricata_writes_it() {
+        // The header of a real response of the capture, with one question and
+        // seven answers: a root NS query and its answers.
+        let real = messages()
+            .into_iter()
+            .find(|m| m[2] & 0x80 != 0)
+            .expect("a response");
+        let mut m = real[..12].to_vec();
+        m[4..12].copy_from_slice(&[0, 1, 0, 7, 0, 0, 0, 0]);
+        m.extend_from_slice(&[0, 0, 2, 0, 1]); // question: . NS IN
+        let ttl = [0, 0, 0x0e, 0x10];
+        let mut rr = |t: u16, rdata: &[u8]| {
+            m.push(0); // owner: the root
+            m.extend_from_slice(&t.to_be_bytes());
+            m.extend_from_slice(&[0, 1]);
+            m.extend_from_slice(&ttl);
+            m.extend_from_slice(&(rdata.len() as u16).to_be_bytes());
+            m.extend_from_slice(rdata);
+        };
+        rr(2, b"\x01a\x0croot-servers\x03net\x00"); // NS a.root-servers.net
+        rr(2, &[0]); // NS .
+        rr(5, &[0]); // CNAME .
+        rr(12, &[0]); // PTR .
+        rr(15, &[0, 0, 0]); // MX 0 .
+        rr(33, &[0, 0, 0, 0, 0, 0, 0]); // SRV 0 0 0 .
+        let mut soa = vec![0, 0]; // mname ., rname .
+        soa.extend_from_slice(&[0, 0, 0, 1, 0, 0, 0x1c, 0x20, 0, 0, 0x0e, 0x10]);
+        soa.extend_from_slice(&[0, 0x12, 0x75, 0, 0, 0, 0x0e, 0x10]);
+        rr(6, &soa);
+        let o = dns_object(&m);
+        assert_eq!(o["queries"][0]["rrname"], "", "{o}");
+        assert_eq!(o["queries"][0]["rrtype"], "NS", "{o}");
+        let answers = o["answers"].as_array().expect("answers");
+        assert_eq!(answers.len(), 7, "{o}");
+        for a in answers {
+            assert_eq!(a["rrname"], "", "{a}");
+        }
+        assert_eq!(answers[0]["rdata"], "a.root-servers.net", "{o}");
+        for a in &answers[1..5] {
+            assert_eq!(a["rdata"], "", "{a}");
+        }
+        assert_eq!(answers[5]["srv"]["name"], "", "{o}");
+        assert_eq!(answers[6]["soa"]["mname"], "", "{o}");
+        assert_eq!(answers[6]["soa"]["rname"], "", "{o}");
+        // Nothing else spells the root (no "." and no "<root>").
+        let text = o.to_string();
+        assert!(
+            !text.contains("<root>") && !text.contains("\".\""),
+            "{text}"
+        );
+    }
 }

@@ -123,6 +123,40 @@ pub fn write_timestamp(ts: Timestamp, out: &mut String) {
     );
 }
 
+/// The packet time and `event_type` of a line this module wrote, read back
+/// from its common head (`{"timestamp":"YYYY-MM-DDTHH:MM:SS.ffffff+0000",`
+/// first, `event_type` within the first 256 bytes): the EVE writer uses it
+/// to measure how late lines are. `None` for anything else.
+pub fn line_head(line: &[u8]) -> Option<(Timestamp, &[u8])> {
+    const TS: &[u8] = b"{\"timestamp\":\"";
+    const TYPE: &[u8] = b"\"event_type\":\"";
+    let t = line.strip_prefix(TS)?.get(..31)?;
+    let num = |r: std::ops::Range<usize>| -> Option<u64> {
+        t.get(r)?.iter().try_fold(0u64, |acc, b| {
+            b.is_ascii_digit().then(|| acc * 10 + u64::from(b - b'0'))
+        })
+    };
+    let sep = |i: usize, c: u8| t.get(i) == Some(&c);
+    if !(sep(4, b'-') && sep(7, b'-') && sep(10, b'T') && sep(13, b':') && sep(16, b':'))
+        || !(sep(19, b'.') && t.get(26..31) == Some(&b"+0000"[..]))
+    {
+        return None;
+    }
+    let days = crate::time::days_from_civil(
+        i64::try_from(num(0..4)?).ok()?,
+        u32::try_from(num(5..7)?).ok()?,
+        u32::try_from(num(8..10)?).ok()?,
+    )?;
+    let secs =
+        u64::try_from(days).ok()? * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+    let ts = Timestamp(secs * 1_000_000_000 + num(20..26)? * 1_000);
+    let head = line.get(..line.len().min(256))?;
+    let at = head.windows(TYPE.len()).position(|w| w == TYPE)? + TYPE.len();
+    let rest = head.get(at..)?;
+    let end = rest.iter().position(|b| *b == b'"')?;
+    Some((ts, rest.get(..end)?))
+}
+
 /// The EVE form of a time as a new string.
 pub fn timestamp_text(ts: Timestamp) -> String {
     let mut s = String::with_capacity(31);
@@ -285,5 +319,32 @@ mod tests {
         let mut s = String::new();
         expanded_v6("::1".parse().unwrap(), &mut s);
         assert_eq!(s, "0000:0000:0000:0000:0000:0000:0000:0001");
+    }
+
+    /// `line_head` reads back what the head writer wrote: a real line of
+    /// Suricata's own output (`shared/eve/examples/dns.json`, its head) and
+    /// a line virga writes; anything else is `None`.
+    #[test]
+    fn line_head_reads_the_common_head_back() {
+        let dns = br#"{"timestamp":"2026-11-29T14:40:16.717353+0000","flow_id":266261652586704,"pcap_cnt":3,"event_type":"dns","src_ip":"127.0.0.1"}"#;
+        assert_eq!(
+            line_head(dns),
+            Some((Timestamp(1_795_963_216_717_353_000), &b"dns"[..]))
+        );
+        let ts = Timestamp::from_secs_nanos(1_772_409_600, 123_456_000);
+        let mut line = String::from("{\"timestamp\":\"");
+        write_timestamp(ts, &mut line);
+        line.push_str("\",\"event_type\":\"stats\"}");
+        assert_eq!(line_head(line.as_bytes()), Some((ts, &b"stats"[..])));
+        for bad in [
+            &b""[..],
+            b"{\"timestamp\":\"2026-11-29T14:40:16.717353+0100\",\"event_type\":\"dns\"}",
+            b"{\"timestamp\":\"2026-11-29 14:40:16.717353+0000\",\"event_type\":\"dns\"}",
+            b"{\"timestamp\":\"2026-13-29T14:40:16.717353+0000\",\"event_type\":\"dns\"}",
+            b"{\"flow_id\":1,\"timestamp\":\"2026-11-29T14:40:16.717353+0000\"}",
+            b"{\"timestamp\":\"2026-11-29T14:40:16.717353+0000\"}",
+        ] {
+            assert_eq!(line_head(bad), None, "{}", String::from_utf8_lossy(bad));
+        }
     }
 }

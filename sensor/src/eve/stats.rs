@@ -110,6 +110,20 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("socket_lost_lines", o.socket_lost_lines)
                 .u64("lag_batches", o.lag_batches)
                 .end_object();
+            // Wall-clock delays: live runs only, so a replay's output does
+            // not depend on when it ran.
+            if !o.latency.is_empty() {
+                w.object("latency");
+                for (kind, q) in o.latency.iter() {
+                    w.object(kind)
+                        .u64("count", q.count)
+                        .u64("p50_us", q.p50_us)
+                        .u64("p99_us", q.p99_us)
+                        .u64("max_us", q.max_us)
+                        .end_object();
+                }
+                w.end_object();
+            }
         }
         w.end_object();
     }
@@ -162,5 +176,46 @@ mod tests {
         assert_eq!(virga["alerts"]["beacon"], 2);
         assert_eq!(virga["suppressed"]["client_quiet"], 5);
         assert_eq!(virga["output"]["lines_lost"], 7);
+    }
+
+    /// A live writer's delays go in `stats.virga.latency`, per event type,
+    /// in the published extension's shape; without any (replay) there is
+    /// no `latency` object.
+    #[test]
+    fn latency_only_when_measured_and_as_published() {
+        use crate::telemetry::latency::{LatencyQuantiles, LatencySummary};
+        let mut latency = LatencySummary::default();
+        latency.by_type[1] = Some(LatencyQuantiles {
+            count: 3,
+            p50_us: 1_200,
+            p99_us: 9_000,
+            max_us: 9_100,
+        });
+        let mut c = Counters {
+            output: Some(WriterCounters::default()),
+            ..Counters::default()
+        };
+        let replayed = line(c);
+        assert!(replayed["stats"]["virga"].get("latency").is_none());
+        c.output = Some(WriterCounters {
+            latency,
+            ..WriterCounters::default()
+        });
+        let live = line(c);
+        let virga = &live["stats"]["virga"];
+        assert_eq!(
+            virga["latency"],
+            serde_json::json!({"dns": {"count": 3, "p50_us": 1200, "p99_us": 9000, "max_us": 9100}})
+        );
+        let ext: serde_json::Value = serde_json::from_str(include_str!(
+            "../../../docs/eve-virga-extension.schema.json"
+        ))
+        .unwrap();
+        let v = jsonschema::validator_for(&ext).unwrap();
+        let errors: Vec<String> = v.iter_errors(virga).map(|e| e.to_string()).collect();
+        assert!(errors.is_empty(), "{errors:?}");
+        let mut bad = virga.clone();
+        bad["latency"]["dns"]["p95_us"] = 1.into();
+        assert!(!v.is_valid(&bad));
     }
 }

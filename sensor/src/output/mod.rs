@@ -2,11 +2,13 @@
 //! socket), receives batches of finished lines, and flushes at a bounded
 //! interval and always on shutdown. It only moves lines: what they say is
 //! decided above it (`eve`); it counts what it wrote and lost
-//! ([`OutputStats`]) and publishes that to the metrics when asked.
+//! ([`OutputStats`]) and publishes that to the metrics when asked. In live
+//! runs it also measures how late each line is (`telemetry::latency`).
 
 mod lines;
 mod socket;
 
+use crate::telemetry::latency::LatencyRecorder;
 use crate::telemetry::metrics::LatestCounters;
 pub use crate::telemetry::OutputStats;
 
@@ -167,23 +169,26 @@ impl Output {
     /// Like [`Output::start`] with several targets (say the EVE file and a
     /// Unix socket), each getting every line.
     pub fn start_all(targets: &[Target], flush_interval: Duration) -> io::Result<Output> {
-        Output::start_inner(targets, flush_interval, None)
+        Output::start_inner(targets, flush_interval, None, false)
     }
 
-    /// Like [`Output::start_all`], publishing the writer's counters to
-    /// `metrics` (the endpoint's source) as they change.
+    /// Like [`Output::start_all`] for a live capture: publishes the writer's
+    /// counters to `metrics` (the endpoint's source) as they change, and
+    /// measures the delay from capture to line per event type (wall clock
+    /// against packet time, which only means something live).
     pub fn start_live(
         targets: &[Target],
         flush_interval: Duration,
         metrics: Option<std::sync::Arc<LatestCounters>>,
     ) -> io::Result<Output> {
-        Output::start_inner(targets, flush_interval, metrics)
+        Output::start_inner(targets, flush_interval, metrics, true)
     }
 
     fn start_inner(
         targets: &[Target],
         flush_interval: Duration,
         metrics: Option<std::sync::Arc<LatestCounters>>,
+        measure_latency: bool,
     ) -> io::Result<Output> {
         let mut sinks = Vec::with_capacity(targets.len());
         for t in targets {
@@ -192,7 +197,10 @@ impl Output {
         let (tx, rx) = bounded::<Msg>(256);
         let join = std::thread::Builder::new()
             .name("virga-output".into())
-            .spawn(move || writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref()))?;
+            .spawn(move || {
+                let latency = measure_latency.then(Latency::default);
+                writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref(), latency)
+            })?;
         Ok(Output { tx, join })
     }
 
@@ -220,11 +228,51 @@ impl Output {
 /// at shutdown.
 const SOCKET_FINISH: Duration = Duration::from_secs(1);
 
+/// The writer's latency histograms and when their summary was last taken.
+#[derive(Default)]
+struct Latency {
+    recorder: LatencyRecorder,
+    summarised: Option<Instant>,
+}
+
+impl Latency {
+    /// Records how late each line of `batch` reached the outputs, at `now_ns`
+    /// (wall clock, nanoseconds since the epoch).
+    fn measure(&mut self, batch: &[u8], now_ns: u64) {
+        for line in batch.split(|b| *b == b'\n') {
+            if let Some((ts, kind)) = crate::eve::line_head(line) {
+                self.recorder.record(kind, now_ns.saturating_sub(ts.0));
+            }
+        }
+    }
+
+    /// Puts the current quantiles in `stats`, at most once a second unless
+    /// `now` (a `stats` event is being made).
+    fn summarise(&mut self, stats: &mut OutputStats, now: bool) {
+        if now
+            || self
+                .summarised
+                .is_none_or(|t| t.elapsed() >= Duration::from_secs(1))
+        {
+            stats.latency = self.recorder.summary();
+            self.summarised = Some(Instant::now());
+        }
+    }
+}
+
+/// Wall-clock nanoseconds since the epoch.
+fn wall_clock_ns() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
+}
+
 fn writer_loop(
     sinks: &mut [(Target, Sink)],
     rx: &Receiver<Msg>,
     flush_interval: Duration,
     metrics: Option<&LatestCounters>,
+    mut latency: Option<Latency>,
 ) -> OutputStats {
     let mut stats = OutputStats::default();
     let mut dirty_since: Option<Instant> = None;
@@ -241,7 +289,12 @@ fn writer_loop(
             }
         }
         let msg = match rx.recv_timeout(wait) {
-            Ok(Msg::Late(make)) => Ok(Msg::Lines(make(&losses(stats, sinks), rx.len() as u64))),
+            Ok(Msg::Late(make)) => {
+                if let Some(l) = latency.as_mut() {
+                    l.summarise(&mut stats, true);
+                }
+                Ok(Msg::Lines(make(&losses(stats, sinks), rx.len() as u64)))
+            }
             other => other,
         };
         match msg {
@@ -251,6 +304,9 @@ fn writer_loop(
                 }
                 stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
                 stats.bytes += b.len() as u64;
+                if let Some(l) = latency.as_mut() {
+                    l.measure(&b, wall_clock_ns());
+                }
                 dirty_since.get_or_insert_with(Instant::now);
             }
             Ok(Msg::Reopen) => {
@@ -280,6 +336,9 @@ fn writer_loop(
             Ok(Msg::Late(_)) => {}
         }
         if let Some(m) = metrics {
+            if let Some(l) = latency.as_mut() {
+                l.summarise(&mut stats, false);
+            }
             m.set_output(losses(stats, sinks), rx.len() as u64);
         }
         if let Some(t) = dirty_since {
@@ -384,5 +443,62 @@ mod tests {
         let t = Target::File("/nonexistent-dir/eve.json".into());
         assert!(Output::start(&t, Duration::from_secs(1)).is_err());
         assert_eq!(Target::parse("-"), Target::Stdout);
+    }
+
+    /// A live writer measures each line's delay from its packet time to the
+    /// wall clock, per event type, and hands it to the `stats` line it
+    /// completes; a replay's writer measures nothing.
+    #[test]
+    fn live_writer_measures_delays_and_replay_does_not() {
+        let dir = std::env::temp_dir();
+        for live in [true, false] {
+            let path = dir.join(format!("virga-out-lat-{}-{live}.json", std::process::id()));
+            let _ = std::fs::remove_file(&path);
+            let target = Target::File(path.to_string_lossy().into_owned());
+            let out = if live {
+                Output::start_live(
+                    std::slice::from_ref(&target),
+                    Duration::from_millis(20),
+                    None,
+                )
+            } else {
+                Output::start(&target, Duration::from_millis(20))
+            }
+            .unwrap();
+            // Two lines captured a second ago (as a live packet is), one 1 ms ago.
+            let now = crate::time::Timestamp(wall_clock_ns());
+            let line = |ts: crate::time::Timestamp, kind: &str| {
+                format!(
+                    "{{\"timestamp\":\"{}\",\"flow_id\":1,\"event_type\":\"{kind}\"}}\n",
+                    crate::eve::timestamp_text(ts)
+                )
+            };
+            let s = out.sender();
+            let earlier = crate::time::Timestamp(now.0 - 1_000_000_000);
+            s.send((line(earlier, "alert") + &line(earlier, "alert")).into_bytes());
+            s.send(line(crate::time::Timestamp(now.0 - 1_000_000), "dns").into_bytes());
+            let (tx, rx) = std::sync::mpsc::channel();
+            s.send_late(Box::new(move |o, _| {
+                let _ = tx.send(o.latency);
+                Vec::new()
+            }));
+            drop(s);
+            out.finish();
+            let latency = rx.recv().unwrap();
+            let _ = std::fs::remove_file(&path);
+            if !live {
+                assert!(latency.is_empty(), "{latency:?}");
+                continue;
+            }
+            let got: Vec<_> = latency.iter().collect();
+            assert_eq!(got.len(), 2, "{got:?}");
+            let (kind, alert) = got[0];
+            assert_eq!((kind, alert.count), ("alert", 2));
+            // At least the second it waited, and not much more (loaded CI).
+            assert!((990_000..60_000_000).contains(&alert.p50_us), "{alert:?}");
+            let (kind, dns) = got[1];
+            assert_eq!((kind, dns.count), ("dns", 1));
+            assert!((990..60_000_000).contains(&dns.max_us), "{dns:?}");
+        }
     }
 }

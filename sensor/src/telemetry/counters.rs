@@ -145,6 +145,9 @@ pub struct OutputStats {
     pub lost_lines: u64,
     /// Lines a Unix socket peer never got (absent, gone or too slow).
     pub socket_lost_lines: u64,
+    /// Delay from capture to line per event type (live runs only; empty in
+    /// a replay).
+    pub latency: super::latency::LatencySummary,
 }
 
 /// Every counter the sensor keeps; parts from several threads add up.
@@ -194,6 +197,8 @@ pub struct WriterCounters {
     pub socket_lost_lines: u64,
     /// Batches waiting in the writer's queue (output lag).
     pub lag_batches: u64,
+    /// Delay from capture to line per event type (live runs only).
+    pub latency: super::latency::LatencySummary,
 }
 
 /// Adds the writer's counters to a snapshot it is about to write, and the
@@ -210,6 +215,7 @@ pub fn add_writer_counters(
         lost_lines: o.lost_lines,
         socket_lost_lines: o.socket_lost_lines,
         lag_batches,
+        latency: o.latency,
     });
     if let (None, Some(e)) = (c.engine, engine) {
         c.engine = Some(e);

@@ -104,6 +104,8 @@ impl LatestCounters {
                 write_errors: base.write_errors + o.write_errors,
                 lost_lines: base.lost_lines + o.lost_lines,
                 socket_lost_lines: base.socket_lost_lines + o.socket_lost_lines,
+                // Kept by the running writer since it started.
+                latency: o.latency,
             };
             v.output_lag_batches = lag_batches;
         });
@@ -136,6 +138,7 @@ impl LatestCounters {
 enum Kind {
     Counter,
     Gauge,
+    Summary,
 }
 
 /// Every metric virga exposes, in one place (STYLE.md: names
@@ -182,6 +185,8 @@ pub enum Metric {
     OutputSocketLost,
     /// Batches waiting for the writer.
     OutputLag,
+    /// Delay from capture to EVE line, by event type (live runs).
+    OutputLatency,
 }
 
 impl Metric {
@@ -208,12 +213,14 @@ impl Metric {
             Metric::OutputLost => "virga_output_lost_lines_total",
             Metric::OutputSocketLost => "virga_output_socket_lost_lines_total",
             Metric::OutputLag => "virga_output_lag_batches",
+            Metric::OutputLatency => "virga_output_event_latency_seconds",
         }
     }
 
     fn kind(self) -> Kind {
         match self {
             Metric::FlowActive | Metric::OutputLag => Kind::Gauge,
+            Metric::OutputLatency => Kind::Summary,
             _ => Kind::Counter,
         }
     }
@@ -254,6 +261,10 @@ impl Metric {
             Metric::OutputLost => "EVE lines a file or stdout never got (dropped whole while it could not be written).",
             Metric::OutputSocketLost => "EVE lines the Unix socket peer never got.",
             Metric::OutputLag => "Output lag: batches of EVE lines waiting for the writer.",
+            Metric::OutputLatency => {
+                "Delay from a packet's capture to its EVE line reaching the outputs, by event \
+                 type, since the writer started (quantile 1 is the largest)."
+            }
         }
     }
 }
@@ -263,6 +274,7 @@ fn family(out: &mut String, m: Metric, samples: &[(&str, u64)]) {
     let kind = match m.kind() {
         Kind::Counter => "counter",
         Kind::Gauge => "gauge",
+        Kind::Summary => "summary",
     };
     let _ = writeln!(out, "# HELP {} {}", m.name(), m.help());
     let _ = writeln!(out, "# TYPE {} {kind}", m.name());
@@ -355,7 +367,31 @@ pub fn render(v: &Values) -> String {
         &[("", v.output.socket_lost_lines)],
     );
     family(&mut o, Metric::OutputLag, &[("", v.output_lag_batches)]);
+    latency(&mut o, &v.output.latency);
     o
+}
+
+/// The capture-to-line delays as a summary: p50, p99 and the largest
+/// (quantile 1) in seconds, and the lines measured, per event type.
+fn latency(out: &mut String, l: &super::latency::LatencySummary) {
+    let m = Metric::OutputLatency;
+    family(out, m, &[]);
+    for (kind, q) in l.iter() {
+        for (quantile, us) in [("0.5", q.p50_us), ("0.99", q.p99_us), ("1", q.max_us)] {
+            let secs = us as f64 / 1e6;
+            let _ = writeln!(
+                out,
+                "{}{{event_type=\"{kind}\",quantile=\"{quantile}\"}} {secs}",
+                m.name()
+            );
+        }
+        let _ = writeln!(
+            out,
+            "{}_count{{event_type=\"{kind}\"}} {}",
+            m.name(),
+            q.count
+        );
+    }
 }
 
 /// Binds `addr` (before privileges are dropped, so a port below 1024 works).
@@ -490,33 +526,22 @@ pub fn sample(text: &str, name: &str, labels: &str) -> Option<u64> {
 mod tests {
     use super::*;
 
+    /// Every family the endpoint exposes (read from its own output, so a
+    /// new metric is checked without being listed here) follows the naming
+    /// convention, is exposed once, and is documented in deploy/README.md.
     #[test]
     fn names_follow_the_convention() {
-        use Metric::*;
-        let all = [
-            CaptureReceived,
-            CaptureKernelDropped,
-            CaptureInterfaceDropped,
-            CaptureRead,
-            PipelineQueueDropped,
-            DecoderPackets,
-            DecoderInvalid,
-            FlowCreated,
-            FlowActive,
-            FlowEvicted,
-            FlowTimedOut,
-            AppTransactions,
-            AppParseErrors,
-            DetectAlerts,
-            DetectSuppressed,
-            OutputLines,
-            OutputWriteErrors,
-            OutputLost,
-            OutputSocketLost,
-            OutputLag,
-        ];
-        for m in all {
-            let n = m.name();
+        let text = render(&Values::default());
+        let families: Vec<(&str, &str)> = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("# TYPE "))
+            .filter_map(|l| l.split_once(' '))
+            .collect();
+        assert!(families.len() >= 20, "{text}");
+        let docs = include_str!("../../../deploy/README.md");
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, kind) in families {
+            assert!(seen.insert(n), "{n} exposed twice");
             assert!(n.starts_with("virga_"), "{n}");
             assert!(
                 n.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
@@ -524,7 +549,12 @@ mod tests {
             );
             // virga_<subsystem>_<name>_<unit>[_total]: at least four parts.
             assert!(n.split('_').count() >= 4, "{n}");
-            assert_eq!(n.ends_with("_total"), m.kind() == Kind::Counter, "{n}");
+            assert_eq!(n.ends_with("_total"), kind == "counter", "{n} {kind}");
+            assert!(
+                text.contains(&format!("# HELP {n} ")),
+                "{n} has no HELP line"
+            );
+            assert!(docs.contains(n), "deploy/README.md does not list {n}");
         }
     }
 
@@ -674,5 +704,38 @@ mod tests {
             .unwrap();
         let e = probe(addr, Duration::from_secs(1)).unwrap_err();
         assert!(e.starts_with(&addr.to_string()), "{e}");
+    }
+
+    /// The capture-to-line delays are a summary per event type, in seconds.
+    #[test]
+    fn latency_is_a_summary_per_event_type() {
+        use crate::telemetry::latency::{LatencyQuantiles, LatencySummary};
+        let mut latency = LatencySummary::default();
+        latency.by_type[0] = Some(LatencyQuantiles {
+            count: 4,
+            p50_us: 250_000,
+            p99_us: 1_500_000,
+            max_us: 2_000_000,
+        });
+        let hub = LatestCounters::new();
+        let t = hub.render();
+        assert!(t.contains("# TYPE virga_output_event_latency_seconds summary\n"));
+        assert!(!t.contains("virga_output_event_latency_seconds{"), "{t}");
+        hub.set_output(
+            OutputStats {
+                latency,
+                ..OutputStats::default()
+            },
+            0,
+        );
+        let t = hub.render();
+        for want in [
+            "virga_output_event_latency_seconds{event_type=\"alert\",quantile=\"0.5\"} 0.25\n",
+            "virga_output_event_latency_seconds{event_type=\"alert\",quantile=\"0.99\"} 1.5\n",
+            "virga_output_event_latency_seconds{event_type=\"alert\",quantile=\"1\"} 2\n",
+            "virga_output_event_latency_seconds_count{event_type=\"alert\"} 4\n",
+        ] {
+            assert!(t.contains(want), "{want} not in\n{t}");
+        }
     }
 }

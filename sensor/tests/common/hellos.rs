@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use virga::capture::pcap_file::PcapFile;
 use virga::flow::first_flight::FirstFlight;
@@ -37,22 +37,9 @@ enum TcpDir {
     Done,
 }
 
-/// The shared folder (`VIRGA_SHARED_DIR`, else `<crate>/../../shared`) joined with `rel`,
-/// when it exists; prints a note otherwise.
+/// `rel` in the shared folder; None, with a note, on a bare clone (a failure in CI).
 pub fn shared_path(rel: &str) -> Option<PathBuf> {
-    let base = std::env::var_os("VIRGA_SHARED_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
-    let p = base.join(rel);
-    if p.exists() {
-        Some(p)
-    } else {
-        println!(
-            "note: {} absent (set VIRGA_SHARED_DIR), part skipped",
-            p.display()
-        );
-        None
-    }
+    virga_test_support::shared_path(rel)
 }
 
 /// Every client ClientHello of the capture at `path`, in the order they completed.

@@ -4,17 +4,17 @@
 #![allow(dead_code)]
 
 use serde_json::Value;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Path of a file under `sensor/tests/data/pcaps`.
 pub fn pcap(name: &str) -> String {
     format!("{}/tests/data/pcaps/{name}", env!("CARGO_MANIFEST_DIR"))
 }
 
-/// The shared folder beside the project (`../shared`), when present.
+/// The shared folder beside the project (`../shared`); None, with a note, on a
+/// bare clone (a failure in CI).
 pub fn shared() -> Option<PathBuf> {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared");
-    p.is_dir().then_some(p)
+    virga_test_support::shared()
 }
 
 /// A unique temporary file path.

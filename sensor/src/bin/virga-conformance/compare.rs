@@ -284,8 +284,12 @@ fn rcode_name(n: u64) -> String {
         .unwrap_or_else(|| n.to_string())
 }
 
-/// Normalises answer data for comparison (IPv6 forms differ).
+/// Normalises answer data for comparison (IPv6 forms differ; a CNAME to the
+/// root is tshark's `<Root>`, Suricata's and virga's "").
 fn norm_data(ty: &str, d: &str) -> String {
+    if ty == "CNAME" && d == ROOT {
+        return String::new();
+    }
     if ty == "AAAA" {
         if let Ok(ip) = d.parse::<std::net::Ipv6Addr>() {
             return ip.to_string();
@@ -294,9 +298,13 @@ fn norm_data(ty: &str, d: &str) -> String {
     d.to_string()
 }
 
+/// How tshark writes the root name; EVE writes it as "", as Suricata does.
+const ROOT: &str = "<Root>";
+
+/// A name of tshark's references as EVE writes it.
 fn ref_name(v: &Value) -> String {
     let n = s(v, "name");
-    if n == "<Root>" {
+    if n == ROOT {
         String::new()
     } else {
         n
