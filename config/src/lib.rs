@@ -71,8 +71,8 @@ pub use client::{shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
-    BeaconDetect, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow, Metrics,
-    Names, Output, Pipeline, Prevalence, QueueFullPolicy, Run,
+    BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
+    Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, Run,
 };
 
 use error::Problem;

@@ -12,8 +12,8 @@ use crate::catalogue::{Catalogue, Tier};
 use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
-    RawBeacon, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect, RawFlow,
-    RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull, RawRun,
+    RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect,
+    RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -659,8 +659,13 @@ pub struct BeaconDetect {
     pub browser_min_jitter: f64,
     /// Quiet time per pair after an alert. Default: 3600 s; 0 to 604800 s.
     pub realert_quiet: Duration,
-    /// Track every server name, not only catalogued ones. Default: false.
-    pub all_names: bool,
+    /// Which pairs are scored. Default: [`BeaconScope::Serverless`].
+    pub scope: BeaconScope,
+    /// Client silence inside a connection after which a client→server burst is a beat of
+    /// its own. Default: 1 s; 0.1 to 600 s.
+    pub burst_idle: Duration,
+    /// With [`BeaconScope::All`]: server ports of infrastructure protocols left out.
+    pub infrastructure_ports: Vec<u16>,
     /// Pairs tracked per worker. Default: 65536; 1 to 16777216.
     pub max_pairs_per_worker: NonZeroUsize,
 }
@@ -676,9 +681,36 @@ impl Default for BeaconDetect {
     }
 }
 
+/// Which (client, destination) pairs the beacon detector scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BeaconScope {
+    /// Destinations whose name, or a name of its DNS chain, is catalogued.
+    Serverless,
+    /// Every destination: a name, or the address when the client used none.
+    All,
+}
+
+/// Port numbers of a list, each checked to be 1 to 65535 (problems under `path[i]`).
+fn ports(p: &mut Problems, path: &KeyPath, raw: &[u64]) -> Vec<u16> {
+    raw.iter()
+        .enumerate()
+        .filter_map(|(i, &v)| {
+            let ok = p.range(&path.index(i), v, 1, 65_535);
+            ok.then(|| u16::try_from(v).ok()).flatten()
+        })
+        .collect()
+}
+
 impl BeaconDetect {
     fn build(raw: &RawBeacon, path: &KeyPath, p: &mut Problems) -> Self {
         let d = RawBeacon::default();
+        if raw.all_names.is_some() {
+            p.push(
+                path.key("all_names"),
+                "replaced by `scope`: write scope = \"all\" to score every destination \
+                 (without the key, scope = \"serverless\")",
+            );
+        }
         let mut fraction = |key: &str, value: f64, fallback: f64| {
             if p.range(&path.key(key), value, 0.0, 1.0) {
                 value
@@ -736,7 +768,23 @@ impl BeaconDetect {
                 604_800,
                 d.realert_quiet_secs,
             )),
-            all_names: raw.all_names,
+            scope: match raw.scope {
+                RawBeaconScope::Serverless => BeaconScope::Serverless,
+                RawBeaconScope::All => BeaconScope::All,
+            },
+            burst_idle: Duration::from_millis(ranged(
+                p,
+                &path.key("burst_idle_ms"),
+                raw.burst_idle_ms,
+                100,
+                600_000,
+                d.burst_idle_ms,
+            )),
+            infrastructure_ports: ports(
+                p,
+                &path.key("infrastructure_ports"),
+                &raw.infrastructure_ports,
+            ),
             max_pairs_per_worker: non_zero(ranged(
                 p,
                 &path.key("max_pairs_per_worker"),

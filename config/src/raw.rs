@@ -48,6 +48,17 @@ pub enum RawQueueFull {
     Block,
 }
 
+/// Which pairs the beacon detector scores.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawBeaconScope {
+    /// Destinations whose name (or DNS chain) is in the serverless catalogue. The default.
+    #[default]
+    Serverless,
+    /// Every destination.
+    All,
+}
+
 /// `[capture]`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -336,8 +347,21 @@ pub struct RawBeacon {
     /// After an alert, stay quiet for the same pair this long. Default: 3600 s. Range 0 to
     /// 604800.
     pub realert_quiet_secs: u64,
-    /// Track every server name, not only catalogued platforms. Default: false.
-    pub all_names: bool,
+    /// Which (client, destination) pairs are scored: `"serverless"` (catalogued platforms, the
+    /// default) or `"all"` (every destination: a name, or the address when the client used
+    /// none; see `infrastructure_ports`).
+    pub scope: RawBeaconScope,
+    /// The former switch for scoring every name; replaced by `scope = "all"`. Any value is an
+    /// error that says so.
+    pub all_names: Option<serde::de::IgnoredAny>,
+    /// A client→server burst after at least this much client silence inside a connection is a
+    /// beat of its own (HTTP keep-alive requests, polls over one TLS or raw TCP/UDP session).
+    /// Default: 1000 ms. Range 100 to 600000.
+    pub burst_idle_ms: u64,
+    /// With `scope = "all"`: server ports of infrastructure protocols left out (their periodic
+    /// traffic is not command and control): NTP, Kerberos, LDAP, SMB, NetBIOS, DHCP, SNMP,
+    /// syslog, mDNS, LLMNR, SSDP. DNS to resolvers is always left out (the DNS detector covers it).
+    pub infrastructure_ports: Vec<u64>,
     /// (client, name) pairs tracked per worker; least recently seen is evicted.
     /// Default: 65536 pairs. Range 1 to 16777216.
     pub max_pairs_per_worker: u64,
@@ -354,7 +378,13 @@ impl Default for RawBeacon {
             browser_score_threshold: 0.9,
             browser_min_jitter_fraction: 0.1,
             realert_quiet_secs: 3600,
-            all_names: false,
+            scope: RawBeaconScope::Serverless,
+            all_names: None,
+            burst_idle_ms: 1000,
+            infrastructure_ports: vec![
+                67, 68, 88, 123, 137, 138, 139, 161, 162, 389, 445, 464, 514, 636, 1900, 3268,
+                3269, 5353, 5355,
+            ],
             max_pairs_per_worker: 65_536,
         }
     }

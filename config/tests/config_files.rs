@@ -63,6 +63,9 @@ fn full_file_sets_every_section() {
         Some("internal apps on Workers")
     );
     assert!(!c.detect.beacon.enabled);
+    assert_eq!(c.detect.beacon.scope, virga_config::BeaconScope::All);
+    assert_eq!(c.detect.beacon.burst_idle, Duration::from_millis(2500));
+    assert_eq!(c.detect.beacon.infrastructure_ports, vec![123, 445]);
     assert_eq!(c.flow.tcp_new_timeout, Duration::from_secs(10));
     assert_eq!(c.detect.client.quiet, Duration::from_secs(3600));
     assert_eq!(c.detect.prevalence.window, Duration::from_secs(604_800));
@@ -195,7 +198,9 @@ fn deploy_example_documents_every_key() {
         "browser_score_threshold",
         "browser_min_jitter_fraction",
         "realert_quiet_secs",
-        "all_names",
+        "scope",
+        "burst_idle_ms",
+        "infrastructure_ports",
         "max_pairs_per_worker",
         "[detect.client]",
         "quiet_secs",

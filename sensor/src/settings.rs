@@ -7,9 +7,9 @@ use crate::client_class::BrowserTable;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
 use crate::pipeline::PipelineConfig;
-use crate::worker::WorkerSettings;
+use crate::worker::{BeatSettings, WorkerSettings};
 use std::sync::Arc;
-use virga_config::{Config, ConfigErrors, KnownJa4};
+use virga_config::{BeaconScope, Config, ConfigErrors, KnownJa4};
 
 /// Everything the sensor runs with, built from one configuration.
 #[derive(Clone)]
@@ -65,6 +65,17 @@ pub fn worker_settings(cfg: &Config, log_all: bool, known: &[KnownJa4]) -> Worke
             max_segments: u16::try_from(f.first_flight_max_segments.get()).unwrap_or(u16::MAX),
             memcap: f.first_flight_memcap_bytes,
         },
+        beats: beat_settings(cfg),
+    }
+}
+
+/// Which flows report beats to the beacon detector (`[detect.beacon]`).
+fn beat_settings(cfg: &Config) -> BeatSettings {
+    let b = &cfg.detect.beacon;
+    BeatSettings {
+        all_destinations: b.enabled && b.scope == BeaconScope::All,
+        burst_idle_ns: u64::try_from(b.burst_idle.as_nanos()).unwrap_or(u64::MAX),
+        infrastructure_ports: b.infrastructure_ports.iter().copied().collect(),
     }
 }
 

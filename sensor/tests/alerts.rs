@@ -165,11 +165,12 @@ fn allowlisted_monitor_is_suppressed_and_counted() {
     }
 }
 
-/// `[detect.beacon] all_names = true` scores every named connection: the
-/// hourly non-serverless updater of the office timeline then alerts (with
-/// platform `none`); by default it is not fed to the detector at all.
+/// `[detect.beacon] scope = "all"` scores every destination: the hourly
+/// non-serverless updater of the office timeline then alerts (with platform
+/// `none`); by default it is not fed to the detector at all. The former
+/// `all_names` switch is refused with an error naming `scope`.
 #[test]
-fn all_names_switch_extends_beaconing_beyond_the_catalogue() {
+fn scope_all_extends_beaconing_beyond_the_catalogue() {
     let Some(shared) = shared() else {
         return;
     };
@@ -203,5 +204,11 @@ fn all_names_switch_extends_beaconing_beyond_the_catalogue() {
         })
     };
     assert!(!updater(&run("")));
-    assert!(updater(&run("[detect.beacon]\nall_names = true\n")));
+    assert!(updater(&run("[detect.beacon]\nscope = \"all\"\n")));
+    let old = virga_config::from_str("[detect.beacon]\nall_names = true\n", "v.toml").unwrap_err();
+    assert!(
+        old.to_string()
+            .starts_with("v.toml:2: detect.beacon.all_names: replaced by `scope`"),
+        "{old}"
+    );
 }

@@ -126,6 +126,7 @@ fn feed_until(times: &[f64], non_browser: Option<bool>, max_alerts: usize) -> Ve
             server_name: "relay.acme.workers.dev",
             client_bytes: 0,
             non_browser,
+            source: virga::records::BeatSource::Connection,
         };
         if let Some(a) = d.on_conn(&c, 1) {
             out.push(a);

@@ -243,6 +243,7 @@ fn run(t: &Timeline, cfg: &BeaconDetect, all_names: bool) -> BTreeMap<usize, Vec
             server_name: &p.name,
             client_bytes: 0,
             non_browser: Some(!p.browser),
+            source: virga::records::BeatSource::Connection,
         };
         if let Some(a) = det.on_conn(&c, prevalence) {
             alerts.entry(i).or_default().push(a);

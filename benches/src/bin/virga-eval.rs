@@ -2,7 +2,11 @@
 //! virga, with a configuration holding that truth file's allowlist, and
 //! scores the alerts against the truth file's pairs.
 //!
-//! usage: virga-eval TIMELINES_DIR [--markdown]
+//! usage: virga-eval TIMELINES_DIR [--markdown] [--scope serverless|all]
+//!
+//! `--scope` sets `[detect.beacon] scope` (default `serverless`). Alerts on
+//! pairs the truth file does not list (with `scope = "all"`: destinations
+//! that are not serverless names) are counted apart as "other pairs".
 //!
 //! Per scenario: beacon pairs detected (any `beacon` alert on the pair),
 //! benign pairs alerted (a false positive is any beacon alert, or any alert of
@@ -18,11 +22,26 @@ use std::process::ExitCode;
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let markdown = args.iter().any(|a| a == "--markdown");
-    let Some(dir) = args.iter().find(|a| !a.starts_with("--")) else {
-        eprintln!("usage: virga-eval TIMELINES_DIR [--markdown]");
+    let scope = match args.iter().position(|a| a == "--scope") {
+        None => "serverless",
+        Some(i) => match args.get(i + 1).map(String::as_str) {
+            Some(s @ ("serverless" | "all")) => s,
+            _ => {
+                eprintln!("virga-eval: --scope takes serverless or all");
+                return ExitCode::from(2);
+            }
+        },
+    };
+    let Some(dir) = args
+        .iter()
+        .enumerate()
+        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--scope"))
+        .map(|(_, a)| a)
+    else {
+        eprintln!("usage: virga-eval TIMELINES_DIR [--markdown] [--scope serverless|all]");
         return ExitCode::from(2);
     };
-    match run(Path::new(dir), markdown) {
+    match run(Path::new(dir), markdown, scope) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("virga-eval: {e:#}");
@@ -43,9 +62,12 @@ struct Score {
     client_alerts_benign: usize,
     beats: Vec<usize>,
     missed: Vec<String>,
+    /// Distinct (client, server name) of beacon alerts on pairs the truth
+    /// file does not list.
+    other_pairs: usize,
 }
 
-fn run(dir: &Path, markdown: bool) -> anyhow::Result<()> {
+fn run(dir: &Path, markdown: bool, scope: &str) -> anyhow::Result<()> {
     let mut truths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
@@ -55,7 +77,7 @@ fn run(dir: &Path, markdown: bool) -> anyhow::Result<()> {
     for t in &truths {
         let truth: Value = serde_json::from_str(&std::fs::read_to_string(t)?)?;
         let pcap = dir.join(truth["pcap"].as_str().unwrap_or_default());
-        let alerts = replay(&pcap, &truth)?;
+        let alerts = replay(&pcap, &truth, scope)?;
         let s = score(&truth, &alerts);
         rows.push((truth["scenario"].as_str().unwrap_or("?").to_string(), s));
     }
@@ -64,8 +86,8 @@ fn run(dir: &Path, markdown: bool) -> anyhow::Result<()> {
 }
 
 /// Replays a timeline with its allowlist and returns the alert events.
-fn replay(pcap: &Path, truth: &Value) -> anyhow::Result<Vec<Value>> {
-    let mut toml = String::new();
+fn replay(pcap: &Path, truth: &Value, scope: &str) -> anyhow::Result<Vec<Value>> {
+    let mut toml = format!("[detect.beacon]\nscope = \"{scope}\"\n");
     for a in truth["allowlist"].as_array().into_iter().flatten() {
         toml.push_str("[[allowlist]]\n");
         if let Some(c) = a["client_ip"].as_str() {
@@ -128,6 +150,7 @@ fn score(truth: &Value, alerts: &[Value]) -> Score {
         .filter_map(|a| a["actor"].as_u64().map(|i| (i, a)))
         .collect();
     let mut s = Score::default();
+    let mut listed = std::collections::HashSet::new();
     for p in truth["pairs"].as_array().into_iter().flatten() {
         let client = p["client_ip"].as_str().unwrap_or_default();
         let mut names: Vec<&str> = p["dns_names"]
@@ -138,6 +161,9 @@ fn score(truth: &Value, alerts: &[Value]) -> Score {
             .collect();
         if let Some(n) = p["server_name"].as_str().filter(|n| !n.is_empty()) {
             names.push(n);
+        }
+        for n in &names {
+            listed.insert((client.to_string(), n.to_string()));
         }
         let matching: Vec<&Value> = alerts
             .iter()
@@ -209,6 +235,20 @@ fn score(truth: &Value, alerts: &[Value]) -> Score {
             }
         }
     }
+    let others: std::collections::HashSet<(String, String)> = alerts
+        .iter()
+        .filter(|a| a["alert"]["context"]["virga"]["detector"] == "beacon")
+        .map(|a| {
+            let client = a["src_ip"].as_str().unwrap_or_default().to_string();
+            let name = a["alert"]["context"]["virga"]["server_name"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string();
+            (client, name)
+        })
+        .filter(|k| !listed.contains(k))
+        .collect();
+    s.other_pairs = others.len();
     s
 }
 
@@ -231,6 +271,7 @@ fn print_table(rows: &[(String, Score)], markdown: bool) {
         "false positives",
         "benign w/ client alert",
         "median beats-to-detect",
+        "other pairs alerted",
     ];
     if markdown {
         println!("| {} |", header.join(" | "));
@@ -242,6 +283,7 @@ fn print_table(rows: &[(String, Score)], markdown: bool) {
         println!("{}", header.join("\t"));
     }
     let (mut bp, mut det, mut bp50, mut det50, mut ben, mut fp) = (0, 0, 0, 0, 0, 0);
+    let mut other = 0;
     let mut all_beats = Vec::new();
     for (name, s) in rows {
         let recall = if s.beacon_pairs_j50 == 0 {
@@ -258,6 +300,7 @@ fn print_table(rows: &[(String, Score)], markdown: bool) {
             s.false_positives.len().to_string(),
             s.client_alerts_benign.to_string(),
             median(&s.beats),
+            s.other_pairs.to_string(),
         ];
         if markdown {
             println!("| {} |", cells.join(" | "));
@@ -271,6 +314,7 @@ fn print_table(rows: &[(String, Score)], markdown: bool) {
         ben += s.benign_pairs;
         fp += s.false_positives.len();
         all_beats.extend(&s.beats);
+        other += s.other_pairs;
     }
     let recall = if bp50 == 0 {
         1.0
@@ -278,7 +322,7 @@ fn print_table(rows: &[(String, Score)], markdown: bool) {
         det50 as f64 / bp50 as f64
     };
     println!(
-        "\ntotal: beacon pairs {bp}, detected {det}, recall (jitter ≤ 50 %) {recall:.3}, benign pairs {ben}, false positives {fp}, median beats-to-detect {}",
+        "\ntotal: beacon pairs {bp}, detected {det}, recall (jitter ≤ 50 %) {recall:.3}, benign pairs {ben}, false positives {fp}, median beats-to-detect {}, other pairs alerted {other}",
         median(&all_beats)
     );
     for (name, s) in rows {

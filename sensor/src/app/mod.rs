@@ -13,9 +13,11 @@ pub mod http;
 pub mod quic;
 pub mod tls;
 
+use crate::client_class::ClientClass;
 use crate::flow::first_flight::{FirstFlight, Push};
 use crate::records::{AppProto, FlowName, FlowRef, PacketRef, RecordSink};
 use crate::telemetry::AppCounters;
+use crate::time::Timestamp;
 use virga_config::Catalogue;
 
 /// Per-protocol state, boxed so an idle flow stays small.
@@ -52,6 +54,12 @@ pub struct FlowApp {
     pub serverless: bool,
     /// True once the flow's connection start was reported to the detectors.
     pub observed: bool,
+    /// The client's class from its ClientHello, once reported (beats inside the
+    /// connection carry it).
+    pub client_class: ClientClass,
+    /// Time of the client's latest payload (0 before any): a payload after
+    /// `[detect.beacon] burst_idle_ms` of client silence is a beat of its own.
+    pub client_data_at: Timestamp,
 }
 
 /// The head of one direction of a TCP stream, joined until its first

@@ -54,13 +54,14 @@ const MANY_CIPHERS: usize = 25;
 const FEW_CIPHERS: usize = 12;
 
 /// The verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum ClientClass {
     /// A browser, or something that looks exactly like one (see the module docs).
     Browser,
     /// Not a browser: a library, a tool, an implant.
     NonBrowser,
-    /// The traits disagree or are too few to tell.
+    /// The traits disagree or are too few to tell (or there was no ClientHello).
+    #[default]
     Unknown,
 }
 

@@ -22,6 +22,7 @@ mod window;
 
 pub use window::WINDOW_BEATS;
 
+use crate::records::BeatSource;
 use crate::time::Timestamp;
 use comb::{comb_strength, COMB_THRESHOLD};
 use lru::LruCache;
@@ -57,6 +58,8 @@ pub struct Connection<'a> {
     /// Whether the client software is not a browser (from its TLS/QUIC fingerprint); `None`
     /// when unknown, which is treated as not a browser.
     pub non_browser: Option<bool>,
+    /// A connection start, or a request or burst inside a connection.
+    pub source: BeatSource,
 }
 
 /// A pair found beaconing.
@@ -103,6 +106,9 @@ pub struct BeaconAlert {
     pub beats_to_detect: u32,
     /// A repeat alert for the pair (after `realert_quiet_secs`).
     pub repeat: bool,
+    /// What fed the pair's beats: connection starts, requests, bursts (a set of
+    /// [`BeatSource::bit`]s).
+    pub beat_sources: u8,
 }
 
 /// Counters of one detector.
@@ -150,6 +156,8 @@ struct Pair {
     /// Beats at which the pair was scored.
     looks: u32,
     last_alert: Option<Timestamp>,
+    /// What fed the pair (a set of [`BeatSource::bit`]s).
+    sources: u8,
 }
 
 impl Pair {
@@ -164,6 +172,7 @@ impl Pair {
             beats_to_detect: 0,
             looks: 0,
             last_alert: None,
+            sources: 0,
         }
     }
 
@@ -232,6 +241,7 @@ impl BeaconDetector {
             server_name: &c.name,
             client_bytes: c.client_bytes,
             non_browser: c.client_class.non_browser(),
+            source: c.beat,
         };
         self.on_conn(&start, prevalence)
     }
@@ -249,7 +259,9 @@ impl BeaconDetector {
         encode_key(&mut self.key, c.client, c.server_name);
         let Some(pair) = self.pairs.get_mut(self.key.as_slice()) else {
             let key = self.key.clone().into_boxed_slice();
-            if self.pairs.push(key, Pair::new(c.ts)).is_some() {
+            let mut pair = Pair::new(c.ts);
+            pair.sources = c.source.bit();
+            if self.pairs.push(key, pair).is_some() {
                 self.stats.evictions += 1;
             }
             self.stats.beats += 1;
@@ -257,6 +269,7 @@ impl BeaconDetector {
         };
         let s = self.settings;
         pair.connections = pair.connections.saturating_add(1);
+        pair.sources |= c.source.bit();
         pair.last_seen = pair.last_seen.max(c.ts);
         let merge = merge_window_secs(s.merge_secs, pair.typical());
         if c.ts <= pair.window.last_beat() || pair.window.secs_since_last_beat(c.ts) < merge {
@@ -279,7 +292,10 @@ impl BeaconDetector {
             return None;
         }
 
-        let a = assess(&self.intervals, s.merge_secs, &mut self.sorted)?;
+        // Judged against the window the pair's beats were merged with: a short period
+        // (curl every 2 s) shrinks it below the configured one.
+        let merged_with = merge_window_secs(s.merge_secs, pair.typical());
+        let a = assess(&self.intervals, merged_with, &mut self.sorted)?;
         pair.looks = pair.looks.saturating_add(1);
         let periodicity = posterior(a.evidence - multiplicity(pair.looks));
         let prevalence = prevalence.max(1);
@@ -329,6 +345,7 @@ impl BeaconDetector {
             recent_intervals: pair.window.recent_intervals_secs(RECENT_INTERVALS),
             beats_to_detect: pair.beats_to_detect,
             repeat,
+            beat_sources: pair.sources,
         })
     }
 
@@ -397,6 +414,7 @@ mod tests {
             server_name: name,
             client_bytes: 0,
             non_browser,
+            source: BeatSource::Connection,
         }
     }
 
@@ -450,6 +468,20 @@ mod tests {
             (st.pairs, st.connections, st.beats, st.alerts),
             (1, 200, 200, alerts.len() as u64)
         );
+    }
+
+    #[test]
+    fn a_period_shorter_than_the_merge_window_is_scored() {
+        // curl every 2.2 s (± 5 %): under the default 3 s merge window. The first
+        // connections merge in pairs; once the pair's typical interval is known the window
+        // shrinks to a quarter of it, and the intervals are judged against that window.
+        let mut d = BeaconDetector::new(&cfg());
+        let times: Vec<f64> = (0..60)
+            .map(|i| 1000.0 + 2.2 * i as f64 + 0.11 * ((i as f64 * 0.618_033_988_7) % 1.0))
+            .collect();
+        let alerts = feed(&mut d, &times, 1, Some(true));
+        assert!(!alerts.is_empty(), "{:?}", d.stats());
+        assert!((alerts[0].period_secs - 2.2).abs() < 0.2, "{:?}", alerts[0]);
     }
 
     #[test]

@@ -95,6 +95,7 @@ mod tests {
             client_class: class,
             class_reasons: Reasons::default(),
             client_bytes: 517,
+            beat: crate::records::BeatSource::Connection,
         }
     }
 
@@ -119,6 +120,8 @@ mod tests {
             d.on_conn(&conn(9001, "10.0.0.7", ClientClass::Unknown)),
             ClientVerdict::Quiet
         );
+        // Beats inside a connection are the beacon detector's: the engine
+        // asks this detector about connection starts only (see engine.rs).
         // No quiet time: every connection alerts.
         d.set_quiet_secs(0);
         assert_eq!(d.on_conn(&conn(9002, "10.0.0.5", nb)), ClientVerdict::Alert);

@@ -15,7 +15,7 @@ use super::beacon::BeaconDetector;
 use super::client::{ClientDetector, ClientVerdict};
 use super::dns_anomaly::DnsAnomalyDetector;
 use super::prevalence::Prevalence;
-use crate::records::{ConnStart, DetectionRecord, DnsLookup};
+use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -23,7 +23,7 @@ use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
-use virga_config::{Allowlist, Catalogue, Platform};
+use virga_config::{Allowlist, BeaconScope, Catalogue, Platform};
 
 /// Settings of the detection stage.
 #[derive(Clone)]
@@ -259,10 +259,12 @@ impl State {
 
     fn on_conn(&mut self, c: &ConnStart) {
         let browser = c.client_class.non_browser() == Some(false);
+        let start = c.beat == BeatSource::Connection;
         let Some(platform) = c.platform.as_ref() else {
-            // `[detect.beacon] all_names`: every named connection is scored
+            // `[detect.beacon] scope = "all"`: every destination is scored
             // for beaconing, not only serverless names.
-            if self.cfg.beacon.as_ref().is_some_and(|b| b.all_names) && !self.allowed(c) {
+            let all = self.cfg.beacon.as_ref().map(|b| b.scope) == Some(BeaconScope::All);
+            if all && !self.allowed(c) {
                 let prevalence =
                     self.prevalence
                         .observe(&c.name, browser, c.client.ip, c.packet.ts);
@@ -270,9 +272,15 @@ impl State {
             }
             return;
         };
-        self.stats.serverless_conns += 1;
+        // Beats inside a connection are scored; the counters and the client
+        // detector see connection starts only.
+        if start {
+            self.stats.serverless_conns += 1;
+        }
         if self.allowed(c) {
-            self.stats.suppressed_allowlist += 1;
+            if start {
+                self.stats.suppressed_allowlist += 1;
+            }
             return;
         }
         let key = self.prevalence_key(&c.name);
@@ -280,7 +288,7 @@ impl State {
             .prevalence
             .observe(&key, browser, c.client.ip, c.packet.ts);
         self.beacon(c, Some(platform), prevalence);
-        if !self.cfg.client_enabled {
+        if !self.cfg.client_enabled || !start {
             return;
         }
         match self.client.on_conn(c) {

@@ -12,7 +12,7 @@ use super::{begin, finish, Head, Origin};
 use crate::detect::alert::{Alert, ConnAlert, DnsAlert, Rule};
 use crate::flow::community_id::community_id_v1;
 use crate::flow::key::Endpoint;
-use crate::records::{AppProto, ConnStart, NameSource, PacketOrigin};
+use crate::records::{AppProto, BeatSource, ConnStart, NameSource, PacketOrigin};
 use crate::time::Timestamp;
 use virga_parsers::fingerprint::Transport;
 use virga_parsers::quic::QuicVersion;
@@ -54,7 +54,14 @@ fn write_conn(out: &mut Vec<u8>, seed: u16, a: &ConnAlert<'_>) {
         if let Some(b) = a.beacon {
             let mut t = String::new();
             w.u64("beats", u64::from(b.beats))
-                .u64("connections", b.connections)
+                .u64("connections", b.connections);
+            w.array("beat_sources");
+            for src in BeatSource::ALL {
+                if b.beat_sources & src.bit() != 0 {
+                    w.elem_str(src.name());
+                }
+            }
+            w.end_array()
                 .f64("period_secs", b.period_secs)
                 .f64("jitter", b.jitter)
                 .array("band_secs")

@@ -41,6 +41,47 @@ pub struct ConnStart {
     pub class_reasons: Reasons,
     /// Bytes the client sent in the connection so far.
     pub client_bytes: u64,
+    /// What kind of beat this is: the connection's start, or a request or burst inside it.
+    pub beat: BeatSource,
+}
+
+/// Where a beat of a (client, destination) pair comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BeatSource {
+    /// A connection start (ClientHello, QUIC Initial, the first request, the first packet).
+    Connection,
+    /// An HTTP/1.x request on a keep-alive connection, after the client was silent.
+    Request,
+    /// A client→server burst inside a connection after the client was silent (TLS, HTTP/2,
+    /// WebSocket, raw TCP or UDP).
+    Burst,
+}
+
+impl BeatSource {
+    /// Every source, in the order alerts list them.
+    pub const ALL: [BeatSource; 3] = [
+        BeatSource::Connection,
+        BeatSource::Request,
+        BeatSource::Burst,
+    ];
+
+    /// `connections`, `requests` or `bursts`, as alerts list them.
+    pub const fn name(self) -> &'static str {
+        match self {
+            BeatSource::Connection => "connections",
+            BeatSource::Request => "requests",
+            BeatSource::Burst => "bursts",
+        }
+    }
+
+    /// This source's bit in a set of sources.
+    pub const fn bit(self) -> u8 {
+        match self {
+            BeatSource::Connection => 1,
+            BeatSource::Request => 2,
+            BeatSource::Burst => 4,
+        }
+    }
 }
 
 /// A connection's ClientHello, owned (an alert shows its fields).

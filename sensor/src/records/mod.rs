@@ -22,7 +22,7 @@ pub mod name;
 pub mod quic;
 pub mod tls;
 
-pub use conn::{ConnStart, Hello};
+pub use conn::{BeatSource, ConnStart, Hello};
 pub use dns::{DnsLookup, DnsTransaction};
 pub use flow_end::FlowEnd;
 pub use http::HttpRequest;

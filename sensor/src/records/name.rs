@@ -16,6 +16,8 @@ pub enum NameSource {
     HttpHost,
     /// The client's own DNS answer for the server address.
     Dns,
+    /// No name: the server's address, written as text (`[detect.beacon] scope = "all"`).
+    Address,
 }
 
 impl NameSource {
@@ -25,6 +27,7 @@ impl NameSource {
             NameSource::Sni => "sni",
             NameSource::HttpHost => "http_host",
             NameSource::Dns => "dns",
+            NameSource::Address => "address",
         }
     }
 }

@@ -4,12 +4,15 @@
 //! known, a [`ConnStart`] record goes to the detectors with the client's
 //! class from its ClientHello.
 
-use super::{HandlerParts, Parts};
+use super::{BeatSettings, HandlerParts, Parts};
 use crate::app::{AppState, FlowApp};
 use crate::client_class::{classify_with_ja4, ClientClass, Reasons};
 use crate::flow::table::Flow;
-use crate::records::{ConnStart, FlowName, Hello, NameSource, PacketRef, RecordSink};
+use crate::records::{
+    AppProto, BeatSource, ConnStart, FlowName, Hello, NameSource, PacketRef, RecordSink,
+};
 use crate::time::Timestamp;
+use std::net::IpAddr;
 use std::sync::Arc;
 use virga_parsers::fingerprint::Transport;
 use virga_parsers::quic::QuicVersion;
@@ -42,6 +45,89 @@ pub(super) fn note_name(
     }
 }
 
+/// Notes a client payload of the flow: after `burst_idle` of client silence
+/// in a connection already reported, it is a beat of its own (a request on
+/// an HTTP keep-alive connection, a burst in any other), reported to the
+/// beacon detector when the flow's destination is scored. Call before the
+/// payload's protocol handler.
+pub(super) fn client_data(
+    flow: &mut Flow<FlowApp>,
+    at: PacketRef,
+    payload: &[u8],
+    h: &mut HandlerParts,
+) {
+    let since = at.ts.nanos_since(flow.app.client_data_at);
+    let first = flow.app.client_data_at.0 == 0;
+    flow.app.client_data_at = at.ts;
+    let beats = &h.settings.beats;
+    if first || !flow.app.observed || since < beats.burst_idle_ns {
+        return;
+    }
+    if !flow.app.serverless && !beats.all_destinations {
+        return;
+    }
+    let Some((name, source)) = destination(flow, beats) else {
+        return;
+    };
+    let beat = if flow.app.proto == AppProto::Http && virga_parsers::http::probe_request(payload) {
+        BeatSource::Request
+    } else {
+        BeatSource::Burst
+    };
+    let record = ConnStart {
+        packet: at,
+        origin: h.out.lines.origin().clone(),
+        flow_id: flow.id(),
+        client: flow.client,
+        server: flow.server,
+        proto: flow.proto,
+        app_proto: flow.app.proto,
+        name,
+        name_source: source,
+        platform: flow.app.name.as_ref().and_then(|n| n.platform.clone()),
+        hello: None,
+        client_class: flow.app.client_class,
+        class_reasons: Reasons::default(),
+        client_bytes: flow.bytes[0],
+        beat,
+    };
+    h.out.conn_start(record);
+}
+
+/// The flow's destination as the beacon detector keys it: its name, else
+/// (scoring every destination) its server address as text; `None` for a
+/// destination that scoring every destination leaves out.
+fn destination(flow: &Flow<FlowApp>, beats: &BeatSettings) -> Option<(Arc<str>, NameSource)> {
+    let named = flow
+        .app
+        .name
+        .as_deref()
+        .and_then(FlowName::name)
+        .map(|(n, src)| (n.clone(), src));
+    if !beats.all_destinations || flow.app.serverless {
+        return named;
+    }
+    if !scored_destination(flow, beats) {
+        return None;
+    }
+    named.or_else(|| Some((Arc::from(flow.server.ip.to_string()), NameSource::Address)))
+}
+
+/// Whether scoring every destination covers this flow's server: not
+/// multicast, broadcast or link-local, not an infrastructure port.
+fn scored_destination(flow: &Flow<FlowApp>, beats: &BeatSettings) -> bool {
+    let ip = flow.server.ip;
+    let local_only = match ip {
+        IpAddr::V4(a) => {
+            a.is_multicast() || a.is_broadcast() || a.is_link_local() || a.is_unspecified()
+        }
+        IpAddr::V6(a) => {
+            a.is_multicast() || a.is_unspecified() || (a.segments()[0] & 0xffc0) == 0xfe80
+        }
+    };
+    !local_only && !beats.infrastructure_ports.contains(&flow.server.port)
+}
+
 /// Reports the flow's connection start to the detectors, once per flow,
 /// when its server name is known. `unkept` is the flow's ClientHello (how
 /// it came, and its QUIC version) when the memcap could not keep it in the
@@ -55,10 +141,7 @@ pub(super) fn observe(
     if flow.app.observed {
         return;
     }
-    let Some(fname) = flow.app.name.as_deref() else {
-        return;
-    };
-    let Some((name, source)) = fname.name() else {
+    let Some((name, source)) = destination(flow, &h.settings.beats) else {
         return;
     };
     flow.app.observed = true;
@@ -84,6 +167,7 @@ pub(super) fn observe(
             });
         }
     }
+    flow.app.client_class = client_class;
     let record = ConnStart {
         packet: at,
         origin: h.out.lines.origin().clone(),
@@ -92,13 +176,14 @@ pub(super) fn observe(
         server: flow.server,
         proto: flow.proto,
         app_proto: flow.app.proto,
-        name: name.clone(),
+        name,
         name_source: source,
-        platform: fname.platform.clone(),
+        platform: flow.app.name.as_ref().and_then(|n| n.platform.clone()),
         hello,
         client_class,
         class_reasons,
         client_bytes: flow.bytes[0],
+        beat: BeatSource::Connection,
     };
     h.out.conn_start(record);
 }

@@ -57,6 +57,21 @@ pub struct WorkerSettings {
     pub catalogue: Arc<Catalogue>,
     /// First-flight bounds.
     pub limits: FlightLimits,
+    /// Which flows report beats to the beacon detector.
+    pub beats: BeatSettings,
+}
+
+/// Which flows report beats, and when a burst inside a connection is one.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BeatSettings {
+    /// `[detect.beacon] scope = "all"`: every destination, named or not, not
+    /// only serverless names.
+    pub all_destinations: bool,
+    /// Client silence inside a connection, in nanoseconds, after which a
+    /// client payload is a beat of its own.
+    pub burst_idle_ns: u64,
+    /// With `all_destinations`: server ports left out (infrastructure).
+    pub infrastructure_ports: Arc<[u16]>,
 }
 
 /// The worker's reusable buffers, so that a packet allocates nothing.

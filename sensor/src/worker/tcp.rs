@@ -21,6 +21,9 @@ pub(super) fn on_segment(
     at: PacketRef,
     p: &mut Parts,
 ) {
+    if dir == Direction::ToServer && !is_dns_port(tuple) {
+        conn::client_data(flow, at, payload, &mut p.handler);
+    }
     if flow.app.proto == AppProto::Unknown && !decide(flow, dir, tuple, payload) {
         // An opaque protocol: the client's DNS may still name it.
         if dir == Direction::ToServer {

@@ -31,6 +31,7 @@ pub(super) fn on_datagram(
     if dir != Direction::ToServer {
         return;
     }
+    conn::client_data(flow, at, payload, &mut p.handler);
     let fr = flow_ref(flow);
     if let AppState::Quic(q) = &mut flow.app.state {
         let mut ctx = p.handler.ctx(fr, at, flow.app.serverless);
@@ -39,6 +40,10 @@ pub(super) fn on_datagram(
             conn::observe(flow, at, &mut p.handler, None);
         }
         release_finished_quic(flow);
+        return;
+    }
+    if flow.app.proto == AppProto::Failed {
+        opaque_datagram(flow, at, p);
         return;
     }
     if !matches!(flow.app.state, AppState::Idle) || flow.app.proto != AppProto::Unknown {
@@ -50,6 +55,7 @@ pub(super) fn on_datagram(
             // before version negotiation) leaves the flow open for the
             // client's next Initial.
             flow.app.proto = AppProto::Failed;
+            opaque_datagram(flow, at, p);
         }
         return;
     }
@@ -79,6 +85,14 @@ pub(super) fn on_datagram(
         conn::observe(flow, at, &mut p.handler, None);
     }
     release_finished_quic(flow);
+}
+
+/// A client datagram of a flow that is no protocol virga parses: scoring
+/// every destination, its start is a beat (DNS may still name it).
+fn opaque_datagram(flow: &mut Flow<FlowApp>, at: PacketRef, p: &mut Parts) {
+    if p.handler.settings.beats.all_destinations {
+        conn::observe(flow, at, &mut p.handler, None);
+    }
 }
 
 /// Frees a QUIC connection's CRYPTO buffer once its hello is logged (or
