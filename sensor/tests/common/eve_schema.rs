@@ -27,7 +27,10 @@ pub fn eve_validator(shared: &Path) -> Option<jsonschema::Validator> {
     )))
     .expect("extension is JSON");
     let alert_context = ext["$defs"]["alert_context_virga"].clone();
-    assert!(alert_context.is_object(), "extension lacks $defs.alert_context_virga");
+    assert!(
+        alert_context.is_object(),
+        "extension lacks $defs.alert_context_virga"
+    );
     let context = &mut schema["properties"]["alert"]["properties"]["context"];
     assert!(context.is_object(), "stock schema lacks alert.context");
     context["properties"]["virga"] = alert_context;
