@@ -122,31 +122,47 @@ pub struct Model {
     pub span: Option<(Timestamp, Timestamp)>,
     /// Alerts without a parsable time.
     pub untimed: u64,
-    /// Pairs, in no order (see [`Model::ranked_pairs`]).
-    pub pairs: HashMap<(String, String), Pair>,
+    /// Pairs, in no order (see [`Model::ranked_pairs`], [`Model::pair`]),
+    /// keyed by client and name joined with a NUL.
+    pub pairs: HashMap<String, Pair>,
     /// Alerts of pairs beyond [`MAX_PAIRS`], not kept.
     pub dropped_alerts: u64,
+    /// Scratch: the key being looked up.
+    scratch: String,
 }
 
 /// A string cut to at most [`MAX_TEXT`] bytes, at a character boundary.
-fn bounded(s: &str) -> String {
+fn cut(s: &str) -> &str {
     if s.len() <= MAX_TEXT {
-        return s.to_owned();
+        return s;
     }
     let mut end = MAX_TEXT;
     while !s.is_char_boundary(end) {
         end -= 1;
     }
-    s[..end].to_owned()
+    &s[..end]
+}
+
+/// [`cut`], owned.
+fn bounded(s: &str) -> String {
+    cut(s).to_owned()
+}
+
+/// The key of a pair in [`Model::pairs`], written into `out`.
+fn pair_key(out: &mut String, client: &str, name: &str) {
+    out.clear();
+    out.push_str(cut(client));
+    out.push('\0');
+    out.push_str(cut(name));
 }
 
 /// Counts one under `key` in a table of at most [`MAX_KEYS`] keys.
 fn count(table: &mut BTreeMap<String, u64>, key: &str) {
-    let key = bounded(key);
-    if let Some(n) = table.get_mut(&key) {
+    let key = cut(key);
+    if let Some(n) = table.get_mut(key) {
         *n += 1;
     } else if table.len() < MAX_KEYS - 1 {
-        table.insert(key, 1);
+        table.insert(key.to_owned(), 1);
     } else {
         *table.entry(OTHER.to_owned()).or_default() += 1;
     }
@@ -154,8 +170,11 @@ fn count(table: &mut BTreeMap<String, u64>, key: &str) {
 
 /// Adds `v` to a set of at most [`MAX_PER_PAIR`] strings; false when full.
 fn insert(set: &mut BTreeSet<String>, v: &str) -> bool {
-    if set.len() < MAX_PER_PAIR || set.contains(v) {
-        set.insert(bounded(v));
+    let v = cut(v);
+    if set.contains(v) {
+        true
+    } else if set.len() < MAX_PER_PAIR {
+        set.insert(v.to_owned());
         true
     } else {
         false
@@ -212,17 +231,29 @@ impl Model {
 
         let client = a.src_ip.as_deref().unwrap_or("?");
         let name = v.server_name.as_deref().unwrap_or("?");
-        let key = (bounded(client), bounded(name));
-        if !self.pairs.contains_key(&key) && self.pairs.len() >= MAX_PAIRS {
-            self.dropped_alerts += 1;
-            return;
+        pair_key(&mut self.scratch, client, name);
+        if !self.pairs.contains_key(self.scratch.as_str()) {
+            if self.pairs.len() >= MAX_PAIRS {
+                self.dropped_alerts += 1;
+                return;
+            }
+            let p = Pair {
+                client: bounded(client),
+                name: bounded(name),
+                ..Pair::default()
+            };
+            self.pairs.insert(self.scratch.clone(), p);
         }
-        let p = self.pairs.entry(key).or_insert_with_key(|(c, n)| Pair {
-            client: c.clone(),
-            name: n.clone(),
-            ..Pair::default()
-        });
-        p.add(a, v, ts, severity, sensor);
+        if let Some(p) = self.pairs.get_mut(self.scratch.as_str()) {
+            p.add(a, v, ts, severity, sensor);
+        }
+    }
+
+    /// The pair of `client` and `name`, if alerted.
+    pub fn pair(&self, client: &str, name: &str) -> Option<&Pair> {
+        let mut k = String::new();
+        pair_key(&mut k, client, name);
+        self.pairs.get(&k)
     }
 
     /// The pairs, most serious first: severity, then score, then alerts.
@@ -283,14 +314,22 @@ impl Pair {
         if latest {
             let keep = |dst: &mut Option<String>, src: &Option<std::borrow::Cow<'_, str>>| {
                 if let Some(s) = src {
-                    *dst = Some(bounded(s));
+                    if dst.as_deref() != Some(cut(s)) {
+                        *dst = Some(bounded(s));
+                    }
                 }
             };
             keep(&mut self.platform, &v.platform);
             keep(&mut self.name_source, &v.name_source);
             keep(&mut self.client_class, &v.client_class);
             keep(&mut self.ja4, &v.ja4);
-            if !v.client_reasons.is_empty() {
+            let same_reasons = v.client_reasons.len().min(MAX_PER_PAIR)
+                == self.client_reasons.len()
+                && v.client_reasons
+                    .iter()
+                    .zip(&self.client_reasons)
+                    .all(|(a, b)| cut(a) == b);
+            if !v.client_reasons.is_empty() && !same_reasons {
                 self.client_reasons = v
                     .client_reasons
                     .iter()
@@ -385,7 +424,7 @@ mod tests {
         assert_eq!(m.pairs.len(), 2);
         assert_eq!(m.untimed, 1);
         assert_eq!(m.by_severity, [1, 2, 0, 0]);
-        let p = &m.pairs[&("10.0.0.1".to_owned(), "x.workers.dev".to_owned())];
+        let p = m.pair("10.0.0.1", "x.workers.dev").unwrap();
         assert_eq!(p.alerts, 2);
         assert_eq!(p.severity, 1);
         assert_eq!(p.community_ids.len(), 2);
