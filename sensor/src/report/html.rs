@@ -95,7 +95,7 @@ pub fn render(m: &Model) -> String {
     table(&mut out, &pairs);
     details(&mut out, &pairs);
     notes(&mut out, m);
-    let _ = write!(out, "<script>{SCRIPT}</script></body></html>\n");
+    let _ = writeln!(out, "<script>{SCRIPT}</script></body></html>");
     out
 }
 
@@ -241,13 +241,13 @@ fn table(out: &mut String, pairs: &[&Pair]) {
         let jitter = b.and_then(|b| b.jitter);
         let time = |t: Option<crate::time::Timestamp>| t.map_or_else(String::new, timestamp_text);
         let (fs, ls) = (time(p.first_seen), time(p.last_seen));
-        let _ = write!(
+        let _ = writeln!(
             out,
             "<tr><td data-v=\"{i:06}\">{}</td><td data-v=\"{n}\">{n}</td><td data-v=\"{pl}\">{pl}</td>\
              <td data-v=\"{d}\">{d}</td><td class=\"n\" data-v=\"{sv}\">{}</td>\
              <td class=\"n\" data-v=\"{sc}\">{}</td><td class=\"n\" data-v=\"{al}\">{al}</td>\
              <td class=\"n\" data-v=\"{pv}\">{}</td><td class=\"n\" data-v=\"{jv}\">{}</td>\
-             <td data-v=\"{fs}\">{}</td><td data-v=\"{ls}\">{}</td></tr>\n",
+             <td data-v=\"{fs}\">{}</td><td data-v=\"{ls}\">{}</td></tr>",
             link(i, &p.client),
             severity(p.severity),
             num(p.score, 3),
