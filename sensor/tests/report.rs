@@ -319,5 +319,21 @@ fn report_of_a_timeline_renders_in_chromium() {
         ink * 100.0
     );
     assert!(blue, "no histogram bar visible");
+
+    // Printable: Chromium prints it to a PDF of several pages.
+    let pdf = dir.join("report.pdf");
+    run_chromium(
+        &bin,
+        &profile,
+        &html,
+        &[
+            "--no-pdf-header-footer",
+            &format!("--print-to-pdf={}", pdf.display()),
+        ],
+    );
+    let pdf = std::fs::read(&pdf).expect("a printed PDF");
+    let count = |needle: &[u8]| pdf.windows(needle.len()).filter(|w| *w == needle).count();
+    let pages = count(b"/Type /Page") - count(b"/Type /Pages");
+    assert!(pdf.starts_with(b"%PDF-") && pages >= 2, "{pages} pages");
     std::fs::remove_dir_all(&dir).unwrap();
 }

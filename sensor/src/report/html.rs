@@ -27,7 +27,8 @@ body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#
 h1{font-size:1.6em;margin:0 0 .2em}h2{border-bottom:2px solid #1f4e79;padding-bottom:.2em;margin-top:2em}
 h3{font-size:1.1em;margin:.2em 0 .5em;word-break:break-all}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #c8c8c8;padding:.25em .55em;text-align:left;vertical-align:top}
-th{background:#eef2f7}td.n{text-align:right;font-variant-numeric:tabular-nums}
+th{background:#eef2f7}td.n{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}td.nw{white-space:nowrap}
+.sortable{font-size:.9em}
 th button{font:inherit;font-weight:bold;background:none;border:0;padding:0;cursor:pointer;color:#1a1a1a}
 th[aria-sort=ascending] button::after{content:' \\25B2'}th[aria-sort=descending] button::after{content:' \\25BC'}
 .grid{display:flex;flex-wrap:wrap;align-items:flex-start;gap:0 2em}.wide{overflow-x:auto}.muted{color:#555}
@@ -247,7 +248,7 @@ fn table(out: &mut String, pairs: &[&Pair]) {
              <td data-v=\"{d}\">{d}</td><td class=\"n\" data-v=\"{sv}\">{}</td>\
              <td class=\"n\" data-v=\"{sc}\">{}</td><td class=\"n\" data-v=\"{al}\">{al}</td>\
              <td class=\"n\" data-v=\"{pv}\">{}</td><td class=\"n\" data-v=\"{jv}\">{}</td>\
-             <td data-v=\"{fs}\">{}</td><td data-v=\"{ls}\">{}</td></tr>",
+             <td class=\"nw\" data-v=\"{fs}\">{}</td><td class=\"nw\" data-v=\"{ls}\">{}</td></tr>",
             link(i, &p.client),
             severity(p.severity),
             num(p.score, 3),
