@@ -337,3 +337,54 @@ fn report_of_a_timeline_renders_in_chromium() {
     assert!(pdf.starts_with(b"%PDF-") && pages >= 2, "{pages} pages");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// Builds the report of `text` (one EVE file) in process.
+fn report_of(text: &[u8]) -> (virga::report::model::Model, String) {
+    let dir = fresh_dir("report-prop");
+    let eve = dir.join("eve.json");
+    std::fs::write(&eve, text).unwrap();
+    let m = virga::report::read_model(std::slice::from_ref(&eve)).expect("readable");
+    let page = virga::report::html::render(&m);
+    std::fs::remove_dir_all(&dir).unwrap();
+    (m, page)
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+
+    /// Any bytes: no panic, every line counted.
+    #[test]
+    fn any_bytes_make_a_report(bytes in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..4096)) {
+        let (m, page) = report_of(&bytes);
+        let lines = bytes.iter().filter(|&&b| b == b'\n').count()
+            + usize::from(bytes.last().is_some_and(|&b| b != b'\n'));
+        proptest::prop_assert_eq!(m.read.lines as usize, lines);
+        proptest::prop_assert!(page.ends_with("</html>\n"));
+    }
+
+    /// Any string in any field an alert carries comes out as text: the page
+    /// keeps exactly its own tags and names nothing external.
+    #[test]
+    fn any_string_in_an_alert_stays_text(s in "\\PC{0,80}", t in "[<>\"'&/a-z:= ]{0,40}") {
+        let evil = format!("{s}{t}");
+        let j = serde_json::Value::String(evil.clone()).to_string();
+        let line = format!(
+            r#"{{"timestamp":"2026-03-02T00:00:00.000000+0000","event_type":"alert","src_ip":{j},"dest_ip":{j},"community_id":{j},"host":{j},"alert":{{"signature":{j},"severity":1,"context":{{"virga":{{"detector":{j},"server_name":{j},"platform":{j},"ja4":{j},"name_source":{j},"client_class":{j},"client_reasons":[{j}],"kind":{j},"account":{j},"first_seen":{j},"beat_times":[0,30,60]}}}}}}}}"#
+        );
+        let (m, page) = report_of(line.as_bytes());
+        proptest::prop_assert_eq!(m.read.alerts, 1);
+        let (_, clean) = report_of(b"");
+        // The tags of the page are the page's own.
+        for tag in ["<script", "<img", "<iframe", "<link", "<style", "<a ", "<svg"] {
+            let allowed = match tag {
+                "<script" | "<style" => 1,
+                "<svg" => 2,
+                "<a " => page.matches("<a href=\"#pair-").count(),
+                _ => 0,
+            };
+            proptest::prop_assert_eq!(page.matches(tag).count(), allowed, "{}", tag);
+        }
+        proptest::prop_assert!(clean.contains("<script"));
+        proptest::prop_assert!(page.contains(&*virga::report::escape(&evil)));
+    }
+}
