@@ -291,12 +291,7 @@ fn details(out: &mut String, pairs: &[&Pair]) {
             escape(&p.client),
             escape(&p.name)
         );
-        svg::timeline(out, i, p);
-        if let Some(b) = &p.beacon {
-            if b.beat_times.len() >= 2 {
-                svg::histogram(out, i, p, b);
-            }
-        }
+        svg::figure(out, i, p);
         out.push_str("<dl>");
         let mut row = |k: &str, v: String| {
             if !v.is_empty() {

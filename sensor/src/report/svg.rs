@@ -1,6 +1,6 @@
-//! The pictures of a pair, as inline SVG: its timeline (beats, or alerts
-//! when it has no beacon evidence) and the histogram of its intervals with
-//! the detected period and jitter band.
+//! The picture of a pair, as one inline SVG ([`figure`]): its timeline
+//! (beats, or alerts when it has no beacon evidence) and, for a beacon, the
+//! histogram of its intervals with the detected period and jitter band below.
 //!
 //! Colours and strokes come from CSS classes of the page (no `style`
 //! attributes, which a strict Content-Security-Policy would block); every
@@ -37,22 +37,54 @@ pub fn duration(secs: f64) -> String {
 
 /// `x` of a value in `[0, max]` on the plot area.
 fn x_of(v: f64, max: f64) -> f64 {
-    let f = if max > 0.0 {
-        (v / max).clamp(0.0, 1.0)
+    x_in(v, 0.0, max)
+}
+
+/// `x` of a value in `[min, max]` on the plot area.
+fn x_in(v: f64, min: f64, max: f64) -> f64 {
+    let f = if max > min {
+        ((v - min) / (max - min)).clamp(0.0, 1.0)
     } else {
         0.5
     };
     MARGIN + f * (WIDTH - 2.0 * MARGIN)
 }
 
-/// Opens an `<svg>` of height `h`, labelled for the pair `id`.
-fn open(out: &mut String, id: usize, kind: &str, h: f64, title: &str) {
+/// Height of the timeline panel.
+const TIMELINE_H: f64 = 80.0;
+/// Height of the histogram panel.
+const HISTOGRAM_H: f64 = 170.0;
+
+/// Opens a panel: a group `kind` moved down by `y`, with its own title.
+fn open(out: &mut String, kind: &str, y: f64, title: &str) {
     let _ = write!(
         out,
-        "<svg class=\"plot {kind}\" data-pair=\"{id}\" viewBox=\"0 0 {WIDTH} {h}\" role=\"img\" \
-         aria-label=\"{t}\"><title>{t}</title>",
-        t = escape(title)
+        "<g class=\"{kind}\" transform=\"translate(0,{y})\"><title>{}</title>",
+        escape(title)
     );
+}
+
+/// The pair's figure: one `<svg>` (marked `data-pair="{id}"`) holding its
+/// timeline and, when it has beacon evidence with intervals, the histogram.
+pub fn figure(out: &mut String, id: usize, p: &Pair) {
+    let beacon = p.beacon.as_ref().filter(|b| b.beat_times.len() >= 2);
+    let h = TIMELINE_H + beacon.map_or(0.0, |_| HISTOGRAM_H);
+    let what = if beacon.is_some() {
+        "Beat timeline and intervals"
+    } else {
+        "Alert timeline"
+    };
+    let _ = write!(
+        out,
+        "<svg class=\"plot\" data-pair=\"{id}\" viewBox=\"0 0 {WIDTH} {h}\" role=\"img\" \
+         aria-label=\"{t}\">",
+        t = escape(&format!("{what} of {} to {}", p.client, p.name))
+    );
+    timeline(out, p);
+    if let Some(b) = beacon {
+        histogram(out, TIMELINE_H, p, b);
+    }
+    out.push_str("</svg>");
 }
 
 /// A text element.
@@ -66,7 +98,7 @@ fn text(out: &mut String, x: f64, y: f64, anchor: &str, s: &str) {
 
 /// The pair's timeline: beat starts of its latest beacon alert, else the
 /// times of its alerts.
-pub fn timeline(out: &mut String, id: usize, p: &Pair) {
+fn timeline(out: &mut String, p: &Pair) {
     let (times, what): (Vec<f64>, &str) = match &p.beacon {
         Some(b) if !b.beat_times.is_empty() => (b.beat_times.clone(), "beats"),
         _ => {
@@ -93,7 +125,7 @@ pub fn timeline(out: &mut String, id: usize, p: &Pair) {
         p.client,
         p.name
     );
-    open(out, id, "timeline", 80.0, &title);
+    open(out, "timeline", 0.0, &title);
     let _ = write!(
         out,
         "<line class=\"axis\" x1=\"{MARGIN}\" y1=\"50\" x2=\"{:.1}\" y2=\"50\"/>",
@@ -125,20 +157,33 @@ pub fn timeline(out: &mut String, id: usize, p: &Pair) {
         "middle",
         &format!("{} {what} over {}", times.len(), duration(span)),
     );
-    out.push_str("</svg>");
+    out.push_str("</g>");
 }
 
 /// The histogram of a beacon's intervals, with its band and period.
-pub fn histogram(out: &mut String, id: usize, p: &Pair, b: &Beacon) {
+fn histogram(out: &mut String, y: f64, p: &Pair, b: &Beacon) {
     let intervals = b.intervals();
     let title = format!("Intervals between the beats of {} to {}", p.client, p.name);
-    open(out, id, "histogram", 170.0, &title);
-    let band_hi = b.band_secs.map_or(0.0, |(_, hi)| hi);
-    let longest = intervals.iter().copied().fold(0.0f64, f64::max);
-    let max = (longest.max(band_hi).max(b.period_secs.unwrap_or(0.0)) * 1.1).max(1.0);
+    open(out, "histogram", y, &title);
+    // The range: every interval, the band and the period, with a margin,
+    // so the spread of a jittered sleep is visible (0 when it is near).
+    let marks = intervals
+        .iter()
+        .copied()
+        .chain(b.band_secs.into_iter().flat_map(|(lo, hi)| [lo, hi]))
+        .chain(b.period_secs);
+    let (lo_v, hi_v) = marks.fold((f64::MAX, 0.0f64), |(lo, hi), v| (lo.min(v), hi.max(v)));
+    let lo_v = lo_v.min(hi_v);
+    let pad = ((hi_v - lo_v) * 0.15).max(hi_v * 0.05).max(0.5);
+    let min = if lo_v - pad < hi_v * 0.25 {
+        0.0
+    } else {
+        lo_v - pad
+    };
+    let max = hi_v + pad;
     let (top, bottom) = (20.0, 140.0);
     if let Some((lo, hi)) = b.band_secs {
-        let (x0, x1) = (x_of(lo, max), x_of(hi, max));
+        let (x0, x1) = (x_in(lo, min, max), x_in(hi, min, max));
         let _ = write!(
             out,
             "<rect class=\"band\" x=\"{x0:.1}\" y=\"{top}\" width=\"{:.1}\" height=\"{:.1}\"/>",
@@ -148,7 +193,7 @@ pub fn histogram(out: &mut String, id: usize, p: &Pair, b: &Beacon) {
     }
     let mut bins = [0u32; BINS];
     for &i in &intervals {
-        let k = ((i / max) * BINS as f64) as usize;
+        let k = (((i - min) / (max - min)).max(0.0) * BINS as f64) as usize;
         bins[k.min(BINS - 1)] += 1;
     }
     let most = bins.iter().copied().max().unwrap_or(0).max(1);
@@ -167,7 +212,7 @@ pub fn histogram(out: &mut String, id: usize, p: &Pair, b: &Beacon) {
         );
     }
     if let Some(period) = b.period_secs {
-        let x = x_of(period, max);
+        let x = x_in(period, min, max);
         let _ = write!(
             out,
             "<line class=\"period\" x1=\"{x:.1}\" y1=\"{top}\" x2=\"{x:.1}\" y2=\"{bottom}\"/>"
@@ -178,8 +223,15 @@ pub fn histogram(out: &mut String, id: usize, p: &Pair, b: &Beacon) {
         "<line class=\"axis\" x1=\"{MARGIN}\" y1=\"{bottom}\" x2=\"{:.1}\" y2=\"{bottom}\"/>",
         WIDTH - MARGIN
     );
-    text(out, MARGIN, 156.0, "start", "0");
-    text(out, WIDTH / 2.0, 156.0, "middle", &duration(max / 2.0));
+    let start = if min > 0.0 { duration(min) } else { "0".into() };
+    text(out, MARGIN, 156.0, "start", &start);
+    text(
+        out,
+        WIDTH / 2.0,
+        156.0,
+        "middle",
+        &duration((min + max) / 2.0),
+    );
     text(out, WIDTH - MARGIN, 156.0, "end", &duration(max));
     text(out, MARGIN - 4.0, top + 8.0, "end", &most.to_string());
     let mut legend = format!("{} intervals", intervals.len());
@@ -193,7 +245,7 @@ pub fn histogram(out: &mut String, id: usize, p: &Pair, b: &Beacon) {
         legend += &format!("; jitter {:.0} %", j * 100.0);
     }
     text(out, WIDTH / 2.0, 12.0, "middle", &legend);
-    out.push_str("</svg>");
+    out.push_str("</g>");
 }
 
 #[cfg(test)]
@@ -218,12 +270,13 @@ mod tests {
             ..Pair::default()
         };
         let mut s = String::new();
-        timeline(&mut s, 3, &p);
-        histogram(&mut s, 3, &p, p.beacon.as_ref().unwrap());
+        figure(&mut s, 3, &p);
+        assert_eq!(s.matches("<svg").count(), 1);
+        assert!(s.contains("<g class=\"timeline\"") && s.contains("<g class=\"histogram\""));
         assert!(!s.contains("<script>"));
         assert!(s.contains("&lt;script&gt;"));
         assert_eq!(s.matches("class=\"beat\"").count(), 4);
-        assert_eq!(s.matches("data-pair=\"3\"").count(), 2);
+        assert_eq!(s.matches("data-pair=\"3\"").count(), 1);
         // Three intervals in one or two bins, a band and a period line.
         assert_eq!(s.matches("class=\"period\"").count(), 1);
         assert_eq!(s.matches("class=\"band\"").count(), 1);
@@ -240,8 +293,9 @@ mod tests {
             ..Pair::default()
         };
         let mut s = String::new();
-        timeline(&mut s, 0, &q);
+        figure(&mut s, 0, &q);
         assert_eq!(s.matches("class=\"hit\"").count(), 2);
+        assert!(!s.contains("histogram"));
         assert_eq!(duration(90.0), "90.0 s");
         assert_eq!(duration(3600.0), "60.0 min");
         assert_eq!(duration(f64::NAN), "?");
