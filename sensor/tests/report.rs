@@ -284,6 +284,37 @@ fn report_of_a_timeline_renders_in_chromium() {
         "one plot per pair"
     );
 
+    // The table sorts: by period (column 7), up and down, through the
+    // page's `#sort=` link.
+    let periods = |dom: &str| -> Vec<f64> {
+        let table = dom
+            .split("class=\"sortable\"")
+            .nth(1)
+            .expect("the pairs table");
+        let body = table.split("<tbody>").nth(1).unwrap();
+        let body = body.split("</tbody>").next().unwrap();
+        body.split("<tr>")
+            .skip(1)
+            .map(|row| {
+                let cell = row.split("<td").nth(8).expect("a period cell");
+                let v = cell.split("data-v=\"").nth(1).unwrap();
+                v[..v.find('"').unwrap()].parse().unwrap()
+            })
+            .collect()
+    };
+    let shown = periods(&dom);
+    assert_eq!(shown.len(), pairs.len());
+    let mut up = shown.clone();
+    up.sort_by(f64::total_cmp);
+    assert_ne!(shown, up, "the corpus order is not already by period");
+    let sorted_page = dir.join("report.html#sort=7");
+    let (dom, _) = run_chromium(&bin, &profile, &sorted_page, &["--dump-dom"]);
+    assert_eq!(periods(&dom), up);
+    let sorted_page = dir.join("report.html#sort=7-desc");
+    let (dom, _) = run_chromium(&bin, &profile, &sorted_page, &["--dump-dom"]);
+    up.reverse();
+    assert_eq!(periods(&dom), up);
+
     // The check can fail: with a wrong script hash the policy blocks the
     // script and the page is not marked.
     let tampered = dir.join("tampered.html");

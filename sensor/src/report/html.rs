@@ -44,20 +44,24 @@ a{color:#1f4e79}
 ";
 
 /// The table sorter: a click on a column header sorts the rows by the
-/// cells' `data-v` (numbers when the header says so), again to reverse.
-/// Then it marks the document `data-ready="styled"` when the style sheet
-/// applies (`unstyled` otherwise), so a test can see that the page's policy
-/// lets both its script and its style run.
+/// cells' `data-v` (numbers when the header says so), again to reverse; a
+/// link ending in `#sort=N` (or `#sort=N-desc`) opens the page sorted by
+/// column N (from 0). Then it marks the document `data-ready="styled"` when
+/// the style sheet applies (`unstyled` otherwise), so a test can see that the
+/// page's policy lets both its script and its style run.
 const SCRIPT: &str = "\
-document.querySelectorAll('th[data-k] button').forEach(function(b){b.addEventListener('click',function(){\
-var th=b.parentNode,tb=th.closest('table').tBodies[0],col=th.cellIndex,num=th.dataset.k==='n',\
-asc=th.getAttribute('aria-sort')!=='ascending';\
+function sortBy(th,asc){\
+var tb=th.closest('table').tBodies[0],col=th.cellIndex,num=th.dataset.k==='n';\
 th.parentNode.querySelectorAll('th').forEach(function(h){h.removeAttribute('aria-sort')});\
 th.setAttribute('aria-sort',asc?'ascending':'descending');\
 var rows=Array.prototype.slice.call(tb.rows);\
 rows.sort(function(r,s){var x=r.cells[col].dataset.v,y=s.cells[col].dataset.v,\
 c=num?(parseFloat(x)-parseFloat(y)):x.localeCompare(y);return asc?c:-c});\
-rows.forEach(function(r){tb.appendChild(r)})})});\
+rows.forEach(function(r){tb.appendChild(r)})}\
+document.querySelectorAll('th[data-k] button').forEach(function(b){b.addEventListener('click',function(){\
+var th=b.parentNode;sortBy(th,th.getAttribute('aria-sort')!=='ascending')})});\
+var m=/^#sort=([0-9]+)(-desc)?$/.exec(location.hash);\
+if(m){var th=document.querySelectorAll('table.sortable th')[+m[1]];if(th){sortBy(th,!m[2])}}\
 document.documentElement.setAttribute('data-ready',\
 getComputedStyle(document.body).maxWidth==='1100px'?'styled':'unstyled');";
 
