@@ -21,14 +21,20 @@ setup() {
   # The report test renders virga's HTML report in headless Chromium.
   command -v chromium >/dev/null 2>&1 || need+=(chromium)
   command -v python3 >/dev/null 2>&1 || need+=(python3)
-  python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || need+=(python3-venv)
+  # `scripts/dev.sh sigma` makes a virtual environment: Debian's python3 needs
+  # python3-venv for that (it brings ensurepip).
+  python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
   if [ ${#need[@]} -gt 0 ]; then
-    local sudo=""
-    [ "$(id -u)" -eq 0 ] || sudo="sudo"
-    echo "dev.sh: installing ${need[*]}" >&2
-    $sudo apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "${need[@]}" >/dev/null
+    apt_install "${need[@]}"
   fi
+}
+
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" -eq 0 ] || sudo="sudo"
+  echo "dev.sh: installing $*" >&2
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq "$@" >/dev/null
 }
 
 # deploy/Dockerfile runs this exact command (sensor/tests/deploy.rs checks it).
@@ -61,7 +67,9 @@ deploy_check() {
 sigma() {
   local venv=.venv-sigma
   if [ ! -x "$venv/bin/sigma" ]; then
-    python3 -m venv "$venv"
+    rm -rf "$venv"
+    # Debian's python3 makes virtual environments only with python3-venv.
+    python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv; python3 -m venv "$venv"; }
     "$venv/bin/pip" install -q sigma-cli pysigma-backend-splunk pysigma-backend-elasticsearch
   fi
   "$venv/bin/sigma" check --fail-on-issues -x attacktag -x d3_fendtag deploy/sigma
