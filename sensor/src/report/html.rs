@@ -16,7 +16,7 @@ use std::fmt::Write as _;
 
 /// Pairs given a section with their pictures and evidence (the table lists
 /// every pair kept); the most serious first.
-pub const MAX_DETAILED: usize = 300;
+pub const MAX_DETAILED: usize = 1_000;
 
 /// Top pairs in the summary.
 const TOP_PAIRS: usize = 10;
