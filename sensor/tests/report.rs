@@ -70,12 +70,25 @@ fn report_command_line() {
             "cannot write the report",
         ),
         (vec!["report", "--bogus", eve_s], "unexpected argument"),
+        (
+            vec!["report", "-o", eve_s, eve_s],
+            "would overwrite an EVE file it reads",
+        ),
     ] {
         let o = virga_in(&dir, &args);
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
         assert!(err.contains(says), "{args:?}: {err}");
+        // virga's own errors are one line (clap's usage errors add a hint).
+        if !matches!(says, "required" | "unexpected argument") {
+            assert_eq!(err.lines().count(), 1, "{err}");
+        }
     }
+    // The input survived the attempt to overwrite it.
+    assert_eq!(
+        std::fs::read_to_string(&eve).unwrap().lines().count(),
+        lines.len()
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

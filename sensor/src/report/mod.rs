@@ -48,6 +48,12 @@ pub enum ReportError {
         /// Why.
         source: std::io::Error,
     },
+    /// The report would overwrite one of its EVE files.
+    #[error("{}: the report would overwrite an EVE file it reads", path.display())]
+    OverwritesInput {
+        /// The file.
+        path: PathBuf,
+    },
     /// The report cannot be written.
     #[error("{}: cannot write the report: {source}", path.display())]
     Write {
@@ -62,7 +68,12 @@ impl ReportError {
     /// Whether nothing was done because of the invocation (a missing input,
     /// an output that cannot be created): exit status 2 rather than 1.
     pub fn is_usage(&self) -> bool {
-        matches!(self, ReportError::Open { .. } | ReportError::Write { .. })
+        matches!(
+            self,
+            ReportError::Open { .. }
+                | ReportError::OverwritesInput { .. }
+                | ReportError::Write { .. }
+        )
     }
 }
 
@@ -104,6 +115,18 @@ pub fn write_report(inputs: &[PathBuf], output: &Path) -> Result<Model, ReportEr
         path: output.to_path_buf(),
         source,
     };
+    if !to_stdout {
+        if let Ok(out) = std::fs::canonicalize(output) {
+            if inputs
+                .iter()
+                .any(|i| std::fs::canonicalize(i).is_ok_and(|i| i == out))
+            {
+                return Err(ReportError::OverwritesInput {
+                    path: output.to_path_buf(),
+                });
+            }
+        }
+    }
     let mut file = if to_stdout {
         None
     } else {
