@@ -70,7 +70,9 @@ sigma() {
     rm -rf "$venv"
     # Debian's python3 makes virtual environments only with python3-venv.
     python3 -m venv "$venv" 2>/dev/null || { rm -rf "$venv"; apt_install python3-venv; python3 -m venv "$venv"; }
-    "$venv/bin/pip" install -q sigma-cli pysigma-backend-splunk pysigma-backend-elasticsearch
+    # The major versions the rules were checked with.
+    "$venv/bin/pip" install -q 'sigma-cli>=3.1,<4' 'pySigma>=1.5,<2' \
+      'pysigma-backend-splunk>=2.1,<3' 'pySigma-backend-elasticsearch>=2.1,<3'
   fi
   "$venv/bin/sigma" check --fail-on-issues -x attacktag -x d3_fendtag deploy/sigma
   local target
