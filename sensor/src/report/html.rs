@@ -137,15 +137,17 @@ fn plural(n: u64) -> &'static str {
     }
 }
 
-/// A two-column count table.
-fn count_table(out: &mut String, title: &str, rows: &BTreeMap<String, u64>) {
+/// A two-column count table, largest count first (or in key order).
+fn count_table(out: &mut String, title: &str, rows: &BTreeMap<String, u64>, by_key: bool) {
     let _ = write!(
         out,
         "<table><thead><tr><th>{}</th><th>alerts</th></tr></thead><tbody>",
         escape(title)
     );
     let mut rows: Vec<(&String, &u64)> = rows.iter().collect();
-    rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    if !by_key {
+        rows.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    }
     for (k, n) in rows {
         let _ = write!(
             out,
@@ -158,7 +160,7 @@ fn count_table(out: &mut String, title: &str, rows: &BTreeMap<String, u64>) {
 
 fn summary(out: &mut String, m: &Model, pairs: &[&Pair]) {
     out.push_str("<section id=\"summary\"><h2>Summary</h2><div class=\"grid\">");
-    count_table(out, "detector", &m.by_detector);
+    count_table(out, "detector", &m.by_detector, false);
     let sev: BTreeMap<String, u64> = m
         .by_severity
         .iter()
@@ -173,9 +175,9 @@ fn summary(out: &mut String, m: &Model, pairs: &[&Pair]) {
             (k, n)
         })
         .collect();
-    count_table(out, "severity", &sev);
-    count_table(out, "platform", &m.by_platform);
-    count_table(out, "sensor", &m.by_sensor);
+    count_table(out, "severity", &sev, true);
+    count_table(out, "platform", &m.by_platform, false);
+    count_table(out, "sensor", &m.by_sensor, false);
     out.push_str(
         "</div><h3>Top pairs</h3><table><thead><tr><th>client</th><th>server name</th>\
                   <th>severity</th><th>score</th><th>alerts</th></tr></thead><tbody>",

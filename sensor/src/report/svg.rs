@@ -155,7 +155,16 @@ fn timeline(out: &mut String, p: &Pair) {
         WIDTH / 2.0,
         12.0,
         "middle",
-        &format!("{} {what} over {}", times.len(), duration(span)),
+        &format!(
+            "{} {} over {}",
+            times.len(),
+            if times.len() == 1 {
+                what.trim_end_matches('s')
+            } else {
+                what
+            },
+            duration(span)
+        ),
     );
     out.push_str("</g>");
 }
