@@ -23,7 +23,7 @@ const TOP_PAIRS: usize = 10;
 
 /// The page's style sheet.
 const CSS: &str = "\
-body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#fff;margin:0 auto;max-width:1100px;padding:1.5em}
+body{font:15px/1.45 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;color:#1a1a1a;background:#fff;margin:0 auto;max-width:1280px;padding:1.5em}
 h1{font-size:1.6em;margin:0 0 .2em}h2{border-bottom:2px solid #1f4e79;padding-bottom:.2em;margin-top:2em}
 h3{font-size:1.1em;margin:.2em 0 .5em;word-break:break-all}
 table{border-collapse:collapse;margin:.5em 0 1em}th,td{border:1px solid #c8c8c8;padding:.25em .55em;text-align:left;vertical-align:top}
@@ -63,7 +63,7 @@ var th=b.parentNode;sortBy(th,th.getAttribute('aria-sort')!=='ascending')})});\
 var m=/^#sort=([0-9]+)(-desc)?$/.exec(location.hash);\
 if(m){var th=document.querySelectorAll('table.sortable th')[+m[1]];if(th){sortBy(th,!m[2])}}\
 document.documentElement.setAttribute('data-ready',\
-getComputedStyle(document.body).maxWidth==='1100px'?'styled':'unstyled');";
+getComputedStyle(document.body).maxWidth==='1280px'?'styled':'unstyled');";
 
 /// `sha256-…` of a text, for a CSP source list.
 fn csp_hash(text: &str) -> String {
