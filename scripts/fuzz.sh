@@ -16,7 +16,7 @@ if [ "${1:-}" = "-t" ]; then
   shift 2
 fi
 parsers_targets=(dns_parse dns_tcp tls_client_hello tls_records tls_server_hello quic_initial http_request packet_decode defrag)
-sensor_targets=(sensor_frames)
+sensor_targets=(sensor_frames report_eve)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${parsers_targets[@]}" "${sensor_targets[@]}")
 
@@ -34,7 +34,7 @@ echo
 
 mkdir -p target/fuzz-logs
 for t in "${targets[@]}"; do
-  # sensor_frames: inputs up to 8 KiB (each input starts a whole pipeline).
+  # Sensor targets: inputs up to 8 KiB (each sensor_frames input starts a whole pipeline).
   case " ${sensor_targets[*]} " in
     *" $t "*) dir=sensor extra=(-max_len=8192) ;;
     *) dir=parsers extra=() ;;

@@ -10,7 +10,8 @@
 //! at the bottom. [`pipeline`] wires the threads together, [`settings`]
 //! turns the configuration into their settings, [`replay`] drives them over
 //! capture files and [`live_run`] over an interface; [`signals`] turns
-//! SIGTERM/SIGINT/SIGHUP into flags those loops poll.
+//! SIGTERM/SIGINT/SIGHUP into flags those loops poll. [`report`] reads EVE
+//! back (through [`eve::read`]) and makes an analyst's HTML view of alerts.
 #![forbid(unsafe_code)]
 #![deny(missing_docs)]
 
@@ -28,6 +29,7 @@ pub mod privilege;
 pub mod progress;
 pub mod records;
 pub mod replay;
+pub mod report;
 pub mod settings;
 pub mod shard;
 pub mod signals;

@@ -5,6 +5,7 @@
 //! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all] [--allow-root]
 //! virga check-config FILE
 //! virga health [-c FILE] [--address ADDR:PORT]
+//! virga report [-o FILE|-] EVE...
 //! ```
 //!
 //! Exit status:
@@ -18,7 +19,8 @@
 //!   live capture failed while running, a replay's EVE output could not be
 //!   written for a while (lines lost, counted in `stats.virga.output`; `run`
 //!   keeps going and reports them in its stop line instead), or a second
-//!   SIGTERM/SIGINT cut the shutdown drain short. `health` exits 1 for every
+//!   SIGTERM/SIGINT cut the shutdown drain short, or an EVE file failed while
+//!   `report` read it (no report is written). `health` exits 1 for every
 //!   failure (no endpoint, no answer, a bad configuration): Docker's
 //!   HEALTHCHECK reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
@@ -28,7 +30,8 @@
 //!   filter, an EVE output that cannot be opened (by the `run_as_user` account),
 //!   a metrics address that cannot be bound, a `run_as_user`/`run_as_group`
 //!   that does not exist or cannot be switched to, or still being root after
-//!   start-up without `allow_root`.
+//!   start-up without `allow_root`; for `report`, an EVE file that cannot be
+//!   opened or a report file that cannot be created.
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -88,6 +91,17 @@ enum Command {
         #[arg(long = "allow-root")]
         allow_root: bool,
     },
+    /// Make an analyst's report of alerts: one self-contained HTML file with a
+    /// summary, a sortable table of pairs, and each pair's timeline, intervals
+    /// and evidence, from the EVE files of one or several sensors.
+    Report {
+        /// HTML file to write; `-` is standard output.
+        #[arg(short = 'o', long = "output", value_name = "FILE", default_value = virga::report::DEFAULT_OUTPUT)]
+        output: PathBuf,
+        /// EVE files (JSON lines), read in order.
+        #[arg(required = true, value_name = "EVE")]
+        inputs: Vec<PathBuf>,
+    },
     /// Check a configuration file: prints `FILE: ok`, or every error as
     /// `FILE:LINE: KEY: REASON` and exits 2.
     CheckConfig {
@@ -114,10 +128,12 @@ const EXIT_STATUS: &str = "Exit status:
   1  failure after work started: a capture file is truncated or corrupt partway
      (one line `virga: FILE: corrupt capture at byte N after packet K: REASON`;
      every event before it is written), live capture failed, or a second
-     SIGTERM/SIGINT cut the shutdown short
+     SIGTERM/SIGINT cut the shutdown short, or an EVE file failed while
+     `report` read it
   2  nothing done: bad arguments or configuration, a missing or non-capture
      input (`virga: FILE: cannot open capture: REASON`), a bad interface or BPF
-     filter, an EVE output that cannot be opened";
+     filter, an EVE output that cannot be opened, an EVE file `report` cannot
+     open or a report file it cannot create";
 
 /// Exit status for invocation errors (see the module documentation).
 const USAGE: u8 = 2;
@@ -149,6 +165,7 @@ fn main() -> ExitCode {
             log_all,
             allow_root,
         } => run_cmd(interface, config, output, log_all, allow_root),
+        Command::Report { output, inputs } => report(&inputs, &output),
         Command::CheckConfig { file } => check_config(&file),
         Command::Health { config, address } => health(config.as_ref(), address),
     };
@@ -402,6 +419,23 @@ fn health(
         }
         Err(e) => Err((1, format!("unhealthy: {e}"))),
     }
+}
+
+/// `virga report`: exit 2 when an input cannot be opened or the output
+/// created, 1 when an input fails while being read.
+fn report(inputs: &[PathBuf], output: &std::path::Path) -> Result<ExitCode, Failure> {
+    let m = virga::report::write_report(inputs, output)
+        .map_err(|e| (if e.is_usage() { USAGE } else { 1 }, e.to_string()))?;
+    if output.as_os_str() != "-" {
+        eprintln!(
+            "virga: report of {} alerts ({} pairs) from {} lines written to {}",
+            m.read.alerts,
+            m.pairs.len(),
+            m.read.lines,
+            output.display()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn check_config(file: &PathBuf) -> Result<ExitCode, Failure> {

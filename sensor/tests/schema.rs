@@ -1,7 +1,8 @@
 //! Every EVE line virga writes validates against Suricata 8's schema
 //! (`shared/eve/suricata-eve-schema.json`, read from the shared folder; it is
 //! GPL-covered data and is not copied into this repository), extended only by
-//! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
+//! virga's published `stats.virga` and `alert.context.virga` objects
+//! (docs/eve-virga-extension.schema.json).
 
 mod common;
 use virga_test_support::eve_schema;
@@ -29,7 +30,13 @@ fn all_output_validates_against_the_eve_schema() {
             inputs.push(p.to_string_lossy().into_owned());
         }
     }
+    // Beacon alerts, with their beat times.
+    for t in ["dev_beacon_fast_6h.pcap", "dev_edge_cases_6h.pcap"] {
+        let p = shared.join("corpus/timelines").join(t);
+        inputs.push(p.to_string_lossy().into_owned());
+    }
     let mut lines = 0;
+    let mut beacon_alerts = 0;
     for input in &inputs {
         for log_all in [false, true] {
             for l in replay_lines(std::slice::from_ref(input), log_all) {
@@ -37,6 +44,11 @@ fn all_output_validates_against_the_eve_schema() {
                 let errs = eve_schema::schema_errors(&validator, &v);
                 assert!(errs.is_empty(), "{input}: invalid EVE line {l}\n{errs:#?}");
                 lines += 1;
+                beacon_alerts += usize::from(
+                    v["alert"]["context"]["virga"]["beat_times"]
+                        .as_array()
+                        .is_some_and(|b| !b.is_empty()),
+                );
             }
         }
     }
@@ -44,4 +56,18 @@ fn all_output_validates_against_the_eve_schema() {
     // The check can fail: a line with a field the closed schema does not know.
     let bad = serde_json::json!({"timestamp": "2026-01-01T00:00:00.000000+0000", "event_type": "tls", "tls": {"serverless": true}});
     assert!(!validator.is_valid(&bad));
+    assert!(beacon_alerts > 10, "only {beacon_alerts} beacon alerts");
+    // alert.context.virga is closed too, and beat_times bounded.
+    let alert = |virga: serde_json::Value| {
+        serde_json::json!({"timestamp": "2026-01-01T00:00:00.000000+0000", "event_type": "alert",
+            "alert": {"signature_id": 9400001, "context": {"virga": virga}}})
+    };
+    let base = serde_json::json!({"detector": "beacon", "server_name": "a", "platform": "none", "score": 1.0});
+    assert!(validator.is_valid(&alert(base.clone())));
+    let mut unknown = base.clone();
+    unknown["serverless"] = true.into();
+    assert!(!validator.is_valid(&alert(unknown)));
+    let mut long = base;
+    long["beat_times"] = (0..65).map(f64::from).collect::<Vec<_>>().into();
+    assert!(!validator.is_valid(&alert(long)));
 }

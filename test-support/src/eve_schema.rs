@@ -1,6 +1,8 @@
 //! Suricata 8's EVE schema (read from the shared folder; it is
 //! GPL-covered data and is not copied into this repository) extended only by
-//! virga's published `stats.virga` object (docs/eve-virga-extension.schema.json).
+//! virga's published objects (docs/eve-virga-extension.schema.json):
+//! `stats.virga`, and `alert.context.virga` (its `$defs.alert_context_virga`),
+//! which closes the stock schema's open `alert.context` for virga's member.
 
 use serde_json::Value;
 use std::path::Path;
@@ -20,6 +22,14 @@ pub fn eve_validator(shared: &Path) -> Option<jsonschema::Validator> {
         "/../docs/eve-virga-extension.schema.json"
     )))
     .expect("extension is JSON");
+    let alert_context = ext["$defs"]["alert_context_virga"].clone();
+    assert!(
+        alert_context.is_object(),
+        "extension lacks $defs.alert_context_virga"
+    );
+    let context = &mut schema["properties"]["alert"]["properties"]["context"];
+    assert!(context.is_object(), "stock schema lacks alert.context");
+    context["properties"]["virga"] = alert_context;
     schema["properties"]["stats"]["properties"]["virga"] = ext;
     Some(jsonschema::validator_for(&schema).expect("schema compiles"))
 }

@@ -14,7 +14,8 @@
 //! (`[detect.beacon] all_names`), allowlisted traffic removed, nothing when `enabled = false`.
 //!
 //! Memory: about 450 bytes per tracked pair with a full window (beats, key, LRU links), at most
-//! `max_pairs_per_worker` pairs; the least recently active pair is evicted past that.
+//! `max_pairs_per_worker` pairs; the least recently active pair is evicted past that. An
+//! alert's beat times are rebuilt from the window's intervals, so they cost a pair nothing.
 
 mod comb;
 mod score;
@@ -102,6 +103,10 @@ pub struct BeaconAlert {
     /// The latest intervals between beats, seconds, oldest first (at most
     /// [`RECENT_INTERVALS`]).
     pub recent_intervals: Vec<f64>,
+    /// Start of every beat in the window (at most [`WINDOW_BEATS`]), seconds after the first
+    /// of them, oldest first, at millisecond resolution; the last is the beat of this alert's
+    /// connection, so it happened at the alert's time.
+    pub beat_times: Vec<f64>,
     /// Beats the pair had when it first alerted.
     pub beats_to_detect: u32,
     /// A repeat alert for the pair (after `realert_quiet_secs`).
@@ -343,6 +348,7 @@ impl BeaconDetector {
             first_seen: pair.first_seen,
             last_seen: pair.last_seen,
             recent_intervals: pair.window.recent_intervals_secs(RECENT_INTERVALS),
+            beat_times: pair.window.beat_times_secs(),
             beats_to_detect: pair.beats_to_detect,
             repeat,
             beat_sources: pair.sources,
@@ -463,6 +469,16 @@ mod tests {
         assert!(first.jitter < 0.3 && first.score >= 0.7);
         assert_eq!(first.server_name, "x.workers.dev");
         assert_eq!(alerts[2].recent_intervals.len(), RECENT_INTERVALS);
+        // The window's beats, relative to the first; the last is the alert's own connection.
+        assert_eq!(first.beat_times.len(), first.beats as usize);
+        assert_eq!(alerts[2].beat_times.len(), WINDOW_BEATS);
+        let span = alerts[2].beat_times[WINDOW_BEATS - 1];
+        let sched = schedule(60.0, 200);
+        let last = sched
+            .iter()
+            .position(|&t| (t - alerts[2].last_seen.0 as f64 / 1e9).abs() < 1e-6)
+            .expect("the alert's connection is a beat");
+        assert!((span - (sched[last] - sched[last + 1 - WINDOW_BEATS])).abs() < 0.064);
         let st = d.stats();
         assert_eq!(
             (st.pairs, st.connections, st.beats, st.alerts),

@@ -83,6 +83,11 @@ fn write_conn(out: &mut Vec<u8>, seed: u16, a: &ConnAlert<'_>) {
                 w.elem_f64((i * 1000.0).round() / 1000.0);
             }
             w.end_array();
+            w.array("beat_times");
+            for t in &b.beat_times {
+                w.elem_f64((t * 1000.0).round() / 1000.0);
+            }
+            w.end_array();
         }
     };
     let after = |w: &mut JsonWriter<'_>| {

@@ -2,7 +2,7 @@
 //! sensor that writes JSON. One file per event type, each serializing the
 //! records (or alerts, or counters) it is about: [`dns`], [`tls`], [`quic`],
 //! [`http`], [`flow`], [`alert`], [`stats`]; [`json`] is the streaming
-//! writer they share.
+//! writer they share. [`read`] reads alert lines back (for `virga report`).
 //!
 //! Each event is one line: the common head ([`Head`]) then the event's own
 //! object. Field names, formats and nesting follow
@@ -18,6 +18,7 @@ pub mod flow;
 pub mod http;
 pub mod json;
 pub mod quic;
+pub mod read;
 pub mod stats;
 pub mod tls;
 

@@ -61,6 +61,20 @@ impl BeatWindow {
         out.extend(self.deltas.iter().map(|&ms| f64::from(ms) / 1e3));
     }
 
+    /// The start of every beat in the window, in seconds after the first of them, oldest first
+    /// (the first is 0, the last is the latest beat): the running sums of the intervals, so
+    /// they show exactly the intervals scoring sees, at millisecond resolution.
+    pub(crate) fn beat_times_secs(&self) -> Vec<f64> {
+        let mut ms = 0u64;
+        let mut out = Vec::with_capacity(self.beats());
+        out.push(0.0);
+        for &d in &self.deltas {
+            ms += u64::from(d);
+            out.push(ms as f64 / 1e3);
+        }
+        out
+    }
+
     /// The latest `n` intervals, in seconds, oldest first.
     pub(crate) fn recent_intervals_secs(&self, n: usize) -> Vec<f64> {
         let skip = self.deltas.len().saturating_sub(n);
@@ -95,6 +109,11 @@ mod tests {
         assert_eq!(w.last_beat(), at(100.0 + 30.5 * 100.0));
         assert_eq!(w.recent_intervals_secs(16).len(), 16);
         assert_eq!(w.recent_intervals_secs(1000).len(), WINDOW_BEATS - 1);
+        let times = w.beat_times_secs();
+        assert_eq!(times.len(), WINDOW_BEATS);
+        assert_eq!(times[0], 0.0);
+        assert_eq!(times[WINDOW_BEATS - 1], 30.5 * (WINDOW_BEATS - 1) as f64);
+        assert!(times.windows(2).all(|p| (p[1] - p[0] - 30.5).abs() < 1e-9));
     }
 
     #[test]
