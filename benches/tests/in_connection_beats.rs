@@ -24,7 +24,8 @@ const SEC: u64 = 1_000_000;
 const START: u64 = 1_793_610_000 * SEC;
 
 fn shared() -> Option<PathBuf> {
-    corpus::shared_with_corpus("in-connection beat tests")
+    virga_test_support::shared_path("corpus/clients/labels.jsonl")?;
+    virga_test_support::shared()
 }
 
 fn curl_to_worker(tpls: &[Template]) -> &Template {
