@@ -6,6 +6,7 @@ use crate::app::FlightLimits;
 use crate::client_class::BrowserTable;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
+use crate::output::{RedisTarget, Target};
 use crate::pipeline::PipelineConfig;
 use crate::worker::WorkerSettings;
 use std::sync::Arc;
@@ -66,6 +67,19 @@ pub fn worker_settings(cfg: &Config, log_all: bool, known: &[KnownJa4]) -> Worke
             memcap: f.first_flight_memcap_bytes,
         },
     }
+}
+
+/// The Redis output of `cfg` (`[output.redis]`), if any.
+pub fn redis_target(cfg: &Config) -> Option<Target> {
+    cfg.output.redis.as_ref().map(|r| {
+        Target::Redis(RedisTarget {
+            url: r.url.clone(),
+            mode: r.mode,
+            key: r.key.clone(),
+            stream_maxlen: r.stream_maxlen,
+            batch_lines: r.batch_lines.get(),
+        })
+    })
 }
 
 /// The detection stage settings of `cfg`.

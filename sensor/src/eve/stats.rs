@@ -108,6 +108,7 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("write_errors", o.write_errors)
                 .u64("lines_lost", o.lost_lines)
                 .u64("socket_lost_lines", o.socket_lost_lines)
+                .u64("redis_lost_lines", o.redis_lost_lines)
                 .u64("lag_batches", o.lag_batches)
                 .end_object();
         }

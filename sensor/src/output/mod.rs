@@ -1,11 +1,14 @@
 //! EVE output: a writer thread that owns the sinks (file, stdout, Unix
-//! socket), receives batches of finished lines, and flushes at a bounded
+//! socket, Redis), receives batches of finished lines, and flushes at a bounded
 //! interval and always on shutdown. It only moves lines: what they say is
 //! decided above it (`eve`); it counts what it wrote and lost
 //! ([`OutputStats`]) and publishes that to the metrics when asked.
 
 mod lines;
+mod redis;
 mod socket;
+
+pub use self::redis::{RedisMode, RedisTarget};
 
 use crate::telemetry::metrics::LatestCounters;
 pub use crate::telemetry::OutputStats;
@@ -26,6 +29,10 @@ pub enum Target {
     /// A Unix stream socket virga connects to as a client; never blocks the
     /// writer (see `socket`: bounded buffer, losses counted, reconnects).
     UnixSocket(String),
+    /// Redis (list, channel or stream); never blocks the writer (see
+    /// `redis`: a thread of its own, bounded queue, losses counted,
+    /// reconnects).
+    Redis(RedisTarget),
 }
 
 impl Target {
@@ -93,6 +100,7 @@ enum Sink {
     File(lines::LineSink, String),
     Stdout(lines::LineSink),
     Socket(socket::SocketSink),
+    Redis(self::redis::RedisSink),
 }
 
 impl Sink {
@@ -106,6 +114,7 @@ impl Sink {
             }
             Target::Stdout => Sink::Stdout(lines::LineSink::stdout()?),
             Target::UnixSocket(p) => Sink::Socket(socket::SocketSink::new(p, flush_interval)),
+            Target::Redis(r) => Sink::Redis(self::redis::RedisSink::start(r)?),
         })
     }
 
@@ -116,6 +125,7 @@ impl Sink {
                 s.push(b);
             }
             Sink::Socket(s) => s.push(b),
+            Sink::Redis(s) => s.push(b),
         }
     }
 
@@ -126,6 +136,7 @@ impl Sink {
                 s.drain();
             }
             Sink::Socket(s) => s.poll(),
+            Sink::Redis(_) => {}
         }
     }
 
@@ -133,7 +144,7 @@ impl Sink {
     fn has_pending(&self) -> bool {
         match self {
             Sink::File(s, _) | Sink::Stdout(s) => s.has_pending(),
-            Sink::Socket(_) => false,
+            Sink::Socket(_) | Sink::Redis(_) => false,
         }
     }
 
@@ -145,6 +156,7 @@ impl Sink {
                 stats.write_errors += s.errors();
             }
             Sink::Socket(s) => stats.socket_lost_lines += s.lost_lines(),
+            Sink::Redis(s) => stats.redis_lost_lines += s.lost_lines(),
         }
     }
 }
@@ -217,7 +229,7 @@ impl Output {
 }
 
 /// How long the writer keeps trying to hand pending lines to a socket peer
-/// at shutdown.
+/// or Redis at shutdown.
 const SOCKET_FINISH: Duration = Duration::from_secs(1);
 
 fn writer_loop(
@@ -297,6 +309,7 @@ fn writer_loop(
     for (_, sink) in sinks.iter_mut() {
         match sink {
             Sink::Socket(s) => s.finish(SOCKET_FINISH),
+            Sink::Redis(s) => s.finish(SOCKET_FINISH),
             Sink::File(s, _) | Sink::Stdout(s) => {
                 s.close();
             }

@@ -145,6 +145,8 @@ pub struct OutputStats {
     pub lost_lines: u64,
     /// Lines a Unix socket peer never got (absent, gone or too slow).
     pub socket_lost_lines: u64,
+    /// Lines Redis never got (unreachable, refused them, or too slow).
+    pub redis_lost_lines: u64,
 }
 
 /// Every counter the sensor keeps; parts from several threads add up.
@@ -192,6 +194,8 @@ pub struct WriterCounters {
     pub lost_lines: u64,
     /// Lines a Unix socket peer never got.
     pub socket_lost_lines: u64,
+    /// Lines Redis never got.
+    pub redis_lost_lines: u64,
     /// Batches waiting in the writer's queue (output lag).
     pub lag_batches: u64,
 }
@@ -209,6 +213,7 @@ pub fn add_writer_counters(
         write_errors: o.write_errors,
         lost_lines: o.lost_lines,
         socket_lost_lines: o.socket_lost_lines,
+        redis_lost_lines: o.redis_lost_lines,
         lag_batches,
     });
     if let (None, Some(e)) = (c.engine, engine) {

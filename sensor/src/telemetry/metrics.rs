@@ -104,6 +104,7 @@ impl LatestCounters {
                 write_errors: base.write_errors + o.write_errors,
                 lost_lines: base.lost_lines + o.lost_lines,
                 socket_lost_lines: base.socket_lost_lines + o.socket_lost_lines,
+                redis_lost_lines: base.redis_lost_lines + o.redis_lost_lines,
             };
             v.output_lag_batches = lag_batches;
         });
@@ -118,6 +119,7 @@ impl LatestCounters {
         b.write_errors += o.write_errors;
         b.lost_lines += o.lost_lines;
         b.socket_lost_lines += o.socket_lost_lines;
+        b.redis_lost_lines += o.redis_lost_lines;
     }
 
     /// A copy of the current values.
@@ -180,6 +182,8 @@ pub enum Metric {
     OutputLost,
     /// Lines a Unix socket peer never got.
     OutputSocketLost,
+    /// Lines Redis never got.
+    OutputRedisLost,
     /// Batches waiting for the writer.
     OutputLag,
 }
@@ -207,6 +211,7 @@ impl Metric {
             Metric::OutputWriteErrors => "virga_output_write_errors_total",
             Metric::OutputLost => "virga_output_lost_lines_total",
             Metric::OutputSocketLost => "virga_output_socket_lost_lines_total",
+            Metric::OutputRedisLost => "virga_output_redis_lost_lines_total",
             Metric::OutputLag => "virga_output_lag_batches",
         }
     }
@@ -253,6 +258,7 @@ impl Metric {
             Metric::OutputWriteErrors => "Failed write attempts to an EVE file or stdout.",
             Metric::OutputLost => "EVE lines a file or stdout never got (dropped whole while it could not be written).",
             Metric::OutputSocketLost => "EVE lines the Unix socket peer never got.",
+            Metric::OutputRedisLost => "EVE lines Redis never got ([output.redis]).",
             Metric::OutputLag => "Output lag: batches of EVE lines waiting for the writer.",
         }
     }
@@ -353,6 +359,11 @@ pub fn render(v: &Values) -> String {
         &mut o,
         Metric::OutputSocketLost,
         &[("", v.output.socket_lost_lines)],
+    );
+    family(
+        &mut o,
+        Metric::OutputRedisLost,
+        &[("", v.output.redis_lost_lines)],
     );
     family(&mut o, Metric::OutputLag, &[("", v.output_lag_batches)]);
     o
@@ -513,6 +524,7 @@ mod tests {
             OutputWriteErrors,
             OutputLost,
             OutputSocketLost,
+            OutputRedisLost,
             OutputLag,
         ];
         for m in all {
