@@ -389,7 +389,10 @@ mod redis_tests {
     #[test]
     fn bad_redis_urls_are_named_without_their_password() {
         for (url, reason) in [
-            ("http://pw@h:1", "scheme `http` is not one of redis, rediss, redis+unix"),
+            (
+                "http://pw@h:1",
+                "scheme `http` is not one of redis, rediss, redis+unix",
+            ),
             ("redis://u:pw@h:1/x", "the path must be a database number"),
             ("redis+unix://", "has no socket path"),
             ("rediss://u:pw@:1", "not a URL"),

@@ -92,6 +92,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         client_quiet_secs: d.client.quiet.as_secs(),
         prevalence_window_secs: d.prevalence.window.as_secs(),
         prevalence_max_names: d.prevalence.max_names,
+        prevalence_redis_url: d.prevalence.redis_url.clone(),
         dns: d.dns.enabled.then(|| d.dns.clone()),
         beacon: d.beacon.enabled.then(|| d.beacon.clone()),
     }

@@ -15,6 +15,7 @@ use super::beacon::BeaconDetector;
 use super::client::{ClientDetector, ClientVerdict};
 use super::dns_anomaly::DnsAnomalyDetector;
 use super::prevalence::Prevalence;
+use super::prevalence_shared::SharedPrevalence;
 use crate::records::{ConnStart, DetectionRecord, DnsLookup};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
@@ -40,6 +41,9 @@ pub struct EngineConfig {
     pub prevalence_window_secs: u64,
     /// Names tracked for prevalence.
     pub prevalence_max_names: NonZeroUsize,
+    /// Redis server through which sensors share prevalence (`None`: this
+    /// sensor's count alone, deterministic).
+    pub prevalence_redis_url: Option<String>,
     /// DNS anomaly detector settings (`None` = off).
     pub dns: Option<virga_config::DnsDetect>,
     /// Beacon detector settings (`None` = off).
@@ -132,12 +136,53 @@ impl Engine {
     }
 }
 
+/// This sensor's own prevalence count, or the one shared through Redis.
+enum PrevalenceCount {
+    Local(Prevalence),
+    Shared(Box<SharedPrevalence>),
+}
+
+impl PrevalenceCount {
+    fn new(cfg: &EngineConfig) -> Self {
+        let local = || Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        let Some(url) = &cfg.prevalence_redis_url else {
+            return PrevalenceCount::Local(local());
+        };
+        match SharedPrevalence::new(url, cfg.prevalence_max_names, cfg.prevalence_window_secs) {
+            Ok(s) => PrevalenceCount::Shared(Box::new(s)),
+            Err(e) => {
+                // The configuration checked the URL; the redis crate refusing
+                // it still leaves the sensor running, on its own count.
+                eprintln!(
+                    "virga: prevalence Redis URL not usable ({:?}); counting alone",
+                    e.kind()
+                );
+                PrevalenceCount::Local(local())
+            }
+        }
+    }
+
+    fn observe(&mut self, name: &Arc<str>, browser: bool, client: IpAddr, ts: Timestamp) -> u32 {
+        match self {
+            PrevalenceCount::Local(p) => p.observe(name, browser, client, ts),
+            PrevalenceCount::Shared(p) => p.observe(name, browser, client, ts),
+        }
+    }
+
+    fn local_decisions(&self) -> u64 {
+        match self {
+            PrevalenceCount::Local(_) => 0,
+            PrevalenceCount::Shared(p) => p.local_decisions(),
+        }
+    }
+}
+
 struct State {
     cfg: EngineConfig,
     sink: Box<dyn AlertSink>,
     pending: Vec<Vec<DetectionRecord>>,
     watermarks: Vec<Timestamp>,
-    prevalence: Prevalence,
+    prevalence: PrevalenceCount,
     client: ClientDetector,
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
@@ -148,7 +193,7 @@ struct State {
 
 impl State {
     fn new(cfg: EngineConfig, workers: usize, sink: Box<dyn AlertSink>) -> State {
-        let prevalence = Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        let prevalence = PrevalenceCount::new(&cfg);
         let dns = cfg
             .dns
             .clone()
@@ -192,6 +237,7 @@ impl State {
             }
         }
         self.release(None);
+        self.stats.prevalence_local = self.prevalence.local_decisions();
         if let Some(b) = &self.beacon {
             self.stats.beacon_browser_held = b.stats().browser_held;
             self.stats.beacon_pairs_evicted = b.stats().evictions;
@@ -243,6 +289,7 @@ impl State {
         if let Some(b) = &self.beacon {
             self.stats.beacon_browser_held = b.stats().browser_held;
         }
+        self.stats.prevalence_local = self.prevalence.local_decisions();
         if self.stats != self.published {
             self.published = self.stats;
             self.sink.counters(&self.stats);

@@ -90,6 +90,7 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("dns", e.alerts_dns)
                 .end_object()
                 .u64("serverless_connections", e.serverless_conns)
+                .u64("prevalence_local", e.prevalence_local)
                 .object("evicted")
                 .u64("beacon_pairs", e.beacon_pairs_evicted)
                 .u64("dns_tracks", e.dns_tracks_evicted)

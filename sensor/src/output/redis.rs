@@ -57,7 +57,13 @@ pub struct RedisTarget {
 impl fmt::Debug for RedisTarget {
     /// The server's address only: the URL may hold a password.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "redis {} ({:?} {})", server_name(&self.url), self.mode, self.key)
+        write!(
+            f,
+            "redis {} ({:?} {})",
+            server_name(&self.url),
+            self.mode,
+            self.key
+        )
     }
 }
 
@@ -254,11 +260,14 @@ impl Courier {
         if self.conn.is_some() || Instant::now() < self.next_attempt {
             return;
         }
-        let attempt = self.client.get_connection_with_timeout(IO_TIMEOUT).and_then(|c| {
-            c.set_write_timeout(Some(IO_TIMEOUT))?;
-            c.set_read_timeout(Some(IO_TIMEOUT))?;
-            Ok(c)
-        });
+        let attempt = self
+            .client
+            .get_connection_with_timeout(IO_TIMEOUT)
+            .and_then(|c| {
+                c.set_write_timeout(Some(IO_TIMEOUT))?;
+                c.set_read_timeout(Some(IO_TIMEOUT))?;
+                Ok(c)
+            });
         match attempt {
             Ok(c) => {
                 self.conn = Some(c);
@@ -373,6 +382,9 @@ mod tests {
             batch_lines: 1,
         };
         let shown = format!("{t:?}");
-        assert!(shown.contains("10.1.2.3:6380") && !shown.contains("s3cret"), "{shown}");
+        assert!(
+            shown.contains("10.1.2.3:6380") && !shown.contains("s3cret"),
+            "{shown}"
+        );
     }
 }

@@ -127,6 +127,9 @@ pub struct EngineStats {
     pub alerts_client: u64,
     /// Alerts of the DNS anomaly detector (part of `alerts`).
     pub alerts_dns: u64,
+    /// Prevalence decisions made with this sensor's count alone because the
+    /// shared Redis was unreachable (`[detect.prevalence] redis_url`).
+    pub prevalence_local: u64,
 }
 
 /// Counters kept by the writer thread.

@@ -1,0 +1,291 @@
+//! Prevalence shared by several sensors through Redis
+//! (`[detect.prevalence] redis_url`): a sensor that sees 2 of the 44 hosts
+//! polling a name learns of the other 42 from the sensors that see them.
+//!
+//! Each sensor adds the (name, client class) → client pairs it sees to one
+//! HyperLogLog per window of packet time in Redis (`PFADD`, queued and sent
+//! in one pipelined round trip per second of packet time, the stage's tick)
+//! and decides with `PFCOUNT` of the current and the previous window's
+//! logs — the clients of every sensor over the last one to two windows —
+//! fetched once per name and tick and cached until the next tick. It never
+//! decides with less than its own exact count ([`Prevalence`]), which it keeps
+//! in any case. Keys expire two windows (plus a margin) after their last
+//! write.
+//!
+//! HyperLogLog counts are exact for small sets (Redis keeps a sparse,
+//! exact-for-few representation) and within 0.81 % (standard error) beyond;
+//! prevalence only matters around `prevalence_free_clients`, where counts
+//! are small.
+//!
+//! While Redis is unreachable the sensor counts its own clients alone (as
+//! without `redis_url`), says so once on stderr, counts every decision made
+//! that way (`stats.virga.prevalence_local`), keeps up to
+//! [`MAX_QUEUED`] pairs to add when Redis is back, and retries with a backoff
+//! up to [`MAX_RETRY`].
+
+use super::prevalence::Prevalence;
+use crate::time::Timestamp;
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::num::NonZeroUsize;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Pairs waiting to be added; past this, new ones are not queued (the
+/// count then misses them until the client is seen again).
+pub const MAX_QUEUED: usize = 65_536;
+
+/// Longest interval between connection attempts.
+pub const MAX_RETRY: Duration = Duration::from_secs(30);
+
+/// First interval between connection attempts.
+const MIN_RETRY: Duration = Duration::from_millis(250);
+
+/// Deadline of a connection attempt and of each round trip: the detection
+/// stage waits at most this on a Redis that does not answer.
+const IO_TIMEOUT: Duration = Duration::from_millis(500);
+
+/// Prefix of every key this module writes.
+const KEY_PREFIX: &str = "virga:prevalence";
+
+/// Distinct clients per name and class, over every sensor that shares the
+/// Redis server.
+pub struct SharedPrevalence {
+    local: Prevalence,
+    client: redis::Client,
+    name: String,
+    conn: Option<redis::Connection>,
+    window_secs: u64,
+    /// Second of packet time of the current tick.
+    tick: u64,
+    /// Pairs to add at the next round trip: key → members.
+    queued: HashMap<Vec<u8>, Vec<String>>,
+    queued_members: usize,
+    /// Union counts fetched during the current tick: (name, class) → count.
+    cache: HashMap<(Arc<str>, bool), u32>,
+    retry: Duration,
+    next_attempt: Instant,
+    /// An outage is being reported (once, until Redis answers again).
+    reported: bool,
+    /// Decisions made with the local count because Redis was unreachable.
+    local_decisions: u64,
+}
+
+impl SharedPrevalence {
+    /// A tracker over `window_secs` of packet time that shares its counts
+    /// through the Redis server at `url`; connects at the first use.
+    ///
+    /// # Errors
+    /// `url` is not a Redis URL the `redis` crate accepts.
+    pub fn new(
+        url: &str,
+        max_names: NonZeroUsize,
+        window_secs: u64,
+    ) -> Result<Self, redis::RedisError> {
+        let client = redis::Client::open(url)?;
+        Ok(SharedPrevalence {
+            local: Prevalence::new(max_names, window_secs),
+            name: client.get_connection_info().addr.to_string(),
+            client,
+            conn: None,
+            window_secs: window_secs.max(1),
+            tick: u64::MAX,
+            queued: HashMap::new(),
+            queued_members: 0,
+            cache: HashMap::new(),
+            retry: MIN_RETRY,
+            next_attempt: Instant::now(),
+            reported: false,
+            local_decisions: 0,
+        })
+    }
+
+    /// Decisions made so far with this sensor's count alone (Redis
+    /// unreachable).
+    pub fn local_decisions(&self) -> u64 {
+        self.local_decisions
+    }
+
+    /// Records that `client` of class `browser` used `name` at `ts` and
+    /// returns the number of distinct clients of that class for the name
+    /// over every sensor (at least this sensor's own count).
+    pub fn observe(
+        &mut self,
+        name: &Arc<str>,
+        browser: bool,
+        client: IpAddr,
+        ts: Timestamp,
+    ) -> u32 {
+        let own = self.local.observe(name, browser, client, ts);
+        let sec = ts.secs();
+        if sec != self.tick {
+            self.tick = sec;
+            self.cache.clear();
+            self.send_queued();
+        }
+        let window = sec / self.window_secs;
+        if self.queued_members < MAX_QUEUED {
+            self.queued
+                .entry(key(self.window_secs, window, name, browser))
+                .or_default()
+                .push(client.to_string());
+            self.queued_members += 1;
+        }
+        let ck = (name.clone(), browser);
+        if let Some(n) = self.cache.get(&ck) {
+            return (*n).max(own);
+        }
+        match self.fetch(window, name, browser) {
+            Some(n) => {
+                self.cache.insert(ck, n);
+                n.max(own)
+            }
+            None => {
+                self.local_decisions += 1;
+                own
+            }
+        }
+    }
+
+    /// Adds the queued pairs and counts the name's clients over the current
+    /// and previous windows, in one round trip.
+    fn fetch(&mut self, window: u64, name: &str, browser: bool) -> Option<u32> {
+        self.connect_if_due();
+        let conn = self.conn.as_mut()?;
+        let mut p = adds(&self.queued, self.window_secs);
+        p.cmd("PFCOUNT")
+            .arg(key(self.window_secs, window, name, browser))
+            .arg(key(
+                self.window_secs,
+                window.saturating_sub(1),
+                name,
+                browser,
+            ));
+        match p.query::<(u64,)>(conn) {
+            Ok((n,)) => {
+                self.queued.clear();
+                self.queued_members = 0;
+                self.back();
+                Some(u32::try_from(n).unwrap_or(u32::MAX))
+            }
+            Err(e) => {
+                self.failed(&e);
+                None
+            }
+        }
+    }
+
+    /// Sends the queued pairs (at a tick).
+    fn send_queued(&mut self) {
+        if self.queued.is_empty() {
+            return;
+        }
+        self.connect_if_due();
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        match adds(&self.queued, self.window_secs).query::<()>(conn) {
+            Ok(()) => {
+                self.queued.clear();
+                self.queued_members = 0;
+                self.back();
+            }
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    fn connect_if_due(&mut self) {
+        if self.conn.is_some() || Instant::now() < self.next_attempt {
+            return;
+        }
+        let attempt = self
+            .client
+            .get_connection_with_timeout(IO_TIMEOUT)
+            .and_then(|c| {
+                c.set_read_timeout(Some(IO_TIMEOUT))?;
+                c.set_write_timeout(Some(IO_TIMEOUT))?;
+                Ok(c)
+            });
+        match attempt {
+            Ok(c) => self.conn = Some(c),
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// Redis answered: the outage, if any, is over.
+    fn back(&mut self) {
+        self.retry = MIN_RETRY;
+        if self.reported {
+            eprintln!(
+                "virga: prevalence Redis {}: shared counts again ({} decisions made with this \
+                 sensor's count alone)",
+                self.name, self.local_decisions
+            );
+            self.reported = false;
+        }
+    }
+
+    fn failed(&mut self, e: &redis::RedisError) {
+        self.conn = None;
+        self.next_attempt = Instant::now() + self.retry;
+        self.retry = (self.retry * 2).min(MAX_RETRY);
+        if !self.reported {
+            eprintln!(
+                "virga: prevalence Redis {}: unreachable ({e}); counting this sensor's clients \
+                 alone until it is back",
+                self.name
+            );
+            self.reported = true;
+        }
+    }
+}
+
+/// A pipeline of `PFADD`s (and `EXPIRE`s) for the queued pairs.
+fn adds(queued: &HashMap<Vec<u8>, Vec<String>>, window_secs: u64) -> redis::Pipeline {
+    let mut p = redis::pipe();
+    // Two windows of life after the last write, plus a margin for sensors
+    // whose clocks or captures lag a little.
+    let ttl = window_secs.saturating_mul(2).saturating_add(300);
+    for (k, members) in queued {
+        p.cmd("PFADD").arg(k).arg(members).ignore();
+        p.cmd("EXPIRE").arg(k).arg(ttl).ignore();
+    }
+    p
+}
+
+/// The HyperLogLog key of `name`, class `browser`, window number `window`
+/// (of `window_secs`). The name is stored as given (Redis keys are binary).
+fn key(window_secs: u64, window: u64, name: &str, browser: bool) -> Vec<u8> {
+    let class = if browser { 'b' } else { 'n' };
+    let mut k = format!("{KEY_PREFIX}:{window_secs}:{window}:{class}:").into_bytes();
+    k.extend_from_slice(name.as_bytes());
+    k
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_separate_windows_classes_and_window_lengths() {
+        assert_eq!(
+            key(3600, 7, "a.workers.dev", false),
+            b"virga:prevalence:3600:7:n:a.workers.dev"
+        );
+        assert_ne!(key(3600, 7, "a", true), key(3600, 7, "a", false));
+        assert_ne!(key(3600, 7, "a", true), key(60, 7, "a", true));
+    }
+
+    #[test]
+    fn unreachable_redis_falls_back_to_the_local_count() {
+        // Nothing listens on port 1 of the loopback address.
+        let mut p =
+            SharedPrevalence::new("redis://127.0.0.1:1", NonZeroUsize::new(8).unwrap(), 3600)
+                .unwrap();
+        let n: Arc<str> = Arc::from("agent.x.workers.dev");
+        let t = |s| Timestamp::from_secs_nanos(s, 0);
+        assert_eq!(p.observe(&n, false, "10.0.0.1".parse().unwrap(), t(0)), 1);
+        assert_eq!(p.observe(&n, false, "10.0.0.2".parse().unwrap(), t(1)), 2);
+        assert!(p.local_decisions() >= 1);
+    }
+}
