@@ -93,6 +93,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         prevalence_window_secs: d.prevalence.window.as_secs(),
         prevalence_max_names: d.prevalence.max_names,
         prevalence_redis_url: d.prevalence.redis_url.clone(),
+        prevalence_lockstep: false,
         dns: d.dns.enabled.then(|| d.dns.clone()),
         beacon: d.beacon.enabled.then(|| d.beacon.clone()),
     }
@@ -113,7 +114,10 @@ pub fn pipeline_config(
         drop_when_full: live && cfg.capture.live_queue_full == virga_config::QueueFullPolicy::Drop,
         stats_interval_secs: cfg.output.stats_interval.map(|d| d.as_secs().max(1)),
         worker: worker_settings(cfg, log_all, known),
-        engine: engine_config(cfg),
+        engine: EngineConfig {
+            prevalence_lockstep: !live,
+            ..engine_config(cfg)
+        },
     }
 }
 

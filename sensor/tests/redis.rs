@@ -464,8 +464,8 @@ fn replay_alerts(input: &Path, cfg_text: &str) -> (BTreeSet<(String, String)>, s
 /// The fleet of `dev_hard_48h` (42 hosts running one agent against one
 /// Worker) split between two sensors. `prevalence_free_clients = 10`: a
 /// half (21 hosts) alone is few enough to alert on, the whole fleet is not.
-/// Sharing prevalence through Redis, the two halves give the alerts one
-/// sensor gives on all the traffic.
+/// Sharing prevalence through Redis, the two halves replayed side by side
+/// give the alerts one sensor gives on all the traffic.
 #[test]
 fn two_sensors_sharing_prevalence_alert_as_one() {
     let Some(shared) = shared() else {
@@ -496,26 +496,29 @@ fn two_sensors_sharing_prevalence_alert_as_one() {
             half.display()
         );
     }
-    // Shared: the first pass fills Redis (a sensor that runs before the
-    // other sees only its own hosts, as the halves alone); the second pass
-    // is what sensors running side by side see.
+    // Shared: the two replays run side by side, as two live sensors would,
+    // and keep in step by packet time through Redis.
     let server = Server::on_port();
     let shared_cfg = format!(
         "{alone}\n[detect.prevalence]\nredis_url = \"{}\"\n",
         server.url()
     );
-    for half in [&a, &b] {
-        replay_alerts(half, &shared_cfg);
-    }
-    let mut together = BTreeSet::new();
-    for half in [&a, &b] {
-        let (alerts, last) = replay_alerts(half, &shared_cfg);
-        assert_eq!(
-            last["stats"]["virga"]["prevalence_local"], 0,
-            "Redis was reachable"
-        );
-        together.extend(alerts);
-    }
+    let together = std::thread::scope(|sc| {
+        let runs: Vec<_> = [&a, &b]
+            .into_iter()
+            .map(|half| sc.spawn(|| replay_alerts(half, &shared_cfg)))
+            .collect();
+        let mut together = BTreeSet::new();
+        for r in runs {
+            let (alerts, last) = r.join().unwrap();
+            assert_eq!(
+                last["stats"]["virga"]["prevalence_local"], 0,
+                "Redis was reachable"
+            );
+            together.extend(alerts);
+        }
+        together
+    });
     assert_eq!(together, one_sensor);
     // Redis gone: each sensor counts alone again, says so and counts it.
     drop(server);

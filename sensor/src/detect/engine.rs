@@ -44,6 +44,9 @@ pub struct EngineConfig {
     /// Redis server through which sensors share prevalence (`None`: this
     /// sensor's count alone, deterministic).
     pub prevalence_redis_url: Option<String>,
+    /// Replays sharing prevalence keep in step by packet time (see
+    /// `prevalence_shared`); live sensors never wait for each other.
+    pub prevalence_lockstep: bool,
     /// DNS anomaly detector settings (`None` = off).
     pub dns: Option<virga_config::DnsDetect>,
     /// Beacon detector settings (`None` = off).
@@ -148,7 +151,12 @@ impl PrevalenceCount {
         let Some(url) = &cfg.prevalence_redis_url else {
             return PrevalenceCount::Local(local());
         };
-        match SharedPrevalence::new(url, cfg.prevalence_max_names, cfg.prevalence_window_secs) {
+        match SharedPrevalence::new(
+            url,
+            cfg.prevalence_max_names,
+            cfg.prevalence_window_secs,
+            cfg.prevalence_lockstep,
+        ) {
             Ok(s) => PrevalenceCount::Shared(Box::new(s)),
             Err(e) => {
                 // The configuration checked the URL; the redis crate refusing
@@ -166,6 +174,13 @@ impl PrevalenceCount {
         match self {
             PrevalenceCount::Local(p) => p.observe(name, browser, client, ts),
             PrevalenceCount::Shared(p) => p.observe(name, browser, client, ts),
+        }
+    }
+
+    /// Every record up to `ts` was processed.
+    fn advance(&mut self, ts: Timestamp) {
+        if let PrevalenceCount::Shared(p) = self {
+            p.advance(ts);
         }
     }
 
@@ -284,6 +299,9 @@ impl State {
                 DetectionRecord::ConnStart(c) => self.on_conn(&c),
                 DetectionRecord::DnsLookup(d) => self.on_dns(&d),
             }
+        }
+        if let Some(t) = upto {
+            self.prevalence.advance(t);
         }
         self.sink.flush();
         if let Some(b) = &self.beacon {

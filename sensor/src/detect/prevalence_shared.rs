@@ -17,6 +17,14 @@
 //! prevalence only matters around `prevalence_free_clients`, where counts
 //! are small.
 //!
+//! Replays that share prevalence keep in step by packet time (`lockstep`,
+//! on for `virga replay`, off for live capture, where packet time is the wall
+//! clock): each publishes how far it got (after sending its pairs) and,
+//! before deciding at second `t`, waits until every other replay still
+//! running has got to `t` — so two replays started together decide as live
+//! sensors side by side would. A replay that stopped without saying so is
+//! waited for at most [`ALIVE`] after its last sign of life.
+//!
 //! While Redis is unreachable the sensor counts its own clients alone (as
 //! without `redis_url`), says so once on stderr, counts every decision made
 //! that way (`stats.virga.prevalence_local`), keeps up to
@@ -48,6 +56,26 @@ const IO_TIMEOUT: Duration = Duration::from_millis(500);
 /// Prefix of every key this module writes.
 const KEY_PREFIX: &str = "virga:prevalence";
 
+/// How long a replay in lockstep counts as running after its last sign of
+/// life.
+pub const ALIVE: Duration = Duration::from_secs(10);
+
+/// Longest a replay waits for the others at one second of packet time.
+const MAX_WAIT: Duration = Duration::from_secs(120);
+
+/// Shortest wall-clock interval between two progress reports of a replay
+/// (it also reports before it waits, and when it ends).
+const PUBLISH_EVERY: Duration = Duration::from_millis(5);
+
+/// A replay's place among the replays sharing Redis.
+struct Lockstep {
+    /// Unique among the replays (process, time, instance).
+    id: String,
+    /// Packet second last published.
+    published: u64,
+    at: Instant,
+}
+
 /// Distinct clients per name and class, over every sensor that shares the
 /// Redis server.
 pub struct SharedPrevalence {
@@ -69,11 +97,13 @@ pub struct SharedPrevalence {
     reported: bool,
     /// Decisions made with the local count because Redis was unreachable.
     local_decisions: u64,
+    lockstep: Option<Lockstep>,
 }
 
 impl SharedPrevalence {
     /// A tracker over `window_secs` of packet time that shares its counts
     /// through the Redis server at `url`; connects at the first use.
+    /// `lockstep`: keep in step with other replays (see the module doc).
     ///
     /// # Errors
     /// `url` is not a Redis URL the `redis` crate accepts.
@@ -81,8 +111,23 @@ impl SharedPrevalence {
         url: &str,
         max_names: NonZeroUsize,
         window_secs: u64,
+        lockstep: bool,
     ) -> Result<Self, redis::RedisError> {
         let client = redis::Client::open(url)?;
+        static INSTANCE: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let lockstep = lockstep.then(|| {
+            // Wall time only tells this process from another with its id.
+            let born = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_nanos();
+            let n = INSTANCE.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            Lockstep {
+                id: format!("{}-{born}-{n}", std::process::id()),
+                published: 0,
+                at: Instant::now(),
+            }
+        });
         Ok(SharedPrevalence {
             local: Prevalence::new(max_names, window_secs),
             name: client.get_connection_info().addr.to_string(),
@@ -97,6 +142,7 @@ impl SharedPrevalence {
             next_attempt: Instant::now(),
             reported: false,
             local_decisions: 0,
+            lockstep,
         })
     }
 
@@ -118,11 +164,7 @@ impl SharedPrevalence {
     ) -> u32 {
         let own = self.local.observe(name, browser, client, ts);
         let sec = ts.secs();
-        if sec != self.tick {
-            self.tick = sec;
-            self.cache.clear();
-            self.send_queued();
-        }
+        self.advance(ts);
         let window = sec / self.window_secs;
         if self.queued_members < MAX_QUEUED {
             self.queued
@@ -135,6 +177,7 @@ impl SharedPrevalence {
         if let Some(n) = self.cache.get(&ck) {
             return (*n).max(own);
         }
+        self.wait_for_others(sec);
         match self.fetch(window, name, browser) {
             Some(n) => {
                 self.cache.insert(ck, n);
@@ -143,6 +186,132 @@ impl SharedPrevalence {
             None => {
                 self.local_decisions += 1;
                 own
+            }
+        }
+    }
+
+    /// Every record up to `ts` was seen: at a new second, sends the queued
+    /// pairs, forgets the cached counts and (in lockstep) says how far this
+    /// replay got.
+    pub fn advance(&mut self, ts: Timestamp) {
+        let sec = ts.secs();
+        if sec == self.tick {
+            return;
+        }
+        self.tick = sec;
+        self.cache.clear();
+        self.send_queued();
+        if self
+            .lockstep
+            .as_ref()
+            .is_some_and(|l| l.at.elapsed() >= PUBLISH_EVERY)
+        {
+            self.publish(sec);
+        }
+    }
+
+    /// Publishes this replay's progress: every pair before second `sec` is
+    /// in Redis (they were sent first).
+    fn publish(&mut self, sec: u64) {
+        let (Some(l), Some(conn)) = (self.lockstep.as_mut(), self.conn.as_mut()) else {
+            return;
+        };
+        if !self.queued.is_empty() {
+            return; // not sent: the others must not count on them yet
+        }
+        let clock = format!("{KEY_PREFIX}:clock");
+        let r = redis::pipe()
+            .cmd("HSET")
+            .arg(&clock)
+            .arg(&l.id)
+            .arg(sec)
+            .ignore()
+            .cmd("EXPIRE")
+            .arg(&clock)
+            .arg(86_400)
+            .ignore()
+            .cmd("SET")
+            .arg(format!("{KEY_PREFIX}:alive:{}", l.id))
+            .arg(1)
+            .arg("PX")
+            .arg(ALIVE.as_millis() as u64)
+            .ignore()
+            .query::<()>(conn);
+        l.at = Instant::now();
+        match r {
+            Ok(()) => l.published = sec,
+            Err(e) => self.failed(&e),
+        }
+    }
+
+    /// In lockstep: waits until every other running replay got to `sec`.
+    fn wait_for_others(&mut self, sec: u64) {
+        if self.lockstep.is_none() {
+            return;
+        }
+        self.send_queued();
+        self.publish(sec);
+        let start = Instant::now();
+        let mut sleep = Duration::from_micros(200);
+        loop {
+            let Some(behind) = self.others_behind(sec) else {
+                return;
+            };
+            if behind == 0 {
+                return;
+            }
+            if start.elapsed() > MAX_WAIT {
+                eprintln!(
+                    "virga: prevalence Redis {}: another replay has not moved for {} s;                      going on without it",
+                    self.name,
+                    MAX_WAIT.as_secs()
+                );
+                return;
+            }
+            std::thread::sleep(sleep);
+            sleep = (sleep * 2).min(Duration::from_millis(5));
+            if self
+                .lockstep
+                .as_ref()
+                .is_some_and(|l| l.at.elapsed() > ALIVE / 4)
+            {
+                self.publish(sec); // still alive
+            }
+        }
+    }
+
+    /// How many other running replays have not got to `sec` yet; `None`
+    /// when Redis did not answer.
+    fn others_behind(&mut self, sec: u64) -> Option<usize> {
+        let l = self.lockstep.as_ref()?;
+        let conn = self.conn.as_mut()?;
+        let clock: HashMap<String, u64> = match redis::cmd("HGETALL")
+            .arg(format!("{KEY_PREFIX}:clock"))
+            .query(conn)
+        {
+            Ok(c) => c,
+            Err(e) => {
+                self.failed(&e);
+                return None;
+            }
+        };
+        let behind: Vec<&String> = clock
+            .iter()
+            .filter(|(id, t)| **id != l.id && **t < sec)
+            .map(|(id, _)| id)
+            .collect();
+        if behind.is_empty() {
+            return Some(0);
+        }
+        let mut p = redis::pipe();
+        for id in &behind {
+            p.cmd("EXISTS").arg(format!("{KEY_PREFIX}:alive:{id}"));
+        }
+        match p.query::<Vec<u8>>(conn) {
+            Ok(alive) => Some(alive.iter().filter(|a| **a > 0).count()),
+            Err(e) => {
+                self.failed(&e);
+                None
             }
         }
     }
@@ -236,6 +405,25 @@ impl SharedPrevalence {
                 self.name
             );
             self.reported = true;
+        }
+    }
+}
+
+impl Drop for SharedPrevalence {
+    /// Sends what is queued and, in lockstep, leaves the replays' clock so
+    /// that no other replay waits for this one.
+    fn drop(&mut self) {
+        self.send_queued();
+        if let (Some(l), Some(conn)) = (&self.lockstep, self.conn.as_mut()) {
+            let _ = redis::pipe()
+                .cmd("HDEL")
+                .arg(format!("{KEY_PREFIX}:clock"))
+                .arg(&l.id)
+                .ignore()
+                .cmd("DEL")
+                .arg(format!("{KEY_PREFIX}:alive:{}", l.id))
+                .ignore()
+                .query::<()>(conn);
         }
     }
 }
