@@ -467,9 +467,13 @@ mod tests {
     #[test]
     fn unreachable_redis_falls_back_to_the_local_count() {
         // Nothing listens on port 1 of the loopback address.
-        let mut p =
-            SharedPrevalence::new("redis://127.0.0.1:1", NonZeroUsize::new(8).unwrap(), 3600)
-                .unwrap();
+        let mut p = SharedPrevalence::new(
+            "redis://127.0.0.1:1",
+            NonZeroUsize::new(8).unwrap(),
+            3600,
+            true,
+        )
+        .unwrap();
         let n: Arc<str> = Arc::from("agent.x.workers.dev");
         let t = |s| Timestamp::from_secs_nanos(s, 0);
         assert_eq!(p.observe(&n, false, "10.0.0.1".parse().unwrap(), t(0)), 1);
