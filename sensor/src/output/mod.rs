@@ -229,7 +229,7 @@ impl Output {
 }
 
 /// How long the writer keeps trying to hand pending lines to a socket peer
-/// or Redis at shutdown.
+/// at shutdown.
 const SOCKET_FINISH: Duration = Duration::from_secs(1);
 
 fn writer_loop(
@@ -309,7 +309,7 @@ fn writer_loop(
     for (_, sink) in sinks.iter_mut() {
         match sink {
             Sink::Socket(s) => s.finish(SOCKET_FINISH),
-            Sink::Redis(s) => s.finish(SOCKET_FINISH),
+            Sink::Redis(s) => s.finish(),
             Sink::File(s, _) | Sink::Stdout(s) => {
                 s.close();
             }

@@ -161,13 +161,13 @@ impl RedisSink {
         self.shared.lost.load(Ordering::Relaxed)
     }
 
-    /// Lets the thread deliver what is queued for at most `limit`, then
-    /// counts the rest as lost and stops it.
-    pub(super) fn finish(&mut self, limit: Duration) {
+    /// Lets the thread deliver what is queued for at most [`FINISH`] (plus
+    /// a round trip in progress), then counts the rest as lost and stops it.
+    pub(super) fn finish(&mut self) {
         self.shared.closing.store(true, Ordering::Release);
         drop(self.tx.take());
         if let Some(j) = self.join.take() {
-            let end = Instant::now() + limit + IO_TIMEOUT;
+            let end = Instant::now() + FINISH + IO_TIMEOUT * 2;
             // The thread watches its own deadline; this bounds a join that
             // would outlast it (a round trip stuck past its timeout).
             while !j.is_finished() && Instant::now() < end {
@@ -194,7 +194,7 @@ struct Courier {
 }
 
 /// How long the thread keeps delivering after shutdown began.
-const FINISH: Duration = Duration::from_secs(2);
+pub const FINISH: Duration = Duration::from_secs(2);
 
 impl Courier {
     fn run(&mut self, rx: &Receiver<Vec<u8>>) {
