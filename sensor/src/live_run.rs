@@ -79,7 +79,7 @@ pub fn output_targets(config: &Config, cli: Option<&Target>) -> Vec<Target> {
     if let Some(s) = &config.output.socket_path {
         targets.push(Target::UnixSocket(s.to_string_lossy().into_owned()));
     }
-    targets.extend(crate::settings::redis_target(config));
+    targets.extend(crate::settings::redis_target(config, false));
     targets
 }
 

@@ -61,7 +61,7 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
     let files = expand_inputs(&opts.inputs)?;
     let cfg = Settings::new(&opts.config, opts.log_all, false, opts.workers)?.pipeline;
     let mut targets = vec![opts.output.clone()];
-    targets.extend(crate::settings::redis_target(&opts.config));
+    targets.extend(crate::settings::redis_target(&opts.config, true));
     let output = Output::start_all(&targets, opts.config.output.flush_interval)
         .with_context(|| format!("cannot open EVE output {targets:?}"))?;
     let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;

@@ -69,8 +69,9 @@ pub fn worker_settings(cfg: &Config, log_all: bool, known: &[KnownJa4]) -> Worke
     }
 }
 
-/// The Redis output of `cfg` (`[output.redis]`), if any.
-pub fn redis_target(cfg: &Config) -> Option<Target> {
+/// The Redis output of `cfg` (`[output.redis]`), if any; `replay`: a full
+/// queue waits for Redis instead of dropping lines.
+pub fn redis_target(cfg: &Config, replay: bool) -> Option<Target> {
     cfg.output.redis.as_ref().map(|r| {
         Target::Redis(RedisTarget {
             url: r.url.clone(),
@@ -78,6 +79,7 @@ pub fn redis_target(cfg: &Config) -> Option<Target> {
             key: r.key.clone(),
             stream_maxlen: r.stream_maxlen,
             batch_lines: r.batch_lines.get(),
+            wait_when_full: replay,
         })
     })
 }

@@ -135,6 +135,7 @@ fn target(url: &str, mode: RedisMode, batch_lines: usize) -> RedisTarget {
         key: "eve".into(),
         stream_maxlen: 1_000_000,
         batch_lines,
+        wait_when_full: false,
     }
 }
 
@@ -527,4 +528,63 @@ fn two_sensors_sharing_prevalence_alert_as_one() {
     assert!(last["stats"]["virga"]["prevalence_local"].as_u64().unwrap() > 0);
     let _ = std::fs::remove_file(&a);
     let _ = std::fs::remove_file(&b);
+}
+
+/// Redis paused (`CLIENT PAUSE`) while 24 MiB of lines arrive: live, the
+/// writer never waits and what does not fit the 16 MiB queue is counted;
+/// in replay the writer waits for Redis and nothing is lost.
+#[test]
+fn a_stalled_redis_never_blocks_live_and_loses_nothing_in_replay() {
+    if !Server::available() {
+        return;
+    }
+    let server = Server::on_port();
+    let line = format!("{{\"pad\":\"{}\"}}\n", "x".repeat(1000));
+    let batch = line.repeat(64);
+    let batches = 24 * 1024 * 1024 / batch.len();
+    for replay in [false, true] {
+        let mut admin = server.conn().unwrap();
+        let _: () = redis::cmd("DEL").arg("eve").query(&mut admin).unwrap();
+        let file = temp("stalled.json");
+        let mut t = target(&server.url(), RedisMode::Rpush, 256);
+        t.wait_when_full = replay;
+        let targets = [
+            Target::File(file.to_string_lossy().into_owned()),
+            Target::Redis(t),
+        ];
+        let out = Output::start_all(&targets, Duration::from_millis(20)).unwrap();
+        let s = out.sender();
+        s.send(line.clone().into_bytes()); // connected before the pause
+        std::thread::sleep(Duration::from_millis(100));
+        let _: () = redis::cmd("CLIENT")
+            .arg("PAUSE")
+            .arg(1500)
+            .query(&mut admin)
+            .unwrap();
+        let start = Instant::now();
+        for _ in 0..batches {
+            s.send(batch.clone().into_bytes());
+        }
+        let took = start.elapsed();
+        drop(s);
+        let stats = out.finish();
+        let total = 1 + 64 * batches as u64;
+        assert_eq!(stats.lines, total);
+        let held: u64 = server.conn().unwrap().llen("eve").unwrap();
+        assert_eq!(stats.redis_lost_lines + held, total, "replay {replay}");
+        if replay {
+            assert_eq!(stats.redis_lost_lines, 0);
+        } else {
+            assert!(
+                took < Duration::from_millis(1000),
+                "the writer waited: {took:?}"
+            );
+            assert!(stats.redis_lost_lines > 0);
+        }
+        assert_eq!(
+            std::fs::read_to_string(&file).unwrap().lines().count() as u64,
+            total
+        );
+        std::fs::remove_file(&file).unwrap();
+    }
 }

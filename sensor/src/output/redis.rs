@@ -52,6 +52,11 @@ pub struct RedisTarget {
     pub stream_maxlen: u64,
     /// Lines per pipelined round trip (at least 1).
     pub batch_lines: usize,
+    /// When the queue is full, wait for the Redis thread instead of
+    /// dropping (replay: nothing is lost to a slow Redis; a Redis that is
+    /// gone still loses, counted, as the thread empties the queue by
+    /// counting). Live capture drops, so the capture never waits.
+    pub wait_when_full: bool,
 }
 
 impl fmt::Debug for RedisTarget {
@@ -93,6 +98,7 @@ pub(super) struct RedisSink {
     name: String,
     /// An overload is being reported (once, until the queue has room).
     overloaded: bool,
+    wait_when_full: bool,
 }
 
 impl RedisSink {
@@ -130,6 +136,7 @@ impl RedisSink {
             join: Some(join),
             name,
             overloaded: false,
+            wait_when_full: t.wait_when_full,
         })
     }
 
@@ -137,7 +144,14 @@ impl RedisSink {
     /// is full. Never blocks.
     pub(super) fn push(&mut self, batch: &[u8]) {
         let Some(tx) = &self.tx else { return };
-        let queued = self.shared.queued.load(Ordering::Acquire);
+        let mut queued = self.shared.queued.load(Ordering::Acquire);
+        if self.wait_when_full {
+            let alive = self.join.as_ref().is_some_and(|j| !j.is_finished());
+            while alive && queued > 0 && queued + batch.len() > QUEUE_MAX_BYTES {
+                std::thread::sleep(Duration::from_micros(500));
+                queued = self.shared.queued.load(Ordering::Acquire);
+            }
+        }
         if queued + batch.len() > QUEUE_MAX_BYTES {
             self.shared.lost.fetch_add(lines(batch), Ordering::Relaxed);
             if !self.overloaded {
@@ -380,6 +394,7 @@ mod tests {
             key: "eve".into(),
             stream_maxlen: 10,
             batch_lines: 1,
+            wait_when_full: false,
         };
         let shown = format!("{t:?}");
         assert!(
