@@ -500,6 +500,13 @@ fn two_sensors_sharing_prevalence_alert_as_one() {
     // Shared: the two replays run side by side, as two live sensors would,
     // and keep in step by packet time through Redis.
     let server = Server::on_port();
+    // A replay that died long ago without leaving is not waited for.
+    let _: () = redis::cmd("HSET")
+        .arg("virga:prevalence:clock")
+        .arg("ghost")
+        .arg(0)
+        .query(&mut server.conn().unwrap())
+        .unwrap();
     let shared_cfg = format!(
         "{alone}\n[detect.prevalence]\nredis_url = \"{}\"\n",
         server.url()
@@ -521,6 +528,12 @@ fn two_sensors_sharing_prevalence_alert_as_one() {
         together
     });
     assert_eq!(together, one_sensor);
+    let clock: Vec<String> = server
+        .conn()
+        .unwrap()
+        .hkeys("virga:prevalence:clock")
+        .unwrap();
+    assert!(clock.is_empty(), "replays left their clocks: {clock:?}");
     // Redis gone: each sensor counts alone again, says so and counts it.
     drop(server);
     let (alerts, last) = replay_alerts(&b, &shared_cfg);

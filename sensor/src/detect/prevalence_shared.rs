@@ -22,7 +22,9 @@
 //! clock): each publishes how far it got (after sending its pairs) and,
 //! before deciding at second `t`, waits until every other replay still
 //! running has got to `t` — so two replays started together decide as live
-//! sensors side by side would. A replay that stopped without saying so is
+//! sensors side by side would. A replay joins the clock when it starts and
+//! makes its first decision no sooner than [`GATHER`] after, so that replays
+//! started together by one command have all joined. A replay that stopped without saying so is
 //! waited for at most [`ALIVE`] after its last sign of life.
 //!
 //! While Redis is unreachable the sensor counts its own clients alone (as
@@ -74,7 +76,16 @@ struct Lockstep {
     /// Packet second last published.
     published: u64,
     at: Instant,
+    /// When this replay started; its first decision waits until
+    /// [`GATHER`] after it, for replays started together to join.
+    born: Instant,
+    gathered: bool,
 }
+
+/// How long after its start a replay in lockstep waits before its first
+/// decision, so that replays started together (by one script, at the same
+/// moment) have all joined the clock.
+const GATHER: Duration = Duration::from_millis(300);
 
 /// Distinct clients per name and class, over every sensor that shares the
 /// Redis server.
@@ -126,9 +137,11 @@ impl SharedPrevalence {
                 id: format!("{}-{born}-{n}", std::process::id()),
                 published: 0,
                 at: Instant::now(),
+                born: Instant::now(),
+                gathered: false,
             }
         });
-        Ok(SharedPrevalence {
+        let mut shared = SharedPrevalence {
             local: Prevalence::new(max_names, window_secs),
             name: client.get_connection_info().addr.to_string(),
             client,
@@ -143,7 +156,14 @@ impl SharedPrevalence {
             reported: false,
             local_decisions: 0,
             lockstep,
-        })
+        };
+        if shared.lockstep.is_some() {
+            // Join the replays' clock before the first packet, so that a
+            // replay started at the same time waits for this one.
+            shared.connect_if_due();
+            shared.publish(0);
+        }
+        Ok(shared)
     }
 
     /// Decisions made so far with this sensor's count alone (Redis
@@ -246,8 +266,12 @@ impl SharedPrevalence {
 
     /// In lockstep: waits until every other running replay got to `sec`.
     fn wait_for_others(&mut self, sec: u64) {
-        if self.lockstep.is_none() {
+        let Some(l) = self.lockstep.as_mut() else {
             return;
+        };
+        if !l.gathered {
+            l.gathered = true;
+            std::thread::sleep(GATHER.saturating_sub(l.born.elapsed()));
         }
         self.send_queued();
         self.publish(sec);
@@ -308,7 +332,22 @@ impl SharedPrevalence {
             p.cmd("EXISTS").arg(format!("{KEY_PREFIX}:alive:{id}"));
         }
         match p.query::<Vec<u8>>(conn) {
-            Ok(alive) => Some(alive.iter().filter(|a| **a > 0).count()),
+            Ok(alive) => {
+                // A replay that died without leaving: forget it.
+                let dead: Vec<&&String> = behind
+                    .iter()
+                    .zip(&alive)
+                    .filter(|(_, a)| **a == 0)
+                    .map(|(id, _)| id)
+                    .collect();
+                if !dead.is_empty() {
+                    let _ = redis::cmd("HDEL")
+                        .arg(format!("{KEY_PREFIX}:clock"))
+                        .arg(dead)
+                        .query::<()>(conn);
+                }
+                Some(alive.iter().filter(|a| **a > 0).count())
+            }
             Err(e) => {
                 self.failed(&e);
                 None
