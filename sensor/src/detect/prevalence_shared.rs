@@ -24,8 +24,9 @@
 //! running has got to `t` — so two replays started together decide as live
 //! sensors side by side would. A replay joins the clock when it starts and
 //! makes its first decision no sooner than [`GATHER`] after, so that replays
-//! started together by one command have all joined. A replay that stopped without saying so is
-//! waited for at most [`ALIVE`] after its last sign of life.
+//! started together by one command have all joined. A replay that stopped
+//! without saying so is waited for at most [`ALIVE`] after its last sign of
+//! life.
 //!
 //! While Redis is unreachable the sensor counts its own clients alone (as
 //! without `redis_url`), says so once on stderr, counts every decision made
@@ -286,7 +287,8 @@ impl SharedPrevalence {
             }
             if start.elapsed() > MAX_WAIT {
                 eprintln!(
-                    "virga: prevalence Redis {}: another replay has not moved for {} s;                      going on without it",
+                    "virga: prevalence Redis {}: another replay has not moved for {} s; going on \
+                     without it",
                     self.name,
                     MAX_WAIT.as_secs()
                 );
