@@ -3,14 +3,14 @@
 //! polling a name learns of the other 42 from the sensors that see them.
 //!
 //! Each sensor adds the (name, client class) → client pairs it sees to one
-//! HyperLogLog per window of packet time in Redis (`PFADD`, queued and sent
-//! in one pipelined round trip per second of packet time, the stage's tick)
-//! and decides with `PFCOUNT` of the current and the previous window's
-//! logs — the clients of every sensor over the last one to two windows —
-//! fetched once per name and tick and cached until the next tick. It never
-//! decides with less than its own exact count ([`Prevalence`]), which it keeps
-//! in any case. Keys expire two windows (plus a margin) after their last
-//! write.
+//! HyperLogLog per bucket of packet time (a [`BUCKETS`]th of the window) in
+//! Redis (`PFADD`, queued and sent in one pipelined round trip per second of
+//! packet time, the stage's tick) and decides with `PFCOUNT` over the
+//! current bucket and the [`BUCKETS`] before it — the clients of every
+//! sensor over the window, plus at most one bucket — fetched once per name
+//! and tick and cached until the next tick. It never decides with less than
+//! its own exact count ([`Prevalence`]), which it keeps in any case. Keys
+//! expire a window and two buckets (plus a margin) after their last write.
 //!
 //! HyperLogLog counts are exact for small sets (Redis keeps a sparse,
 //! exact-for-few representation) and within 0.81 % (standard error) beyond;
@@ -186,10 +186,10 @@ impl SharedPrevalence {
         let own = self.local.observe(name, browser, client, ts);
         let sec = ts.secs();
         self.advance(ts);
-        let window = sec / self.window_secs;
+        let bucket = sec / bucket_secs(self.window_secs);
         if self.queued_members < MAX_QUEUED {
             self.queued
-                .entry(key(self.window_secs, window, name, browser))
+                .entry(key(self.window_secs, bucket, name, browser))
                 .or_default()
                 .push(client.to_string());
             self.queued_members += 1;
@@ -199,7 +199,7 @@ impl SharedPrevalence {
             return (*n).max(own);
         }
         self.wait_for_others(sec);
-        match self.fetch(window, name, browser) {
+        match self.fetch(bucket, name, browser) {
             Some(n) => {
                 self.cache.insert(ck, n);
                 n.max(own)
@@ -357,20 +357,17 @@ impl SharedPrevalence {
         }
     }
 
-    /// Adds the queued pairs and counts the name's clients over the current
-    /// and previous windows, in one round trip.
-    fn fetch(&mut self, window: u64, name: &str, browser: bool) -> Option<u32> {
+    /// Adds the queued pairs and counts the name's clients over the window
+    /// that ends with `bucket` (the bucket and the [`BUCKETS`] before it),
+    /// in one round trip.
+    fn fetch(&mut self, bucket: u64, name: &str, browser: bool) -> Option<u32> {
         self.connect_if_due();
         let conn = self.conn.as_mut()?;
         let mut p = adds(&self.queued, self.window_secs);
-        p.cmd("PFCOUNT")
-            .arg(key(self.window_secs, window, name, browser))
-            .arg(key(
-                self.window_secs,
-                window.saturating_sub(1),
-                name,
-                browser,
-            ));
+        let count = p.cmd("PFCOUNT");
+        for b in bucket.saturating_sub(BUCKETS)..=bucket {
+            count.arg(key(self.window_secs, b, name, browser));
+        }
         match p.query::<(u64,)>(conn) {
             Ok((n,)) => {
                 self.queued.clear();
@@ -472,9 +469,11 @@ impl Drop for SharedPrevalence {
 /// A pipeline of `PFADD`s (and `EXPIRE`s) for the queued pairs.
 fn adds(queued: &HashMap<Vec<u8>, Vec<String>>, window_secs: u64) -> redis::Pipeline {
     let mut p = redis::pipe();
-    // Two windows of life after the last write, plus a margin for sensors
-    // whose clocks or captures lag a little.
-    let ttl = window_secs.saturating_mul(2).saturating_add(300);
+    // A window and two buckets of life after the last write, plus a margin
+    // for sensors whose clocks or captures lag a little.
+    let ttl = window_secs
+        .saturating_add(bucket_secs(window_secs).saturating_mul(2))
+        .saturating_add(300);
     for (k, members) in queued {
         p.cmd("PFADD").arg(k).arg(members).ignore();
         p.cmd("EXPIRE").arg(k).arg(ttl).ignore();
@@ -482,11 +481,22 @@ fn adds(queued: &HashMap<Vec<u8>, Vec<String>>, window_secs: u64) -> redis::Pipe
     p
 }
 
-/// The HyperLogLog key of `name`, class `browser`, window number `window`
-/// (of `window_secs`). The name is stored as given (Redis keys are binary).
-fn key(window_secs: u64, window: u64, name: &str, browser: bool) -> Vec<u8> {
+/// Buckets of packet time per window: a count covers the current bucket and
+/// the `BUCKETS` before it, a window plus at most one bucket (the local count
+/// covers exactly the window).
+pub const BUCKETS: u64 = 24;
+
+/// Seconds of packet time per bucket (a 24 h window: 1 h).
+fn bucket_secs(window_secs: u64) -> u64 {
+    (window_secs / BUCKETS).max(1)
+}
+
+/// The HyperLogLog key of `name`, class `browser`, bucket number `bucket`
+/// (packet seconds / bucket length) of a `window_secs` window. The name is
+/// stored as given (Redis keys are binary).
+fn key(window_secs: u64, bucket: u64, name: &str, browser: bool) -> Vec<u8> {
     let class = if browser { 'b' } else { 'n' };
-    let mut k = format!("{KEY_PREFIX}:{window_secs}:{window}:{class}:").into_bytes();
+    let mut k = format!("{KEY_PREFIX}:{window_secs}:{bucket}:{class}:").into_bytes();
     k.extend_from_slice(name.as_bytes());
     k
 }
@@ -496,13 +506,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_separate_windows_classes_and_window_lengths() {
+    fn keys_separate_buckets_classes_and_window_lengths() {
         assert_eq!(
             key(3600, 7, "a.workers.dev", false),
             b"virga:prevalence:3600:7:n:a.workers.dev"
         );
         assert_ne!(key(3600, 7, "a", true), key(3600, 7, "a", false));
         assert_ne!(key(3600, 7, "a", true), key(60, 7, "a", true));
+        assert_eq!(bucket_secs(86_400), 3600);
+        assert_eq!(bucket_secs(60), 2);
     }
 
     #[test]
