@@ -15,6 +15,9 @@ cd "$(dirname "$0")/.."
 setup() {
   local need=()
   dpkg -s libpcap-dev >/dev/null 2>&1 || need+=(libpcap-dev)
+  # rediss:// (the redis crate's TLS through native-tls: OpenSSL).
+  dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+  command -v pkg-config >/dev/null 2>&1 || need+=(pkg-config)
   command -v tcpreplay >/dev/null 2>&1 || need+=(tcpreplay)
   command -v ip >/dev/null 2>&1 || need+=(iproute2)
   command -v systemd-analyze >/dev/null 2>&1 || need+=(systemd)
@@ -24,6 +27,8 @@ setup() {
   # `scripts/dev.sh sigma` makes a virtual environment: Debian's python3 needs
   # python3-venv for that (it brings ensurepip).
   python3 -c 'import ensurepip' >/dev/null 2>&1 || need+=(python3-venv)
+  # The Redis output and shared prevalence tests start their own server.
+  command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
   if [ ${#need[@]} -gt 0 ]; then
     apt_install "${need[@]}"
   fi

@@ -72,7 +72,7 @@ pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
     BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
-    Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, Run,
+    Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode, RedisOutput, Run,
 };
 
 use error::Problem;
@@ -286,7 +286,7 @@ listen = 'nowhere'
 /etc/virga.toml:5: detect.client.quiet_secs: 2592001 is out of range; expected 0 to 2592000
 /etc/virga.toml:8: detect.prevalence.window_secs: 59 is out of range; expected 60 to 2592000
 /etc/virga.toml:9: detect.prevalence.max_names: 0 is out of range; expected 1 to 16777216
-/etc/virga.toml:10: detect.prevalence.redis: unknown key; expected one of: window_secs, max_names";
+/etc/virga.toml:10: detect.prevalence.redis: unknown key; expected one of: window_secs, max_names, redis_url";
         assert_eq!(err.to_string(), want);
     }
 
@@ -369,6 +369,53 @@ listen = 'nowhere'
                 errors.to_string().lines().all(|l| l.starts_with("h.toml")),
                 "{errors}"
             );
+        }
+    }
+}
+
+#[cfg(test)]
+mod redis_tests {
+    use super::*;
+
+    #[test]
+    fn redis_output_and_shared_prevalence() {
+        let c = from_str(
+            "[output.redis]\nurl = 'redis://u:pw@10.0.0.5:6379/3'\nmode = 'channel'\n\n\
+             [detect.prevalence]\nredis_url = 'redis+unix:///run/redis.sock?db=1'\n",
+            "r.toml",
+        )
+        .unwrap();
+        let r = c.output.redis.unwrap();
+        assert_eq!(r.url, "redis://u:pw@10.0.0.5:6379/3");
+        assert_eq!(r.mode, RedisMode::Channel);
+        assert_eq!(r.key, "virga");
+        assert_eq!(r.stream_maxlen, 100_000);
+        assert_eq!(r.batch_lines.get(), 256);
+        assert_eq!(
+            c.detect.prevalence.redis_url.as_deref(),
+            Some("redis+unix:///run/redis.sock?db=1")
+        );
+        assert!(Config::default().output.redis.is_none());
+        assert!(Config::default().detect.prevalence.redis_url.is_none());
+    }
+
+    #[test]
+    fn bad_redis_urls_are_named_without_their_password() {
+        for (url, reason) in [
+            (
+                "http://pw@h:1",
+                "scheme `http` is not one of redis, rediss, redis+unix",
+            ),
+            ("redis://u:pw@h:1/x", "the path must be a database number"),
+            ("redis+unix://", "has no socket path"),
+            ("rediss://u:pw@:1", "not a URL"),
+            ("nothing", "not a URL"),
+        ] {
+            let text = format!("[output.redis]\nurl = '{url}'\n");
+            let err = from_str(&text, "r.toml").unwrap_err().to_string();
+            assert!(err.starts_with("r.toml:2: output.redis.url: "), "{err}");
+            assert!(err.contains(reason), "{url}: {err}");
+            assert!(!err.contains("pw"), "{err}");
         }
     }
 }

@@ -13,7 +13,8 @@ use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
     RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect,
-    RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull, RawRun,
+    RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull,
+    RawRedisMode, RawRedisOutput, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -461,6 +462,140 @@ pub struct Output {
     pub stats_interval: Option<Duration>,
     /// Community ID seed. Default: 0.
     pub community_id_seed: u16,
+    /// `[output.redis]`: EVE lines also sent to Redis. Default: none.
+    pub redis: Option<RedisOutput>,
+}
+
+/// How EVE lines are written to Redis.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum RedisMode {
+    /// `LPUSH` (Suricata's default `list`).
+    #[default]
+    List,
+    /// `RPUSH`.
+    Rpush,
+    /// `PUBLISH`.
+    Channel,
+    /// `XADD key MAXLEN ~ N * eve line`.
+    Stream,
+}
+
+/// `[output.redis]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RedisOutput {
+    /// Server URL (`redis://`, `rediss://` or `redis+unix://`; credentials in it).
+    pub url: String,
+    /// Command that writes each line. Default: `List`.
+    pub mode: RedisMode,
+    /// List, channel or stream key. Default: `virga`.
+    pub key: String,
+    /// `Stream` mode: approximate number of entries kept. Default: 100000.
+    pub stream_maxlen: u64,
+    /// Lines per pipelined round trip. Default: 256; 1 to 65536.
+    pub batch_lines: NonZeroUsize,
+}
+
+impl Default for RedisOutput {
+    /// The documented defaults (the section present, every key at its default).
+    fn default() -> Self {
+        RedisOutput::build(
+            &RawRedisOutput::default(),
+            &KeyPath::root(),
+            &mut Problems::default(),
+        )
+    }
+}
+
+impl RedisOutput {
+    fn build(raw: &RawRedisOutput, path: &KeyPath, p: &mut Problems) -> Self {
+        let d = RawRedisOutput::default();
+        let url = if redis_url(p, &path.key("url"), &raw.url) {
+            raw.url.clone()
+        } else {
+            d.url.clone()
+        };
+        let key_at = path.key("key");
+        let key = if !plain_text(p, &key_at, &raw.key) {
+            d.key.clone()
+        } else if raw.key.len() > 512 {
+            p.push(
+                key_at,
+                format!("{} bytes is too long; at most 512", raw.key.len()),
+            );
+            d.key.clone()
+        } else {
+            raw.key.clone()
+        };
+        RedisOutput {
+            url,
+            mode: match raw.mode {
+                RawRedisMode::List => RedisMode::List,
+                RawRedisMode::Rpush => RedisMode::Rpush,
+                RawRedisMode::Channel => RedisMode::Channel,
+                RawRedisMode::Stream => RedisMode::Stream,
+            },
+            key,
+            stream_maxlen: ranged(
+                p,
+                &path.key("stream_maxlen"),
+                raw.stream_maxlen,
+                1,
+                1_000_000_000,
+                d.stream_maxlen,
+            ),
+            batch_lines: non_zero(ranged(
+                p,
+                &path.key("batch_lines"),
+                raw.batch_lines,
+                1,
+                65_536,
+                d.batch_lines,
+            )),
+        }
+    }
+}
+
+/// Records a problem unless `text` is a Redis URL virga can use: `redis://host[:port][/db]`,
+/// `rediss://…` or `redis+unix:///path[?db=N]`. The reasons never repeat the URL, which may hold
+/// a password.
+fn redis_url(p: &mut Problems, path: &KeyPath, text: &str) -> bool {
+    if !plain_text(p, path, text) {
+        return false;
+    }
+    let reason = match url::Url::parse(text) {
+        Err(e) => Some(format!(
+            "not a URL ({e}); expected redis://host:port/db, rediss://… or redis+unix:///path"
+        )),
+        Ok(u) => match u.scheme() {
+            "redis" | "rediss" => {
+                let db = u.path().trim_start_matches('/');
+                if u.host_str().is_none_or(str::is_empty) {
+                    Some("has no host; expected redis://host:port/db".to_owned())
+                } else if !db.is_empty() && db.parse::<u32>().is_err() {
+                    Some("the path must be a database number (redis://host:port/0)".to_owned())
+                } else {
+                    None
+                }
+            }
+            "redis+unix" | "unix" => {
+                if u.path().is_empty() || u.path() == "/" {
+                    Some("has no socket path; expected redis+unix:///path/to/redis.sock".to_owned())
+                } else {
+                    None
+                }
+            }
+            other => Some(format!(
+                "scheme `{other}` is not one of redis, rediss, redis+unix"
+            )),
+        },
+    };
+    match reason {
+        Some(r) => {
+            p.push(path.clone(), r);
+            false
+        }
+        None => true,
+    }
 }
 
 impl Default for Output {
@@ -532,6 +667,10 @@ impl Output {
                 d.community_id_seed,
             ))
             .unwrap_or(0),
+            redis: raw
+                .redis
+                .as_ref()
+                .map(|r| RedisOutput::build(r, &path.key("redis"), p)),
         }
     }
 }
@@ -864,6 +1003,8 @@ pub struct Prevalence {
     /// Server names tracked; the least recently seen is forgotten. Default: 65536;
     /// 1 to 16777216.
     pub max_names: NonZeroUsize,
+    /// Redis server through which several sensors share the counts. Default: none.
+    pub redis_url: Option<String>,
 }
 
 impl Default for Prevalence {
@@ -897,6 +1038,11 @@ impl Prevalence {
                 1 << 24,
                 d.max_names,
             )),
+            redis_url: raw
+                .redis_url
+                .as_ref()
+                .filter(|u| redis_url(p, &path.key("redis_url"), u))
+                .cloned(),
         }
     }
 }

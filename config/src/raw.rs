@@ -210,6 +210,55 @@ pub struct RawOutput {
     pub stats_interval_secs: u64,
     /// Seed of the Community ID flow hash (`community_id` field). Default: 0. Range 0 to 65535.
     pub community_id_seed: u64,
+    /// `[output.redis]`: EVE lines also sent to Redis, as Suricata's Redis output does. Default:
+    /// none (the section absent).
+    pub redis: Option<RawRedisOutput>,
+}
+
+/// How EVE lines are written to Redis (the names Suricata's `redis` output uses).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawRedisMode {
+    /// `LPUSH key line`: the newest line at the head (Suricata's default). The default.
+    #[default]
+    List,
+    /// `RPUSH key line`: the newest line at the tail.
+    Rpush,
+    /// `PUBLISH key line`: to whoever is subscribed at that moment.
+    Channel,
+    /// `XADD key MAXLEN ~ stream_maxlen * eve line`: a capped stream.
+    Stream,
+}
+
+/// `[output.redis]`.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawRedisOutput {
+    /// Server: `redis://[user:password@]host[:port][/db]`, `rediss://…` (TLS) or
+    /// `redis+unix:///path/to/socket[?db=N]`. Default: `"redis://127.0.0.1:6379"`.
+    pub url: String,
+    /// `"list"` (LPUSH), `"rpush"` (RPUSH), `"channel"` (PUBLISH) or `"stream"` (XADD).
+    /// Default: `"list"`.
+    pub mode: RawRedisMode,
+    /// The list, channel or stream key. Default: `"virga"`. At most 512 bytes.
+    pub key: String,
+    /// `stream` mode: entries kept (approximately: `MAXLEN ~`). Default: 100000. Range 1 to
+    /// 1000000000.
+    pub stream_maxlen: u64,
+    /// Lines sent in one pipelined round trip. Default: 256. Range 1 to 65536.
+    pub batch_lines: u64,
+}
+
+impl Default for RawRedisOutput {
+    fn default() -> Self {
+        Self {
+            url: "redis://127.0.0.1:6379".to_owned(),
+            mode: RawRedisMode::List,
+            key: "virga".to_owned(),
+            stream_maxlen: 100_000,
+            batch_lines: 256,
+        }
+    }
 }
 
 impl Default for RawOutput {
@@ -221,6 +270,7 @@ impl Default for RawOutput {
             log_all: false,
             stats_interval_secs: 60,
             community_id_seed: 0,
+            redis: None,
         }
     }
 }
@@ -498,6 +548,10 @@ pub struct RawPrevalence {
     /// the least recently seen is forgotten past this, and counted afresh when seen again.
     /// Default: 65536 names. Range 1 to 16777216.
     pub max_names: u64,
+    /// Redis server shared by several sensors (same URL forms as `[output.redis] url`): each
+    /// adds its (name, client) pairs to per-window HyperLogLogs there and decides with the
+    /// count over all sensors. Default: none (counted by this sensor alone).
+    pub redis_url: Option<String>,
 }
 
 impl Default for RawPrevalence {
@@ -505,6 +559,7 @@ impl Default for RawPrevalence {
         Self {
             window_secs: 86_400,
             max_names: 65_536,
+            redis_url: None,
         }
     }
 }

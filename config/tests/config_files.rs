@@ -140,6 +140,8 @@ fn deploy_example_with_examples_switched_on() {
     assert_eq!(c.run.run_as_user.as_deref(), Some("virga"));
     assert!(c.metrics.listen.is_some());
     assert!(c.output.socket_path.is_some());
+    assert!(c.output.redis.is_some());
+    assert!(c.detect.prevalence.redis_url.is_some());
     assert_eq!(c.allowlist.len(), 2);
     assert!(c.catalogue.platform("example_edge").is_some());
     assert!(c.catalogue.platform("google_apps_script").is_none());
@@ -177,6 +179,12 @@ fn deploy_example_documents_every_key() {
         "log_all",
         "stats_interval_secs",
         "community_id_seed",
+        "[output.redis]",
+        "url",
+        "mode",
+        "stream_maxlen",
+        "batch_lines",
+        "redis_url",
         "run_as_user",
         "run_as_group",
         "allow_root",

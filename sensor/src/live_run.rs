@@ -79,6 +79,7 @@ pub fn output_targets(config: &Config, cli: Option<&Target>) -> Vec<Target> {
     if let Some(s) = &config.output.socket_path {
         targets.push(Target::UnixSocket(s.to_string_lossy().into_owned()));
     }
+    targets.extend(crate::settings::redis_target(config, false));
     targets
 }
 
@@ -336,6 +337,7 @@ fn add_stats(sum: &mut OutputStats, s: OutputStats) {
     sum.write_errors += s.write_errors;
     sum.lost_lines += s.lost_lines;
     sum.socket_lost_lines += s.socket_lost_lines;
+    sum.redis_lost_lines += s.redis_lost_lines;
 }
 
 #[cfg(test)]

@@ -243,6 +243,12 @@ fn replay_cmd(
             summary.packets
         );
     }
+    if summary.output.redis_lost_lines > 0 {
+        eprintln!(
+            "virga: {} of {} EVE lines not delivered to Redis (the file has them all)",
+            summary.output.redis_lost_lines, summary.output.lines
+        );
+    }
     output_losses(
         &summary.output,
         &describe_targets(std::slice::from_ref(&opts.output)),
@@ -374,6 +380,9 @@ fn lost_note(o: &virga::output::OutputStats) -> String {
     if o.socket_lost_lines > 0 {
         note += &format!(", {} not delivered to the socket", o.socket_lost_lines);
     }
+    if o.redis_lost_lines > 0 {
+        note += &format!(", {} not delivered to Redis", o.redis_lost_lines);
+    }
     note
 }
 
@@ -384,6 +393,7 @@ fn describe_targets(targets: &[Target]) -> String {
             Target::File(p) => p.clone(),
             Target::Stdout => "stdout".into(),
             Target::UnixSocket(p) => format!("socket {p}"),
+            Target::Redis(r) => format!("{r:?}"),
         })
         .collect::<Vec<_>>()
         .join(" and ")

@@ -60,8 +60,10 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
 pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<ReplaySummary> {
     let files = expand_inputs(&opts.inputs)?;
     let cfg = Settings::new(&opts.config, opts.log_all, false, opts.workers)?.pipeline;
-    let output = Output::start(&opts.output, opts.config.output.flush_interval)
-        .with_context(|| format!("cannot open EVE output {:?}", opts.output))?;
+    let mut targets = vec![opts.output.clone()];
+    targets.extend(crate::settings::redis_target(&opts.config, true));
+    let output = Output::start_all(&targets, opts.config.output.flush_interval)
+        .with_context(|| format!("cannot open EVE output {targets:?}"))?;
     let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;
     let mut summary = ReplaySummary::default();
     let mut failure = None;

@@ -6,6 +6,7 @@ use crate::app::FlightLimits;
 use crate::client_class::BrowserTable;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
+use crate::output::{RedisTarget, Target};
 use crate::pipeline::PipelineConfig;
 use crate::worker::{BeatSettings, WorkerSettings};
 use std::sync::Arc;
@@ -79,6 +80,21 @@ fn beat_settings(cfg: &Config) -> BeatSettings {
     }
 }
 
+/// The Redis output of `cfg` (`[output.redis]`), if any; `replay`: a full
+/// queue waits for Redis instead of dropping lines.
+pub fn redis_target(cfg: &Config, replay: bool) -> Option<Target> {
+    cfg.output.redis.as_ref().map(|r| {
+        Target::Redis(RedisTarget {
+            url: r.url.clone(),
+            mode: r.mode,
+            key: r.key.clone(),
+            stream_maxlen: r.stream_maxlen,
+            batch_lines: r.batch_lines.get(),
+            wait_when_full: replay,
+        })
+    })
+}
+
 /// The detection stage settings of `cfg`.
 pub fn engine_config(cfg: &Config) -> EngineConfig {
     let d = &cfg.detect;
@@ -89,6 +105,8 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         client_quiet_secs: d.client.quiet.as_secs(),
         prevalence_window_secs: d.prevalence.window.as_secs(),
         prevalence_max_names: d.prevalence.max_names,
+        prevalence_redis_url: d.prevalence.redis_url.clone(),
+        prevalence_lockstep: false,
         dns: d.dns.enabled.then(|| d.dns.clone()),
         beacon: d.beacon.enabled.then(|| d.beacon.clone()),
     }
@@ -109,7 +127,10 @@ pub fn pipeline_config(
         drop_when_full: live && cfg.capture.live_queue_full == virga_config::QueueFullPolicy::Drop,
         stats_interval_secs: cfg.output.stats_interval.map(|d| d.as_secs().max(1)),
         worker: worker_settings(cfg, log_all, known),
-        engine: engine_config(cfg),
+        engine: EngineConfig {
+            prevalence_lockstep: !live,
+            ..engine_config(cfg)
+        },
     }
 }
 

@@ -407,3 +407,199 @@ fn systemd_unit_is_hardened_and_checks_its_config() {
     // Not root: the unit names a user.
     assert_eq!(one("User"), "virga");
 }
+
+/// Redis beside virga and Zeek (`deploy/compose.redis.yaml` over
+/// `compose.yaml`): a Redis service on the host network, virga running with
+/// `deploy/redis/virga.toml`, whose EVE output and shared prevalence both
+/// point at that Redis.
+fn check_compose_redis(doc: &Yaml, cfg: &virga_config::Config) -> Result<(), String> {
+    let r = &doc["services"]["redis"];
+    ensure(
+        r["image"].as_str().is_some_and(|i| i.starts_with("redis:")),
+        "no redis service from the redis image",
+    )?;
+    ensure(
+        r["network_mode"].as_str() == Some("host"),
+        "redis: network_mode is not host",
+    )?;
+    let cmd = strs(&r["command"]);
+    let port = cmd
+        .iter()
+        .position(|a| a == "--port")
+        .and_then(|i| cmd.get(i + 1))
+        .ok_or("redis: no --port")?;
+    let v = &doc["services"]["virga"];
+    ensure(
+        strs(&v["volumes"]).contains(&"./redis/virga.toml:/etc/virga/virga.toml:ro".to_string()),
+        "virga: deploy/redis/virga.toml not mounted as its configuration",
+    )?;
+    ensure(
+        strs(&v["depends_on"]) == ["redis"],
+        "virga: does not depend on redis",
+    )?;
+    let out = cfg.output.redis.as_ref().ok_or("no [output.redis]")?;
+    let at = format!("127.0.0.1:{port}/");
+    ensure(
+        out.url.contains(&at),
+        "output.redis.url is not the redis service",
+    )?;
+    ensure(
+        cfg.detect
+            .prevalence
+            .redis_url
+            .as_ref()
+            .is_some_and(|u| u.contains(&at)),
+        "detect.prevalence.redis_url is not the redis service",
+    )?;
+    check_container_config(cfg)
+}
+
+#[test]
+fn compose_redis_adds_redis_beside_virga_and_zeek() {
+    let text = repo_file("deploy/compose.redis.yaml");
+    let cfg = load_config(&repo_file("deploy/redis/virga.toml"), "r.toml");
+    check_compose_redis(&yaml(&text)[0], &cfg).unwrap();
+    let broken = text.replace("\"--port\", \"6379\"", "\"--port\", \"6380\"");
+    assert!(check_compose_redis(&yaml(&broken)[0], &cfg).is_err());
+    let broken = text.replace("./redis/virga.toml:", "./virga.toml:");
+    assert!(check_compose_redis(&yaml(&broken)[0], &cfg).is_err());
+    // The base file stays valid on its own.
+    check_compose(&yaml(&repo_file("deploy/compose.yaml"))[0]).unwrap();
+}
+
+/// Vector's snippet reads what the shipped configuration writes: a Redis
+/// source on the same URL and key, the list popped from the tail (virga
+/// pushes with LPUSH), JSON decoded, and every sink and transform fed by a
+/// component that exists.
+fn check_vector(v: &toml::Value, cfg: &virga_config::Config) -> Result<(), String> {
+    let out = cfg.output.redis.as_ref().ok_or("no [output.redis]")?;
+    let sources = v["sources"].as_table().ok_or("no sources")?;
+    let src = sources
+        .values()
+        .find(|s| s["type"].as_str() == Some("redis"))
+        .ok_or("no redis source")?;
+    ensure(src["url"].as_str() == Some(out.url.as_str()), "url differs")?;
+    ensure(src["key"].as_str() == Some(out.key.as_str()), "key differs")?;
+    ensure(src["data_type"].as_str() == Some("list"), "not a list")?;
+    let method = match out.mode {
+        virga_config::RedisMode::List => "rpop",
+        _ => "lpop",
+    };
+    ensure(
+        src["list"]["method"].as_str() == Some(method),
+        &format!("list.method is not {method}"),
+    )?;
+    ensure(
+        src["decoding"]["codec"].as_str() == Some("json"),
+        "not decoded as JSON",
+    )?;
+    let mut known: BTreeSet<&str> = sources.keys().map(String::as_str).collect();
+    for section in ["transforms", "sinks"] {
+        let Some(t) = v.get(section).and_then(toml::Value::as_table) else {
+            continue;
+        };
+        for (name, c) in t {
+            let inputs = c["inputs"].as_array().ok_or(format!("{name}: no inputs"))?;
+            for i in inputs {
+                let i = i.as_str().unwrap_or_default();
+                ensure(known.contains(i), &format!("{name}: unknown input {i}"))?;
+            }
+            known.insert(name);
+        }
+    }
+    ensure(v.get("sinks").is_some(), "no sink")
+}
+
+#[test]
+fn vector_snippet_reads_the_shipped_redis_output() {
+    let text = repo_file("deploy/redis/vector.toml");
+    let cfg = load_config(&repo_file("deploy/redis/virga.toml"), "r.toml");
+    let v: toml::Value = toml::from_str(&text).expect("vector.toml is TOML");
+    check_vector(&v, &cfg).unwrap();
+    for (from, to) in [
+        ("key = \"virga\"", "key = \"eve\""),
+        ("list.method = \"rpop\"", "list.method = \"lpop\""),
+        ("inputs = [\"virga_alerts\"]", "inputs = [\"nothing\"]"),
+    ] {
+        let broken: toml::Value = toml::from_str(&text.replace(from, to)).unwrap();
+        assert!(check_vector(&broken, &cfg).is_err(), "{to}");
+    }
+}
+
+/// Logstash's pipeline language has no parser here: a structural check.
+/// Braces balance (outside strings and comments), the three sections are
+/// there, and the redis input reads the shipped list and key as JSON.
+fn check_logstash(text: &str, cfg: &virga_config::Config) -> Result<(), String> {
+    let out = cfg.output.redis.as_ref().ok_or("no [output.redis]")?;
+    let code: String = text
+        .lines()
+        .map(|l| l.split('#').next().unwrap_or(""))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let mut depth = 0i32;
+    let mut in_str = false;
+    for c in code.chars() {
+        match c {
+            '"' => in_str = !in_str,
+            '{' if !in_str => depth += 1,
+            '}' if !in_str => {
+                depth -= 1;
+                ensure(depth >= 0, "unbalanced }")?;
+            }
+            _ => {}
+        }
+    }
+    ensure(depth == 0 && !in_str, "unbalanced braces or quotes")?;
+    let words: Vec<&str> = code.split_whitespace().collect();
+    for section in ["input", "filter", "output"] {
+        ensure(
+            words.windows(2).any(|w| w == [section, "{"]),
+            &format!("no {section} section"),
+        )?;
+    }
+    let setting = |k: &str| {
+        words
+            .windows(3)
+            .find(|w| w[0] == k && w[1] == "=>")
+            .map(|w| w[2].trim_matches('"').to_string())
+    };
+    ensure(
+        words.windows(2).any(|w| w == ["redis", "{"]),
+        "no redis input",
+    )?;
+    ensure(
+        setting("data_type").as_deref() == Some("list"),
+        "not a list",
+    )?;
+    ensure(
+        setting("key").as_deref() == Some(out.key.as_str()),
+        "key differs",
+    )?;
+    ensure(setting("codec").as_deref() == Some("json"), "not JSON")?;
+    ensure(
+        out.url.contains(&format!(
+            "{}:{}",
+            setting("host").unwrap_or_default(),
+            setting("port").unwrap_or_default()
+        )),
+        "host and port differ from the output's URL",
+    )
+}
+
+#[test]
+fn logstash_snippet_reads_the_shipped_redis_output() {
+    let text = repo_file("deploy/redis/logstash.conf");
+    let cfg = load_config(&repo_file("deploy/redis/virga.toml"), "r.toml");
+    check_logstash(&text, &cfg).unwrap();
+    for (from, to) in [
+        ("key => \"virga\"", "key => \"suricata\""),
+        ("port => 6379", "port => 6380"),
+        ("codec => \"json\"\n    type", "type"),
+        ("\n}\n\nfilter", "\n\nfilter"),
+    ] {
+        assert!(
+            check_logstash(&text.replacen(from, to, 1), &cfg).is_err(),
+            "{to}"
+        );
+    }
+}

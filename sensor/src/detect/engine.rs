@@ -15,6 +15,7 @@ use super::beacon::BeaconDetector;
 use super::client::{ClientDetector, ClientVerdict};
 use super::dns_anomaly::DnsAnomalyDetector;
 use super::prevalence::Prevalence;
+use super::prevalence_shared::SharedPrevalence;
 use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
@@ -40,6 +41,12 @@ pub struct EngineConfig {
     pub prevalence_window_secs: u64,
     /// Names tracked for prevalence.
     pub prevalence_max_names: NonZeroUsize,
+    /// Redis server through which sensors share prevalence (`None`: this
+    /// sensor's count alone, deterministic).
+    pub prevalence_redis_url: Option<String>,
+    /// Replays sharing prevalence keep in step by packet time (see
+    /// `prevalence_shared`); live sensors never wait for each other.
+    pub prevalence_lockstep: bool,
     /// DNS anomaly detector settings (`None` = off).
     pub dns: Option<virga_config::DnsDetect>,
     /// Beacon detector settings (`None` = off).
@@ -132,12 +139,65 @@ impl Engine {
     }
 }
 
+/// This sensor's own prevalence count, or the one shared through Redis.
+enum PrevalenceCount {
+    Local(Prevalence),
+    Shared(Box<SharedPrevalence>),
+}
+
+impl PrevalenceCount {
+    fn new(cfg: &EngineConfig) -> Self {
+        let local = || Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        let Some(url) = &cfg.prevalence_redis_url else {
+            return PrevalenceCount::Local(local());
+        };
+        match SharedPrevalence::new(
+            url,
+            cfg.prevalence_max_names,
+            cfg.prevalence_window_secs,
+            cfg.prevalence_lockstep,
+        ) {
+            Ok(s) => PrevalenceCount::Shared(Box::new(s)),
+            Err(e) => {
+                // The configuration checked the URL; the redis crate refusing
+                // it still leaves the sensor running, on its own count.
+                eprintln!(
+                    "virga: prevalence Redis URL not usable ({:?}); counting alone",
+                    e.kind()
+                );
+                PrevalenceCount::Local(local())
+            }
+        }
+    }
+
+    fn observe(&mut self, name: &Arc<str>, browser: bool, client: IpAddr, ts: Timestamp) -> u32 {
+        match self {
+            PrevalenceCount::Local(p) => p.observe(name, browser, client, ts),
+            PrevalenceCount::Shared(p) => p.observe(name, browser, client, ts),
+        }
+    }
+
+    /// Every record up to `ts` was processed.
+    fn advance(&mut self, ts: Timestamp) {
+        if let PrevalenceCount::Shared(p) = self {
+            p.advance(ts);
+        }
+    }
+
+    fn local_decisions(&self) -> u64 {
+        match self {
+            PrevalenceCount::Local(_) => 0,
+            PrevalenceCount::Shared(p) => p.local_decisions(),
+        }
+    }
+}
+
 struct State {
     cfg: EngineConfig,
     sink: Box<dyn AlertSink>,
     pending: Vec<Vec<DetectionRecord>>,
     watermarks: Vec<Timestamp>,
-    prevalence: Prevalence,
+    prevalence: PrevalenceCount,
     client: ClientDetector,
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
@@ -148,7 +208,7 @@ struct State {
 
 impl State {
     fn new(cfg: EngineConfig, workers: usize, sink: Box<dyn AlertSink>) -> State {
-        let prevalence = Prevalence::new(cfg.prevalence_max_names, cfg.prevalence_window_secs);
+        let prevalence = PrevalenceCount::new(&cfg);
         let dns = cfg
             .dns
             .clone()
@@ -192,6 +252,7 @@ impl State {
             }
         }
         self.release(None);
+        self.stats.prevalence_local = self.prevalence.local_decisions();
         if let Some(b) = &self.beacon {
             self.stats.beacon_browser_held = b.stats().browser_held;
             self.stats.beacon_pairs_evicted = b.stats().evictions;
@@ -239,10 +300,14 @@ impl State {
                 DetectionRecord::DnsLookup(d) => self.on_dns(&d),
             }
         }
+        if let Some(t) = upto {
+            self.prevalence.advance(t);
+        }
         self.sink.flush();
         if let Some(b) = &self.beacon {
             self.stats.beacon_browser_held = b.stats().browser_held;
         }
+        self.stats.prevalence_local = self.prevalence.local_decisions();
         if self.stats != self.published {
             self.published = self.stats;
             self.sink.counters(&self.stats);
@@ -405,6 +470,8 @@ mod tests {
             client_quiet_secs: 0,
             prevalence_window_secs: 3600,
             prevalence_max_names: NonZeroUsize::MIN,
+            prevalence_redis_url: None,
+            prevalence_lockstep: false,
             dns: None,
             beacon: None,
         };

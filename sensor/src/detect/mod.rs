@@ -8,6 +8,8 @@
 //!   in packet-time order (so results do not depend on the number of
 //!   workers), applies the allowlist and prevalence, runs the detectors.
 //! - [`prevalence`]: distinct internal clients per name in a window.
+//! - [`prevalence_shared`]: the same count shared by several sensors
+//!   through Redis.
 //! - [`beacon`]: jitter-robust periodicity of (client, name) pairs.
 //! - [`client`]: non-browser clients to serverless endpoints.
 //! - [`dns_anomaly`]: anomalous DNS towards serverless domains.
@@ -19,3 +21,4 @@ pub mod client;
 pub mod dns_anomaly;
 pub mod engine;
 pub mod prevalence;
+pub mod prevalence_shared;

@@ -90,6 +90,7 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("dns", e.alerts_dns)
                 .end_object()
                 .u64("serverless_connections", e.serverless_conns)
+                .u64("prevalence_local", e.prevalence_local)
                 .object("evicted")
                 .u64("beacon_pairs", e.beacon_pairs_evicted)
                 .u64("dns_tracks", e.dns_tracks_evicted)
@@ -108,6 +109,7 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("write_errors", o.write_errors)
                 .u64("lines_lost", o.lost_lines)
                 .u64("socket_lost_lines", o.socket_lost_lines)
+                .u64("redis_lost_lines", o.redis_lost_lines)
                 .u64("lag_batches", o.lag_batches)
                 .end_object();
             // Wall-clock delays: live runs only, so a replay's output does

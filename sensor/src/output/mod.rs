@@ -1,14 +1,17 @@
 //! EVE output: a writer thread that owns the sinks (file, stdout, Unix
-//! socket), receives batches of finished lines, and flushes at a bounded
+//! socket, Redis), receives batches of finished lines, and flushes at a bounded
 //! interval and always on shutdown. It only moves lines: what they say is
 //! decided above it (`eve`); it counts what it wrote and lost
 //! ([`OutputStats`]) and publishes that to the metrics when asked. In live
 //! runs it also measures how late each line is (`telemetry::latency`).
 
 mod lines;
+mod redis;
 mod socket;
 
+pub use self::redis::{RedisMode, RedisTarget};
 use crate::telemetry::latency::LatencyRecorder;
+
 use crate::telemetry::metrics::LatestCounters;
 pub use crate::telemetry::OutputStats;
 
@@ -28,6 +31,10 @@ pub enum Target {
     /// A Unix stream socket virga connects to as a client; never blocks the
     /// writer (see `socket`: bounded buffer, losses counted, reconnects).
     UnixSocket(String),
+    /// Redis (list, channel or stream); never blocks the writer (see
+    /// `redis`: a thread of its own, bounded queue, losses counted,
+    /// reconnects).
+    Redis(RedisTarget),
 }
 
 impl Target {
@@ -95,6 +102,7 @@ enum Sink {
     File(lines::LineSink, String),
     Stdout(lines::LineSink),
     Socket(socket::SocketSink),
+    Redis(self::redis::RedisSink),
 }
 
 impl Sink {
@@ -108,6 +116,7 @@ impl Sink {
             }
             Target::Stdout => Sink::Stdout(lines::LineSink::stdout()?),
             Target::UnixSocket(p) => Sink::Socket(socket::SocketSink::new(p, flush_interval)),
+            Target::Redis(r) => Sink::Redis(self::redis::RedisSink::start(r)?),
         })
     }
 
@@ -118,6 +127,7 @@ impl Sink {
                 s.push(b);
             }
             Sink::Socket(s) => s.push(b),
+            Sink::Redis(s) => s.push(b),
         }
     }
 
@@ -128,6 +138,7 @@ impl Sink {
                 s.drain();
             }
             Sink::Socket(s) => s.poll(),
+            Sink::Redis(_) => {}
         }
     }
 
@@ -135,7 +146,7 @@ impl Sink {
     fn has_pending(&self) -> bool {
         match self {
             Sink::File(s, _) | Sink::Stdout(s) => s.has_pending(),
-            Sink::Socket(_) => false,
+            Sink::Socket(_) | Sink::Redis(_) => false,
         }
     }
 
@@ -147,6 +158,7 @@ impl Sink {
                 stats.write_errors += s.errors();
             }
             Sink::Socket(s) => stats.socket_lost_lines += s.lost_lines(),
+            Sink::Redis(s) => stats.redis_lost_lines += s.lost_lines(),
         }
     }
 }
@@ -356,6 +368,7 @@ fn writer_loop(
     for (_, sink) in sinks.iter_mut() {
         match sink {
             Sink::Socket(s) => s.finish(SOCKET_FINISH),
+            Sink::Redis(s) => s.finish(),
             Sink::File(s, _) | Sink::Stdout(s) => {
                 s.close();
             }

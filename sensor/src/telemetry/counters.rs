@@ -127,6 +127,9 @@ pub struct EngineStats {
     pub alerts_client: u64,
     /// Alerts of the DNS anomaly detector (part of `alerts`).
     pub alerts_dns: u64,
+    /// Prevalence decisions made with this sensor's count alone because the
+    /// shared Redis was unreachable (`[detect.prevalence] redis_url`).
+    pub prevalence_local: u64,
 }
 
 /// Counters kept by the writer thread.
@@ -148,6 +151,8 @@ pub struct OutputStats {
     /// Delay from capture to line per event type (live runs only; empty in
     /// a replay).
     pub latency: super::latency::LatencySummary,
+    /// Lines Redis never got (unreachable, refused them, or too slow).
+    pub redis_lost_lines: u64,
 }
 
 /// Every counter the sensor keeps; parts from several threads add up.
@@ -195,6 +200,8 @@ pub struct WriterCounters {
     pub lost_lines: u64,
     /// Lines a Unix socket peer never got.
     pub socket_lost_lines: u64,
+    /// Lines Redis never got.
+    pub redis_lost_lines: u64,
     /// Batches waiting in the writer's queue (output lag).
     pub lag_batches: u64,
     /// Delay from capture to line per event type (live runs only).
@@ -214,6 +221,7 @@ pub fn add_writer_counters(
         write_errors: o.write_errors,
         lost_lines: o.lost_lines,
         socket_lost_lines: o.socket_lost_lines,
+        redis_lost_lines: o.redis_lost_lines,
         lag_batches,
         latency: o.latency,
     });

@@ -106,6 +106,7 @@ impl LatestCounters {
                 socket_lost_lines: base.socket_lost_lines + o.socket_lost_lines,
                 // Kept by the running writer since it started.
                 latency: o.latency,
+                redis_lost_lines: base.redis_lost_lines + o.redis_lost_lines,
             };
             v.output_lag_batches = lag_batches;
         });
@@ -120,6 +121,7 @@ impl LatestCounters {
         b.write_errors += o.write_errors;
         b.lost_lines += o.lost_lines;
         b.socket_lost_lines += o.socket_lost_lines;
+        b.redis_lost_lines += o.redis_lost_lines;
     }
 
     /// A copy of the current values.
@@ -183,6 +185,8 @@ pub enum Metric {
     OutputLost,
     /// Lines a Unix socket peer never got.
     OutputSocketLost,
+    /// Lines Redis never got.
+    OutputRedisLost,
     /// Batches waiting for the writer.
     OutputLag,
     /// Delay from capture to EVE line, by event type (live runs).
@@ -212,6 +216,7 @@ impl Metric {
             Metric::OutputWriteErrors => "virga_output_write_errors_total",
             Metric::OutputLost => "virga_output_lost_lines_total",
             Metric::OutputSocketLost => "virga_output_socket_lost_lines_total",
+            Metric::OutputRedisLost => "virga_output_redis_lost_lines_total",
             Metric::OutputLag => "virga_output_lag_batches",
             Metric::OutputLatency => "virga_output_event_latency_seconds",
         }
@@ -260,6 +265,7 @@ impl Metric {
             Metric::OutputWriteErrors => "Failed write attempts to an EVE file or stdout.",
             Metric::OutputLost => "EVE lines a file or stdout never got (dropped whole while it could not be written).",
             Metric::OutputSocketLost => "EVE lines the Unix socket peer never got.",
+            Metric::OutputRedisLost => "EVE lines Redis never got ([output.redis]).",
             Metric::OutputLag => "Output lag: batches of EVE lines waiting for the writer.",
             Metric::OutputLatency => {
                 "Delay from a packet's capture to its EVE line reaching the outputs, by event \
@@ -365,6 +371,11 @@ pub fn render(v: &Values) -> String {
         &mut o,
         Metric::OutputSocketLost,
         &[("", v.output.socket_lost_lines)],
+    );
+    family(
+        &mut o,
+        Metric::OutputRedisLost,
+        &[("", v.output.redis_lost_lines)],
     );
     family(&mut o, Metric::OutputLag, &[("", v.output_lag_batches)]);
     latency(&mut o, &v.output.latency);
