@@ -74,24 +74,8 @@ pub(super) fn client_data(
     } else {
         BeatSource::Burst
     };
-    let record = ConnStart {
-        packet: at,
-        origin: h.out.lines.origin().clone(),
-        flow_id: flow.id(),
-        client: flow.client,
-        server: flow.server,
-        proto: flow.proto,
-        app_proto: flow.app.proto,
-        name,
-        name_source: source,
-        platform: flow.app.name.as_ref().and_then(|n| n.platform.clone()),
-        hello: None,
-        client_class: flow.app.client_class,
-        class_reasons: Reasons::default(),
-        client_bytes: flow.bytes[0],
-        beat,
-    };
-    h.out.conn_start(record);
+    let class = (flow.app.client_class, Reasons::default());
+    report(flow, at, h, (name, source), None, class, beat);
 }
 
 /// The flow's destination as the beacon detector keys it: its name, else
@@ -168,7 +152,30 @@ pub(super) fn observe(
         }
     }
     flow.app.client_class = client_class;
-    let record = ConnStart {
+    let class = (client_class, class_reasons);
+    report(
+        flow,
+        at,
+        h,
+        (name, source),
+        hello,
+        class,
+        BeatSource::Connection,
+    );
+}
+
+/// Hands the detectors a beat of the flow (its start, or a request or
+/// burst inside it) with the flow's identity, name and platform.
+fn report(
+    flow: &Flow<FlowApp>,
+    at: PacketRef,
+    h: &mut HandlerParts,
+    (name, name_source): (Arc<str>, NameSource),
+    hello: Option<Hello>,
+    (client_class, class_reasons): (ClientClass, Reasons),
+    beat: BeatSource,
+) {
+    h.out.conn_start(ConnStart {
         packet: at,
         origin: h.out.lines.origin().clone(),
         flow_id: flow.id(),
@@ -177,13 +184,12 @@ pub(super) fn observe(
         proto: flow.proto,
         app_proto: flow.app.proto,
         name,
-        name_source: source,
+        name_source,
         platform: flow.app.name.as_ref().and_then(|n| n.platform.clone()),
         hello,
         client_class,
         class_reasons,
         client_bytes: flow.bytes[0],
-        beat: BeatSource::Connection,
-    };
-    h.out.conn_start(record);
+        beat,
+    });
 }
