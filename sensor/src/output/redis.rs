@@ -126,6 +126,7 @@ impl RedisSink {
             retry: MIN_RETRY,
             next_attempt: Instant::now(),
             reported: false,
+            packed: Vec::new(),
         };
         let join = std::thread::Builder::new()
             .name("virga-redis".into())
@@ -205,6 +206,8 @@ struct Courier {
     next_attempt: Instant,
     /// An outage is being reported (once, until delivery resumes).
     reported: bool,
+    /// The commands of the round trip being sent (kept between round trips).
+    packed: Vec<u8>,
 }
 
 /// How long the thread keeps delivering after shutdown began.
@@ -243,17 +246,25 @@ impl Courier {
                 self.lose(n);
                 continue;
             };
-            match build_pipeline(&self.target, chunk).query::<()>(conn) {
-                Ok(()) => {
-                    if self.reported {
-                        eprintln!(
-                            "virga: EVE to Redis {}: delivering again ({} events lost in all)",
-                            self.name,
-                            self.shared.lost.load(Ordering::Relaxed)
-                        );
-                        self.reported = false;
+            let commands = encode_chunk(&self.target, chunk, &mut self.packed);
+            let sent = redis::ConnectionLike::req_packed_commands(conn, &self.packed, 0, commands);
+            match sent {
+                Ok(replies) => match replies.iter().find_map(server_error) {
+                    None => {
+                        if self.reported {
+                            eprintln!(
+                                "virga: EVE to Redis {}: delivering again ({} events lost in all)",
+                                self.name,
+                                self.shared.lost.load(Ordering::Relaxed)
+                            );
+                            self.reported = false;
+                        }
                     }
-                }
+                    Some(refusal) => {
+                        self.lose(n);
+                        self.report(&format!("Redis refused the lines ({refusal})"));
+                    }
+                },
                 Err(e) => {
                     // Some of the chunk may have reached Redis; all of it is
                     // counted as lost (the count is an upper bound).
@@ -313,65 +324,116 @@ impl Courier {
     }
 }
 
-/// One round trip writing the lines of `chunk` (each ending in `\n`, which
-/// is not sent). Lists take every line in one `LPUSH`/`RPUSH` (the same
+/// A reply that is Redis refusing a command (a full memory, a key of
+/// another type), as text.
+fn server_error(v: &redis::Value) -> Option<String> {
+    match v {
+        redis::Value::ServerError(e) => Some(format!("{e:?}")),
+        _ => None,
+    }
+}
+
+/// Writes into `out` the commands of one round trip for the lines of
+/// `chunk` (each ending in `\n`, which is not sent) and returns how many
+/// commands that is. Lists take every line in one `LPUSH`/`RPUSH` (the same
 /// order as one command per line); channels and streams take one command
 /// per line.
-fn build_pipeline(t: &RedisTarget, chunk: &[u8]) -> redis::Pipeline {
-    let mut p = redis::pipe();
-    let lines = chunk.split(|c| *c == b'\n').filter(|l| !l.is_empty());
+///
+/// The commands are written in RESP here rather than built with the
+/// `redis` crate's `Cmd` and `Pipeline`: those copy every line into an
+/// argument buffer and then again into the packed request, and allocate for
+/// each; an EVE line is the bulk of the bytes, so it is copied once, into a
+/// buffer kept from one round trip to the next. The crate still owns the
+/// connection, the replies and the errors.
+fn encode_chunk(t: &RedisTarget, chunk: &[u8], out: &mut Vec<u8>) -> usize {
+    out.clear();
+    let lines = eve_lines(chunk);
     match t.mode {
         RedisMode::List | RedisMode::Rpush => {
-            let verb = if t.mode == RedisMode::List {
-                "LPUSH"
+            let verb: &[u8] = if t.mode == RedisMode::List {
+                b"LPUSH"
             } else {
-                "RPUSH"
+                b"RPUSH"
             };
-            let mut cmd = redis::cmd(verb);
-            cmd.arg(&t.key);
+            resp_array(out, 2 + lines.clone().count());
+            resp_bulk(out, verb);
+            resp_bulk(out, t.key.as_bytes());
             for l in lines {
-                cmd.arg(l);
+                resp_bulk(out, l);
             }
-            p.add_command(cmd).ignore();
+            1
         }
         RedisMode::Channel => {
+            let mut commands = 0;
             for l in lines {
-                p.cmd("PUBLISH").arg(&t.key).arg(l).ignore();
+                resp_array(out, 3);
+                resp_bulk(out, b"PUBLISH");
+                resp_bulk(out, t.key.as_bytes());
+                resp_bulk(out, l);
+                commands += 1;
             }
+            commands
         }
         RedisMode::Stream => {
+            let mut maxlen = itoa::Buffer::new();
+            let maxlen = maxlen.format(t.stream_maxlen).as_bytes();
+            let mut commands = 0;
             for l in lines {
-                p.cmd("XADD")
-                    .arg(&t.key)
-                    .arg("MAXLEN")
-                    .arg("~")
-                    .arg(t.stream_maxlen)
-                    .arg("*")
-                    .arg("eve")
-                    .arg(l)
-                    .ignore();
+                resp_array(out, 8);
+                resp_bulk(out, b"XADD");
+                resp_bulk(out, t.key.as_bytes());
+                resp_bulk(out, b"MAXLEN");
+                resp_bulk(out, b"~");
+                resp_bulk(out, maxlen);
+                resp_bulk(out, b"*");
+                resp_bulk(out, b"eve");
+                resp_bulk(out, l);
+                commands += 1;
             }
+            commands
         }
     }
-    p
+}
+
+/// The non-empty lines of `chunk`, each without its `\n` (bytes after the
+/// last `\n` are not a line).
+fn eve_lines(chunk: &[u8]) -> impl Iterator<Item = &[u8]> + Clone {
+    let mut start = 0;
+    memchr::memchr_iter(b'\n', chunk)
+        .map(move |end| {
+            let line = &chunk[start..end];
+            start = end + 1;
+            line
+        })
+        .filter(|l| !l.is_empty())
+}
+
+/// RESP array header: `*N\r\n`.
+fn resp_array(out: &mut Vec<u8>, n: usize) {
+    out.push(b'*');
+    out.extend_from_slice(itoa::Buffer::new().format(n).as_bytes());
+    out.extend_from_slice(b"\r\n");
+}
+
+/// RESP bulk string: `$LEN\r\nBYTES\r\n`.
+fn resp_bulk(out: &mut Vec<u8>, b: &[u8]) {
+    out.push(b'$');
+    out.extend_from_slice(itoa::Buffer::new().format(b.len()).as_bytes());
+    out.extend_from_slice(b"\r\n");
+    out.extend_from_slice(b);
+    out.extend_from_slice(b"\r\n");
 }
 
 /// The first `max` lines of `b` (or all of it) and how many that is.
 fn take_lines(b: &[u8], max: usize) -> (&[u8], u64) {
-    let mut n = 0;
-    for (i, c) in b.iter().enumerate() {
-        if *c == b'\n' {
-            n += 1;
-            if n == max {
-                return (&b[..=i], n as u64);
-            }
-        }
+    match memchr::memchr_iter(b'\n', b).nth(max.max(1) - 1) {
+        Some(i) => (&b[..=i], max.max(1) as u64),
+        None => (b, lines(b)),
     }
-    (b, lines(b))
 }
 
 fn lines(b: &[u8]) -> u64 {
-    b.iter().filter(|c| **c == b'\n').count() as u64
+    memchr::memchr_iter(b'\n', b).count() as u64
 }
 
 #[cfg(test)]
@@ -384,6 +446,74 @@ mod tests {
         assert_eq!(take_lines(b, 2), (&b"a\nb\n"[..], 2));
         assert_eq!(take_lines(b"c\n", 2), (&b"c\n"[..], 1));
         assert_eq!(take_lines(b, 10), (&b[..], 3));
+    }
+
+    /// The same commands built with the `redis` crate's own encoder.
+    fn crate_packed(t: &RedisTarget, chunk: &[u8]) -> Vec<u8> {
+        let mut p = redis::pipe();
+        let lines = chunk.split(|c| *c == b'\n').filter(|l| !l.is_empty());
+        match t.mode {
+            RedisMode::List | RedisMode::Rpush => {
+                let verb = if t.mode == RedisMode::List {
+                    "LPUSH"
+                } else {
+                    "RPUSH"
+                };
+                let mut cmd = redis::cmd(verb);
+                cmd.arg(&t.key);
+                for l in lines {
+                    cmd.arg(l);
+                }
+                p.add_command(cmd);
+            }
+            RedisMode::Channel => {
+                for l in lines {
+                    p.cmd("PUBLISH").arg(&t.key).arg(l);
+                }
+            }
+            RedisMode::Stream => {
+                for l in lines {
+                    p.cmd("XADD")
+                        .arg(&t.key)
+                        .arg("MAXLEN")
+                        .arg("~")
+                        .arg(t.stream_maxlen)
+                        .arg("*")
+                        .arg("eve")
+                        .arg(l);
+                }
+            }
+        }
+        p.get_packed_pipeline()
+    }
+
+    #[test]
+    fn commands_are_what_the_redis_crate_would_send() {
+        let chunk = "{\"event_type\":\"alert\",\"s\":\"é\\r\\n\"}\n\n{}\n{\"a\":1}\n".as_bytes();
+        for mode in [
+            RedisMode::List,
+            RedisMode::Rpush,
+            RedisMode::Channel,
+            RedisMode::Stream,
+        ] {
+            let t = RedisTarget {
+                url: "redis://127.0.0.1/".into(),
+                mode,
+                key: "virga-eve".into(),
+                stream_maxlen: 100_000,
+                batch_lines: 256,
+                wait_when_full: false,
+            };
+            let mut out = Vec::new();
+            let commands = encode_chunk(&t, chunk, &mut out);
+            assert_eq!(out, crate_packed(&t, chunk), "{mode:?}");
+            let expected = if matches!(mode, RedisMode::List | RedisMode::Rpush) {
+                1
+            } else {
+                3
+            };
+            assert_eq!(commands, expected, "{mode:?}");
+        }
     }
 
     #[test]
