@@ -314,7 +314,7 @@ fn writer_loop(
                 for (_, sink) in sinks.iter_mut() {
                     sink.push(&b);
                 }
-                stats.lines += b.iter().filter(|c| **c == b'\n').count() as u64;
+                stats.lines += memchr::memchr_iter(b'\n', &b).count() as u64;
                 stats.bytes += b.len() as u64;
                 if let Some(l) = latency.as_mut() {
                     l.measure(&b, wall_clock_ns());
