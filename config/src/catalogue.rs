@@ -216,6 +216,20 @@ impl Catalogue {
         None
     }
 
+    /// The platform and account of a CNAME target met in a DNS answer, when
+    /// it makes the queried name serverless: as [`Catalogue::lookup`], but
+    /// only platforms of tier 1 or 2.
+    ///
+    /// Tier 3 holds generic hosting (VM DNS labels, CDNs, PaaS default
+    /// names) where vendors put their own services behind their own names:
+    /// every Windows host resolves `settings-win.data.microsoft.com` through
+    /// a Traffic Manager name to `*.cloudapp.azure.com`. A name a client
+    /// asks for is on a tier-3 platform only when it is the platform's own
+    /// name ([`Catalogue::lookup`] of the name itself).
+    pub fn lookup_cname_target<'c, 'n>(&'c self, name: &'n str) -> Option<Match<'c, 'n>> {
+        self.lookup(name).filter(|m| m.tier != Tier::Three)
+    }
+
     /// The platforms, in catalogue order.
     pub fn platforms(&self) -> &[Platform] {
         &self.platforms
@@ -662,6 +676,20 @@ mod tests {
         let m = c.lookup("relay.acme.workers.dev").unwrap();
         assert_eq!(m.tier, Tier::One);
         assert_eq!(m.pattern.as_str(), "*.*.workers.dev");
+    }
+
+    #[test]
+    fn cname_targets_count_through_tiers_one_and_two_only() {
+        let c = Catalogue::builtin();
+        let vm = "settings-prod-neu-2.northeurope.cloudapp.azure.com";
+        assert_eq!(c.lookup(vm).unwrap().platform.id(), "azure_vm_dns");
+        assert!(c.lookup_cname_target(vm).is_none());
+        for name in ["relay.acme.workers.dev", "fn-x.azurewebsites.net"] {
+            let direct = c.lookup(name).unwrap();
+            let target = c.lookup_cname_target(name).unwrap();
+            assert!(direct.tier != Tier::Three, "{name}");
+            assert_eq!(direct.platform.id(), target.platform.id(), "{name}");
+        }
     }
 
     #[test]

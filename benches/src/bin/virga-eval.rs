@@ -2,7 +2,7 @@
 //! virga, with a configuration holding that truth file's allowlist, and
 //! scores the alerts against the truth file's pairs.
 //!
-//! usage: virga-eval TIMELINES_DIR [--markdown] [--scope serverless|all]
+//! usage: virga-eval TIMELINES_DIR [--markdown] [--scope serverless|all] [--pcaps DIR]
 //!
 //! `--scope` sets `[detect.beacon] scope` (default `serverless`). Alerts on
 //! pairs the truth file does not list (with `scope = "all"`: destinations
@@ -15,33 +15,34 @@
 //! address and by its server name or one of its DNS names.
 
 use serde_json::Value;
+use sha2::Digest as _;
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
+/// Scores virga's alerts against labelled timelines.
+#[derive(clap::Parser)]
+#[command(name = "virga-eval")]
+struct Args {
+    /// Directory of `*.truth.json` files.
+    timelines: PathBuf,
+    /// Print a Markdown table.
+    #[arg(long)]
+    markdown: bool,
+    /// `[detect.beacon] scope` of the replays.
+    #[arg(long, value_parser = ["serverless", "all"], default_value = "serverless")]
+    scope: String,
+    /// Directory holding the captures the truth files name (default: the
+    /// timelines directory). A truth file with `source.sha256` is checked
+    /// against its capture.
+    #[arg(long, value_name = "DIR")]
+    pcaps: Option<PathBuf>,
+}
+
 fn main() -> ExitCode {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let markdown = args.iter().any(|a| a == "--markdown");
-    let scope = match args.iter().position(|a| a == "--scope") {
-        None => "serverless",
-        Some(i) => match args.get(i + 1).map(String::as_str) {
-            Some(s @ ("serverless" | "all")) => s,
-            _ => {
-                eprintln!("virga-eval: --scope takes serverless or all");
-                return ExitCode::from(2);
-            }
-        },
-    };
-    let Some(dir) = args
-        .iter()
-        .enumerate()
-        .find(|(i, a)| !a.starts_with("--") && (*i == 0 || args[i - 1] != "--scope"))
-        .map(|(_, a)| a)
-    else {
-        eprintln!("usage: virga-eval TIMELINES_DIR [--markdown] [--scope serverless|all]");
-        return ExitCode::from(2);
-    };
-    match run(Path::new(dir), markdown, scope) {
+    let a = <Args as clap::Parser>::parse();
+    let pcaps = a.pcaps.clone().unwrap_or_else(|| a.timelines.clone());
+    match run(&a.timelines, &pcaps, a.markdown, &a.scope) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("virga-eval: {e:#}");
@@ -67,7 +68,7 @@ struct Score {
     other_pairs: usize,
 }
 
-fn run(dir: &Path, markdown: bool, scope: &str) -> anyhow::Result<()> {
+fn run(dir: &Path, pcaps: &Path, markdown: bool, scope: &str) -> anyhow::Result<()> {
     let mut truths: Vec<PathBuf> = std::fs::read_dir(dir)?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| p.to_string_lossy().ends_with(".truth.json"))
@@ -76,7 +77,18 @@ fn run(dir: &Path, markdown: bool, scope: &str) -> anyhow::Result<()> {
     let mut rows = Vec::new();
     for t in &truths {
         let truth: Value = serde_json::from_str(&std::fs::read_to_string(t)?)?;
-        let pcap = dir.join(truth["pcap"].as_str().unwrap_or_default());
+        let pcap = pcaps.join(truth["pcap"].as_str().unwrap_or_default());
+        if let Some(want) = truth["source"]["sha256"].as_str() {
+            let bytes = std::fs::read(&pcap)
+                .map_err(|e| anyhow::anyhow!("{}: {e} (see {})", pcap.display(), t.display()))?;
+            let got = format!("{:x}", sha2::Sha256::digest(&bytes));
+            anyhow::ensure!(
+                got == want,
+                "{}: sha256 {got}, {} names {want}",
+                pcap.display(),
+                t.display()
+            );
+        }
         let alerts = replay(&pcap, &truth, scope)?;
         let s = score(&truth, &alerts);
         rows.push((truth["scenario"].as_str().unwrap_or("?").to_string(), s));
@@ -213,8 +225,12 @@ fn score(truth: &Value, alerts: &[Value]) -> Score {
                     .map(|t| t + start)
                     .collect();
                 times.sort_by(f64::total_cmp);
-                s.beats
-                    .push(times.iter().filter(|t| **t <= first + 1e-3).count());
+                // Truth files without beat times (third-party captures)
+                // leave beats-to-detect out.
+                if !times.is_empty() {
+                    s.beats
+                        .push(times.iter().filter(|t| **t <= first + 1e-3).count());
+                }
             } else {
                 s.missed.push(key);
             }

@@ -9,7 +9,7 @@ use virga_benches::gen::flood::{self, Flood};
 use virga_benches::gen::mix::{self, MixOptions};
 use virga_benches::gen::rng::Rng;
 use virga_benches::gen::sink::Sink;
-use virga_benches::gen::{corpus, world};
+use virga_benches::gen::{corpus, in_connection, world};
 
 /// The workload to write.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -24,6 +24,10 @@ enum Kind {
     FloodHandshake,
     /// Random subdomains of one workers.dev account (query + answer each).
     Subdomains,
+    /// A labelled timeline of beacons polling inside long-lived connections
+    /// to serverless names, with benign long-lived connections; its truth
+    /// file is written beside the pcap (`NAME.truth.json`) for `virga-eval`.
+    InConnection,
 }
 
 /// Deterministic workload generator for virga's benchmarks and flood tests.
@@ -88,6 +92,33 @@ fn main() -> Result<()> {
             for (host, name, period, beats) in &s.beacons {
                 eprintln!("beacon: {host} -> {name} every {period} s, {beats} beats");
             }
+        }
+        Kind::InConnection => {
+            seconds = a.seconds.unwrap_or(6 * 3600);
+            let stem = a
+                .out
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .context("output name")?
+                .to_owned();
+            let pcap_name = a
+                .out
+                .file_name()
+                .and_then(|s| s.to_str())
+                .context("output name")?
+                .to_owned();
+            let truth = in_connection::generate(
+                &mut sink,
+                &mut rng,
+                &tpls,
+                seconds.div_ceil(3600),
+                &stem,
+                &pcap_name,
+            )?;
+            let path = a.out.with_file_name(format!("{stem}.truth.json"));
+            std::fs::write(&path, serde_json::to_string_pretty(&truth)? + "\n")
+                .with_context(|| path.display().to_string())?;
+            eprintln!("truth: {}", path.display());
         }
         Kind::FloodSyn | Kind::FloodUdp | Kind::FloodHandshake | Kind::Subdomains => {
             seconds = a.seconds.unwrap_or(300);

@@ -8,6 +8,7 @@ pub mod corpus;
 pub mod dns_wire;
 pub mod flood;
 pub mod frames;
+pub mod in_connection;
 pub mod mix;
 pub mod rng;
 pub mod sink;

@@ -148,7 +148,7 @@ fn learn_names(
         {
             if let Ok(Rdata::Cname(t)) = r.data() {
                 name_text(&t, target);
-                if catalogue.lookup(target).is_some() {
+                if catalogue.lookup_cname_target(target).is_some() {
                     found = true;
                     break;
                 }
