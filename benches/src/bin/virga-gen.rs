@@ -9,7 +9,7 @@ use virga_benches::gen::flood::{self, Flood};
 use virga_benches::gen::mix::{self, MixOptions};
 use virga_benches::gen::rng::Rng;
 use virga_benches::gen::sink::Sink;
-use virga_benches::gen::{corpus, in_connection, world};
+use virga_benches::gen::{corpus, in_connection, replicate, world};
 
 /// The workload to write.
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -28,6 +28,10 @@ enum Kind {
     /// to serverless names, with benign long-lived connections; its truth
     /// file is written beside the pcap (`NAME.truth.json`) for `virga-eval`.
     InConnection,
+    /// Every packet of `--from` (a classic pcap) written `--copies` times,
+    /// copy k with its 10/8 addresses moved to another /16: a lab timeline
+    /// over ten times the hosts is a handshake-heavy workload.
+    Replicate,
 }
 
 /// Deterministic workload generator for virga's benchmarks and flood tests.
@@ -59,6 +63,12 @@ struct Args {
     /// Serverless beacons in the mix.
     #[arg(long, default_value_t = 4)]
     beacons: usize,
+    /// `replicate`: the capture to replicate.
+    #[arg(long, value_name = "PCAP")]
+    from: Option<PathBuf>,
+    /// `replicate`: copies of every packet (1 to 16).
+    #[arg(long, default_value_t = 10)]
+    copies: u32,
     /// The shared directory (with corpus/); default VIRGA_SHARED_DIR or ../../shared.
     #[arg(long)]
     shared: Option<PathBuf>,
@@ -66,6 +76,19 @@ struct Args {
 
 fn main() -> Result<()> {
     let a = Args::parse();
+    if let Kind::Replicate = a.kind {
+        let from = a.from.as_deref().context("replicate needs --from PCAP")?;
+        let n = replicate::replicate(from, &a.out, a.copies)?;
+        eprintln!(
+            "wrote {}: {} packets ({} × {} of {})",
+            a.out.display(),
+            n.written,
+            a.copies,
+            n.read,
+            from.display()
+        );
+        return Ok(());
+    }
     let shared = a
         .shared
         .clone()
@@ -120,6 +143,7 @@ fn main() -> Result<()> {
                 .with_context(|| path.display().to_string())?;
             eprintln!("truth: {}", path.display());
         }
+        Kind::Replicate => anyhow::bail!("replicate returns before the corpus is loaded"),
         Kind::FloodSyn | Kind::FloodUdp | Kind::FloodHandshake | Kind::Subdomains => {
             seconds = a.seconds.unwrap_or(300);
             let (kind, default) = match a.kind {

@@ -1,8 +1,10 @@
 //! Throughput harness: on one capture, in one run, the floor (a bare
 //! libpcap read loop touching every byte), `virga replay` with every
 //! detector on and EVE written to a file with 1 and with 2 workers, each
-//! repeated and reported as the median; then the bytes per tracked flow and
-//! the peak RSS of generated SYN floods.
+//! repeated and reported as the median, with the CPU per million packets
+//! over all threads and the serial fraction (CPU of the threads other than
+//! the workers over all CPU); then the bytes per tracked flow and the peak
+//! RSS of generated SYN floods.
 //!
 //! `cargo build --release -p virga -p virga-benches && nice -n -10
 //! target/release/virga-throughput /tmp/mix.pcap`
@@ -101,6 +103,19 @@ fn runs(cmd: &[OsString], repeat: usize) -> Result<Medians> {
         threads: mid.threads,
         stdout: mid.stdout,
     })
+}
+
+/// (CPU s of the threads that are not workers, CPU s of all threads) of
+/// one run's per-thread samples. Workers are the threads named
+/// `virga-worker*`.
+fn serial_fraction(threads: &[(String, Duration)]) -> (f64, f64) {
+    let all: f64 = threads.iter().map(|t| t.1.as_secs_f64()).sum();
+    let workers: f64 = threads
+        .iter()
+        .filter(|t| t.0.starts_with("virga-worker"))
+        .map(|t| t.1.as_secs_f64())
+        .sum();
+    (all - workers, all)
 }
 
 fn gen_flood(path: &Path, packets: u64, seconds: u64) -> Result<()> {
@@ -217,7 +232,20 @@ fn main() -> Result<()> {
         rows[1].1.wall.as_secs_f64() / rows[2].1.wall.as_secs_f64(),
         busiest(&rows[1].1) / busiest(&rows[2].1)
     );
-    println!("CPU s per thread (run with the median wall time):");
+    // CPU per packet over all threads, and the serial fraction: the CPU of
+    // every thread but the workers (capture, detection, output, ...) over
+    // all CPU, from the per-thread samples of the median run.
+    println!("\n| run | CPU s per million packets (all threads) | serial fraction |");
+    println!("|---|---|---|");
+    for (name, m) in &rows[1..] {
+        let (serial, all) = serial_fraction(&m.threads);
+        println!(
+            "| {name} | {:.3} | {:.3} |",
+            m.cpu.as_secs_f64() * 1e6 / packets.max(1) as f64,
+            serial / all.max(f64::MIN_POSITIVE)
+        );
+    }
+    println!("\nCPU s per thread (run with the median wall time):");
     for (name, m) in &rows[1..] {
         let t: Vec<String> = m
             .threads

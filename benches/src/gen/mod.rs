@@ -10,6 +10,7 @@ pub mod flood;
 pub mod frames;
 pub mod in_connection;
 pub mod mix;
+pub mod replicate;
 pub mod rng;
 pub mod sink;
 pub mod world;
