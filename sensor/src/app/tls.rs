@@ -27,6 +27,8 @@ pub struct TlsState {
     pub hello_at: Option<PacketRef>,
     /// True once the handshake's record was handed on.
     pub logged: bool,
+    /// The ClientHello's JA4, once computed for the detectors.
+    pub ja4: Option<Box<str>>,
 }
 
 /// The worker's reusable TLS buffers.
@@ -186,6 +188,7 @@ pub fn unkept_record(st: &mut TlsState, hello: &[u8], ctx: &mut HandlerCtx<'_>) 
         client: &ch,
         server: None,
         serverless: ctx.serverless,
+        ja4: st.ja4.as_deref(),
     });
 }
 
@@ -230,5 +233,6 @@ fn hand_on(
         client: &ch,
         server: sh,
         serverless: end.serverless,
+        ja4: st.ja4.as_deref(),
     });
 }

@@ -102,7 +102,7 @@ fn write_conn(out: &mut Vec<u8>, seed: u16, a: &ConnAlert<'_>) {
             Transport::Quic => {
                 super::quic::write_quic_object(w, &ch, h.quic_version.unwrap_or(QuicVersion::V1))
             }
-            _ => super::tls::write_tls_object(w, &ch, None),
+            _ => super::tls::write_tls_object(w, &ch, None, Some(&h.ja4)),
         }
     };
     write_alert(out, seed, &place, a.rule, context, after);

@@ -11,18 +11,20 @@ use virga_parsers::tls::{ClientHello, ServerHello};
 impl EventLines {
     /// Writes the `tls` event of a handshake.
     pub fn tls(&mut self, r: &TlsHello<'_>) {
-        let (client, server) = (r.client, r.server);
+        let (client, server, ja4) = (r.client, r.server, r.ja4);
         self.event("tls", &r.flow, r.packet, r.ts, |w| {
-            write_tls_object(w, client, server);
+            write_tls_object(w, client, server, ja4);
         });
     }
 }
 
-/// Writes the `tls` object: SNI, version, JA3/JA3S, JA4, ALPNs.
+/// Writes the `tls` object: SNI, version, JA3/JA3S, JA4 (`ja4` when the
+/// hello's is known already, else computed), ALPNs.
 pub fn write_tls_object(
     w: &mut JsonWriter<'_>,
     ch: &ClientHello<'_>,
     sh: Option<&ServerHello<'_>>,
+    ja4: Option<&str>,
 ) {
     w.object("tls");
     if let Some(sni) = ch.sni() {
@@ -46,7 +48,10 @@ pub fn write_tls_object(
                 .end_object();
         }
     }
-    w.str("ja4", fingerprint::ja4(ch, Transport::Tcp).as_str());
+    match ja4 {
+        Some(j) => w.str("ja4", j),
+        None => w.str("ja4", fingerprint::ja4(ch, Transport::Tcp).as_str()),
+    };
     write_alpns(w, "client_alpns", ch.alpn_protocols());
     if let Some(a) = sh.and_then(|s| s.alpn()) {
         w.array("server_alpns").elem_bytes(a).end_array();

@@ -19,4 +19,7 @@ pub struct TlsHello<'a> {
     pub server: Option<&'a ServerHello<'a>>,
     /// True when the flow touches a catalogued name.
     pub serverless: bool,
+    /// The client hello's JA4 when the worker already computed it (for the
+    /// detectors), so the event does not hash the hello again.
+    pub ja4: Option<&'a str>,
 }

@@ -137,19 +137,26 @@ pub(super) fn observe(
     let mut hello = None;
     let mut client_class = ClientClass::Unknown;
     let mut class_reasons = Reasons::default();
+    let mut kept_ja4 = None;
     if let Some((message, transport, quic_version)) = kept.or(unkept) {
         if let Ok(ch) = virga_parsers::tls::parse_client_hello(message) {
             let fp = virga_parsers::fingerprint::ja4(&ch, transport);
             let c = classify_with_ja4(&ch, transport, &fp, &h.settings.browser_table);
             client_class = c.class;
             class_reasons = c.reasons;
+            let ja4: Box<str> = Box::from(fp.as_str());
+            kept_ja4 = Some(ja4.clone());
             hello = Some(Hello {
                 message: Box::from(message),
                 transport,
                 quic_version,
-                ja4: Box::from(fp.as_str()),
+                ja4,
             });
         }
+    }
+    // The tls event, written later, reuses the hello's JA4.
+    if let AppState::Tls(st) = &mut flow.app.state {
+        st.ja4 = kept_ja4;
     }
     flow.app.client_class = client_class;
     let class = (client_class, class_reasons);
