@@ -143,13 +143,19 @@ pub struct Match<'c, 'n> {
     pub pattern: &'c Pattern,
 }
 
+/// Fixed suffix → entry indexes. Every DNS name, SNI and Host a sensor sees
+/// is looked up here, a few suffixes each: foldhash instead of the default
+/// SipHash (no key here is chosen by the traffic: the keys are the
+/// catalogue's own suffixes, the traffic only probes them).
+type SuffixIndex = HashMap<Box<str>, Vec<usize>, foldhash::fast::RandomState>;
+
 /// The validated, indexed serverless catalogue.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Catalogue {
     platforms: Vec<Platform>,
     entries: Vec<Entry>,
     /// Fixed suffix → entry indexes, most specific first.
-    index: HashMap<Box<str>, Vec<usize>>,
+    index: SuffixIndex,
     /// Most labels in any fixed suffix.
     max_fixed_labels: usize,
 }
@@ -188,9 +194,14 @@ impl Catalogue {
     /// non-ASCII byte (IDNs travel as `xn--` A-labels) never match. Does not allocate.
     pub fn lookup<'c, 'n>(&'c self, name: &'n str) -> Option<Match<'c, 'n>> {
         let name = Name::parse(name)?;
+        let lower = name.lower_str()?;
         let longest = self.max_fixed_labels.min(name.count());
         for k in (2..=longest).rev() {
-            let Some(bucket) = name.suffix(k).and_then(|s| self.index.get(s)) else {
+            let Some(bucket) = name
+                .suffix_start(k)
+                .and_then(|s| lower.get(s..))
+                .and_then(|s| self.index.get(s))
+            else {
                 continue;
             };
             for &i in bucket {
@@ -493,7 +504,7 @@ impl Builder {
             entry.platform = new;
             entries.push(entry);
         }
-        let mut index: HashMap<Box<str>, Vec<usize>> = HashMap::new();
+        let mut index = SuffixIndex::default();
         for (i, e) in entries.iter().enumerate() {
             index
                 .entry(e.pattern.fixed_suffix().into())

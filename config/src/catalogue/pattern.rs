@@ -278,10 +278,17 @@ impl<'n> Name<'n> {
         self.original.get(s..e)
     }
 
-    /// The lowercase text of the last `labels` labels (`workers.dev` for 2).
-    pub(crate) fn suffix(&self, labels: usize) -> Option<&str> {
-        let (s, _) = self.bounds_from_right(labels.checked_sub(1)?)?;
-        std::str::from_utf8(self.lower.get(s..self.len)?).ok()
+    /// The whole name, lowercase (checked as text once; slice it with
+    /// [`Name::suffix_start`]).
+    pub(crate) fn lower_str(&self) -> Option<&str> {
+        std::str::from_utf8(self.lower.get(..self.len)?).ok()
+    }
+
+    /// Where the last `labels` labels start in [`Name::lower_str`]
+    /// (`workers.dev` for 2).
+    pub(crate) fn suffix_start(&self, labels: usize) -> Option<usize> {
+        self.bounds_from_right(labels.checked_sub(1)?)
+            .map(|(s, _)| s)
     }
 }
 
@@ -377,10 +384,11 @@ mod tests {
         assert_eq!(n.label(3), Some(&b"relay"[..]));
         assert_eq!(n.label(4), None);
         assert_eq!(n.original_label(2), Some("ACME"));
-        assert_eq!(n.suffix(2), Some("workers.dev"));
-        assert_eq!(n.suffix(4), Some("relay.acme.workers.dev"));
-        assert_eq!(n.suffix(5), None);
-        assert_eq!(n.suffix(0), None);
+        let suffix = |k| n.suffix_start(k).and_then(|s| n.lower_str()?.get(s..));
+        assert_eq!(suffix(2), Some("workers.dev"));
+        assert_eq!(suffix(4), Some("relay.acme.workers.dev"));
+        assert_eq!(suffix(5), None);
+        assert_eq!(suffix(0), None);
         for bad in [
             "",
             ".",
