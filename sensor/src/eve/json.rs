@@ -181,8 +181,22 @@ impl<'b> JsonWriter<'b> {
 
 /// Writes a JSON string literal for `s`, escaped.
 pub fn write_str(buf: &mut Vec<u8>, s: &str) {
-    // serde_json's string serializer never fails when writing into a Vec.
-    let _ = serde_json::to_writer(&mut *buf, s);
+    // Most strings (every key, names, fingerprints) hold nothing to escape:
+    // they are copied whole. The check has no early exit, so it compiles to
+    // a vector loop; serde_json's escaper walks them byte by byte through
+    // its writer. Anything else goes to serde_json, which never fails when
+    // writing into a Vec. Both give the same bytes for a clean string.
+    let dirty = s
+        .bytes()
+        .fold(false, |d, b| d | (b < 0x20) | (b == b'"') | (b == b'\\'));
+    if dirty {
+        let _ = serde_json::to_writer(&mut *buf, s);
+    } else {
+        buf.reserve(s.len() + 2);
+        buf.push(b'"');
+        buf.extend_from_slice(s.as_bytes());
+        buf.push(b'"');
+    }
 }
 
 /// Writes a JSON string literal for bytes that may not be UTF-8.
@@ -262,6 +276,33 @@ mod tests {
         );
         let v: serde_json::Value = serde_json::from_str(&s).unwrap();
         assert_eq!(v["o"]["l"][1], "two");
+    }
+
+    /// The copy-whole path and serde_json's escaper give the same bytes:
+    /// every single character up to U+00FF and some longer strings.
+    #[test]
+    fn strings_written_as_serde_json_writes_them() {
+        let mut cases: Vec<String> = (0u32..=0xff)
+            .filter_map(char::from_u32)
+            .map(|c| format!("a{c}b"))
+            .collect();
+        cases.extend(
+            [
+                "",
+                "timestamp",
+                "relay.acme.workers.dev",
+                "é ü 中文 \u{1F600}",
+                "tab\there",
+                "quote\" and back\\slash",
+                "\u{7f}\u{80}\u{2028}\u{2029}",
+            ]
+            .map(String::from),
+        );
+        for c in &cases {
+            let mut buf = Vec::new();
+            write_str(&mut buf, c);
+            assert_eq!(buf, serde_json::to_vec(c).unwrap(), "{c:?}");
+        }
     }
 
     #[test]
