@@ -298,9 +298,15 @@ fn endpoint(l: &dyn Fields, h: Field, p: Field) -> Result<Endpoint, &'static str
         Some(v) => {
             let v = v.trim();
             // Zeek JSON writes ports as numbers; some shippers as floats.
-            v.parse::<u16>()
-                .or_else(|_| v.parse::<f64>().map(|f| f as u16))
-                .map_err(|_| "bad port")?
+            match v.parse::<u16>() {
+                Ok(p) => p,
+                Err(_) => v
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|f| f.fract() == 0.0 && (0.0..=65535.0).contains(f))
+                    .map(|f| f as u16)
+                    .ok_or("bad port")?,
+            }
         }
         None => 0,
     };
