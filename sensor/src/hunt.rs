@@ -66,7 +66,7 @@ pub struct HuntSummary {
 }
 
 /// A new batch goes to the detection stage after this much log time.
-const BATCH_NS: u64 = 1_000_000_000;
+const BATCH_NS: u64 = 10_000_000_000;
 
 /// Hunts through the inputs.
 ///

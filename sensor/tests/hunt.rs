@@ -452,3 +452,50 @@ fn bad_lines_are_reported_once_per_file_and_counted_in_stats() {
     assert!(text.contains("\"bad_lines\":3"), "{text}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+mod hostile {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn header_or_json() -> impl Strategy<Value = Vec<u8>> {
+        prop_oneof![
+            Just(tsv_header("conn", CONN_FIELDS).into_bytes()),
+            Just(b"{\"_path\":\"dns\",".to_vec()),
+            Just(Vec::new()),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(256))]
+        /// Any bytes after a real header or a JSON start: read and joined
+        /// without a panic, every line a row or a bad line.
+        #[test]
+        fn any_bytes_read_and_joined_without_panic(
+            head in header_or_json(),
+            body in proptest::collection::vec(any::<u8>(), 0..4096),
+            lines in proptest::collection::vec("[0-9.\\t:a-fC-]{0,80}", 0..20),
+        ) {
+            let mut data = head;
+            data.extend_from_slice(&body);
+            for l in &lines {
+                data.push(b'\n');
+                data.extend_from_slice(l.as_bytes());
+            }
+            let cfg = virga_config::Config::default();
+            let known = virga_config::shipped_ja4().unwrap();
+            let mut joiner = virga::zeek::records::Joiner::new(virga::settings::zeek_join_settings(&cfg, &known));
+            let origin: std::sync::Arc<str> = std::sync::Arc::from("p.log");
+            for kind in [None, Some(LogKind::Conn), Some(LogKind::Http)] {
+                let mut r = LogReader::from_reader(PathBuf::from("p.log"), kind, Box::new(std::io::Cursor::new(data.clone())));
+                while let Some(item) = r.next_item() {
+                    if let Item::Row(row) = item {
+                        joiner.row(row, &origin);
+                    }
+                }
+                prop_assert!(r.stats.rows + r.stats.bad + r.stats.other <= r.stats.lines + 1);
+            }
+            joiner.finish();
+            let _ = joiner.take();
+        }
+    }
+}

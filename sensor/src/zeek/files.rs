@@ -84,9 +84,6 @@ pub struct LogFile {
     pub path: PathBuf,
     /// Its kind by name (`None`: taken from each line or its header).
     pub kind: Option<LogKind>,
-    /// Files read together, merged by time: same folder and the same
-    /// rotation stamp (`00:00:00-01:00:00`; empty for unrotated names).
-    pub group: (PathBuf, String),
 }
 
 /// Whether a file name in a folder looks like a log worth reading.
@@ -95,37 +92,19 @@ fn is_log_name(name: &str) -> bool {
     base.ends_with(".log") || base.ends_with(".json") || base.ends_with(".ndjson")
 }
 
-/// The rotation stamp of a name: what lies between the kind and `.log`
-/// (`conn.00:00:00-01:00:00.log.gz` → `00:00:00-01:00:00`).
-fn rotation_stamp(name: &str) -> String {
-    let base = name.strip_suffix(".gz").unwrap_or(name);
-    let base = base
-        .strip_suffix(".log")
-        .or_else(|| base.strip_suffix(".json"))
-        .or_else(|| base.strip_suffix(".ndjson"))
-        .unwrap_or(base);
-    match base.split_once('.') {
-        Some((_, stamp)) => stamp.to_owned(),
-        None => String::new(),
-    }
-}
-
 fn log_file(path: PathBuf) -> LogFile {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     LogFile {
         kind: LogKind::from_file_name(&name),
-        group: (dir, rotation_stamp(&name)),
         path,
     }
 }
 
-/// Expands the paths into the log files to read, in reading order: groups
-/// (folder, rotation stamp) in name order, which is time order for Zeek's
-/// archive. Files given by name are always read; in folders, files whose
+/// Expands the paths into the log files to read (in path order; the merge
+/// orders them by their first row's time). Files given by name are always read; in folders, files whose
 /// name ends `.log`, `.json` or `.ndjson` (optionally `.gz`) are read when
 /// their name gives a kind virga reads, or no kind at all (a mixed log).
 ///
@@ -142,7 +121,7 @@ pub fn expand_paths(paths: &[String]) -> anyhow::Result<Vec<LogFile>> {
             out.push(log_file(path));
         }
     }
-    out.sort_by(|a, b| a.group.cmp(&b.group).then_with(|| a.path.cmp(&b.path)));
+    out.sort_by(|a, b| a.path.cmp(&b.path));
     out.dedup_by(|a, b| a.path == b.path);
     Ok(out)
 }
@@ -240,7 +219,9 @@ const ZEEK_OTHER_LOGS: &[&str] = &[
 ];
 
 /// Opens a log, gunzipping it when it starts with gzip's magic bytes
-/// (`flate2`; concatenated gzip members are read through).
+/// (`flate2`; concatenated gzip members are read through). A gzip file is
+/// inflated by a thread of its own, a few chunks ahead of the reader, so
+/// inflating and parsing use two cores.
 ///
 /// # Errors
 /// The file cannot be opened or read.
@@ -248,12 +229,87 @@ pub fn open(path: &Path) -> std::io::Result<Box<dyn BufRead + Send>> {
     let mut f = BufReader::with_capacity(1 << 16, File::open(path)?);
     let gz = f.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     if gz {
+        let inflate = flate2::bufread::MultiGzDecoder::new(f);
         Ok(Box::new(BufReader::with_capacity(
             1 << 16,
-            flate2::bufread::MultiGzDecoder::new(f),
+            Inflated::start(inflate)?,
         )))
     } else {
         Ok(Box::new(f))
+    }
+}
+
+/// Bytes of one chunk handed from the inflating thread.
+const CHUNK: usize = 1 << 18;
+/// Chunks the inflating thread may run ahead.
+const AHEAD: usize = 4;
+
+/// The reading end of an inflating thread.
+struct Inflated {
+    rx: crossbeam_channel::Receiver<std::io::Result<Vec<u8>>>,
+    cur: Vec<u8>,
+    pos: usize,
+}
+
+impl Inflated {
+    fn start<R: Read + Send + 'static>(mut input: R) -> std::io::Result<Inflated> {
+        let (tx, rx) = crossbeam_channel::bounded(AHEAD);
+        std::thread::Builder::new()
+            .name("virga-inflate".into())
+            .spawn(move || loop {
+                let mut buf = vec![0u8; CHUNK];
+                let mut n = 0;
+                let res = loop {
+                    match input.read(&mut buf[n..]) {
+                        Ok(0) => break Ok(()),
+                        Ok(k) => {
+                            n += k;
+                            if n == CHUNK {
+                                break Ok(());
+                            }
+                        }
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => break Err(e),
+                    }
+                };
+                buf.truncate(n);
+                let last = n < CHUNK;
+                if n > 0 && tx.send(Ok(buf)).is_err() {
+                    return;
+                }
+                if let Err(e) = res {
+                    let _ = tx.send(Err(e));
+                    return;
+                }
+                if last {
+                    return;
+                }
+            })?;
+        Ok(Inflated {
+            rx,
+            cur: Vec::new(),
+            pos: 0,
+        })
+    }
+}
+
+impl Read for Inflated {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        if self.pos == self.cur.len() {
+            match self.rx.recv() {
+                Ok(Ok(c)) => {
+                    self.cur = c;
+                    self.pos = 0;
+                }
+                Ok(Err(e)) => return Err(e),
+                // The thread ended: end of input.
+                Err(_) => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.cur.len() - self.pos);
+        out[..n].copy_from_slice(&self.cur[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
     }
 }
 
@@ -288,15 +344,5 @@ mod tests {
             Some(LogKind::ConnLong)
         );
         assert_eq!(LogKind::from_path_name("x509"), None);
-    }
-
-    #[test]
-    fn rotation_stamps_group_files() {
-        assert_eq!(
-            rotation_stamp("conn.00:00:00-01:00:00.log.gz"),
-            "00:00:00-01:00:00"
-        );
-        assert_eq!(rotation_stamp("conn.log"), "");
-        assert_eq!(rotation_stamp("HOST_conn.log"), "");
     }
 }

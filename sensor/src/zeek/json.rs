@@ -39,15 +39,17 @@ impl JsonLine {
         }
     }
 
-    /// The log the line names, if any: `Some(None)` when it names a log
-    /// virga does not read.
+    /// The log the line names, if any: `Some(None)` when its `_path` names a
+    /// log virga does not read. A shipper's stream field counts only when it
+    /// names a log virga reads (`"type": "zeek"` says nothing).
     pub fn kind(&self) -> Option<Option<LogKind>> {
-        for k in KIND_FIELDS {
-            if let Some(Value::String(s)) = self.lookup(k) {
-                return Some(LogKind::from_path_name(s));
-            }
+        if let Some(Value::String(s)) = self.map.get("_path") {
+            return Some(LogKind::from_path_name(s));
         }
-        None
+        KIND_FIELDS[1..].iter().find_map(|k| match self.lookup(k) {
+            Some(Value::String(s)) => LogKind::from_path_name(s).map(Some),
+            _ => None,
+        })
     }
 
     fn lookup(&self, name: &str) -> Option<&Value> {
@@ -65,9 +67,13 @@ impl JsonLine {
 
     fn value(&self, f: Field) -> Option<&Value> {
         let (zeek, renamed) = f.names();
-        self.lookup(zeek)
-            .or_else(|| self.lookup(renamed))
-            .filter(|v| !v.is_null())
+        let v = self.lookup(zeek).or_else(|| self.lookup(renamed));
+        // Shippers that drop `ts` keep the time in `@timestamp`.
+        let v = match (v, f) {
+            (None, Field::Ts) => self.map.get("@timestamp"),
+            (v, _) => v,
+        };
+        v.filter(|v| !v.is_null())
     }
 }
 

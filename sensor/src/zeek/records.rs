@@ -99,7 +99,10 @@ struct Request {
 }
 
 struct Pending {
+    uid: Option<Box<str>>,
     first_ts: Timestamp,
+    /// The longest a conn row said the connection lasted, seconds.
+    duration: Option<f64>,
     origin: Arc<str>,
     orig: Endpoint,
     resp: Endpoint,
@@ -123,8 +126,11 @@ struct Made {
 pub struct Joiner {
     s: JoinSettings,
     names: NameCache,
-    pending: LruCache<Arc<str>, Pending>,
-    made: LruCache<Arc<str>, Made>,
+    /// Keyed by the uid's hash (the flow id).
+    pending: LruCache<u64, Pending>,
+    /// Keyed by the uid's hash; `None` for a connection known to be over
+    /// within the join window (nothing can be a beat inside it).
+    made: LruCache<u64, Option<Box<Made>>>,
     out: Vec<DetectionRecord>,
     now: Timestamp,
     /// Counts.
@@ -263,8 +269,8 @@ impl Joiner {
             if !all && p.first_ts.plus_secs(JOIN_WINDOW_SECS) > self.now {
                 break;
             }
-            if let Some((uid, p)) = self.pending.pop_lru() {
-                self.make(Some(uid), p);
+            if let Some((_, p)) = self.pending.pop_lru() {
+                self.make(p);
             }
         }
     }
@@ -337,31 +343,55 @@ impl Joiner {
             // No uid: nothing to join with; the row is its own connection.
             let mut p = self.new_pending(&r, origin);
             merge_part(&mut p, &r);
-            self.make(None, p);
+            self.make(p);
             return;
         };
-        if self.made.contains(uid) {
-            self.inside(uid, &r);
+        let key = flow_id_of(uid);
+        // A short connection in which Zeek recognised another protocol than
+        // TLS or HTTP will have no ssl or http row: it is made at once, not
+        // joined.
+        if let Detail::Conn {
+            app_proto,
+            service_seen: true,
+            duration: Some(d),
+            ..
+        } = &r.detail
+        {
+            let alone = r.kind == LogKind::Conn
+                && !matches!(app_proto, AppProto::Tls | AppProto::Http | AppProto::Quic)
+                && *d < JOIN_WINDOW_SECS as f64;
+            if alone && !self.pending.contains(&key) && !self.made.contains(&key) {
+                let mut p = self.new_pending(&r, origin);
+                merge_part(&mut p, &r);
+                p.uid = r.uid;
+                self.make_alone(p);
+                return;
+            }
+        }
+        if self.made.contains(&key) {
+            self.inside(key, &r);
             return;
         }
-        if let Some(p) = self.pending.get_mut(uid) {
+        if let Some(p) = self.pending.get_mut(&key) {
             merge_part(p, &r);
             return;
         }
         let mut p = self.new_pending(&r, origin);
         merge_part(&mut p, &r);
-        let key: Arc<str> = Arc::from(uid);
-        if let Some((k, old)) = self.pending.push(key.clone(), p) {
+        p.uid = r.uid;
+        if let Some((k, old)) = self.pending.push(key, p) {
             if k != key {
                 self.stats.evicted += 1;
-                self.make(Some(k), old);
+                self.make(old);
             }
         }
     }
 
     fn new_pending(&self, r: &LogRow, origin: &Arc<str>) -> Pending {
         Pending {
+            uid: None,
             first_ts: r.ts,
+            duration: None,
             origin: origin.clone(),
             orig: r.orig,
             resp: r.resp,
@@ -376,10 +406,11 @@ impl Joiner {
     }
 
     /// A row of a connection already made: a beat inside it, or late.
-    fn inside(&mut self, uid: &str, r: &LogRow) {
+    fn inside(&mut self, key: u64, r: &LogRow) {
         let scope_all = self.s.scope_all;
         let idle = self.s.burst_idle_ns;
-        let Some(m) = self.made.get_mut(uid) else {
+        let Some(Some(m)) = self.made.get_mut(&key) else {
+            self.stats.late_rows += 1;
             return;
         };
         let (ts, beat) = match &r.detail {
@@ -447,8 +478,22 @@ impl Joiner {
         (ClientClass::Unknown, reasons)
     }
 
+    /// Makes the connection start of a connection that has no other rows.
+    fn make_alone(&mut self, p: Pending) {
+        let mut p = p;
+        // Nothing can follow it: no entry is kept for it.
+        p.duration = Some(0.0);
+        self.make_inner(p, false);
+    }
+
     /// Makes the connection start of a joined connection.
-    fn make(&mut self, uid: Option<Arc<str>>, p: Pending) {
+    fn make(&mut self, p: Pending) {
+        self.make_inner(p, true);
+    }
+
+    fn make_inner(&mut self, p: Pending, keep: bool) {
+        let key = p.uid.as_deref().map(flow_id_of);
+        let uid: Option<Arc<str>> = p.uid.as_deref().map(Arc::from);
         let ts = p.first_ts;
         let first_host = p.requests.iter().find_map(|q| q.host.clone());
         let mut fname = FlowName::default();
@@ -486,7 +531,7 @@ impl Joiner {
                 name: p.origin.clone(),
                 live: false,
             },
-            flow_id: uid.as_deref().map_or(0, flow_id_of),
+            flow_id: key.unwrap_or(0),
             client: p.orig,
             server: p.resp,
             proto: if p.proto == 0 { 6 } else { p.proto },
@@ -499,10 +544,22 @@ impl Joiner {
             class_reasons,
             client_bytes: p.orig_bytes,
             beat: BeatSource::Connection,
-            evidence_uid: uid.clone(),
+            evidence_uid: uid,
         });
-        self.out.push(DetectionRecord::ConnStart(start.clone()));
         self.stats.conn_starts += 1;
+        // A connection that conn.log says was over within the join window
+        // has nothing more to show; the others are kept for their beats.
+        let over = p
+            .duration
+            .is_some_and(|d| d < JOIN_WINDOW_SECS as f64 && p.requests.len() <= 1);
+        if over {
+            self.out.push(DetectionRecord::ConnStart(start));
+            if let (Some(k), true) = (key, keep) {
+                self.made.put(k, None);
+            }
+            return;
+        }
+        self.out.push(DetectionRecord::ConnStart(start.clone()));
         let mut made = Made {
             start,
             last_beat: ts,
@@ -523,8 +580,8 @@ impl Joiner {
             self.out.push(DetectionRecord::ConnStart(c));
             self.stats.beats_inside += 1;
         }
-        if let Some(uid) = uid {
-            self.made.put(uid, made);
+        if let Some(k) = key {
+            self.made.put(k, Some(Box::new(made)));
         }
     }
 }
@@ -539,8 +596,13 @@ fn merge_part(p: &mut Pending, r: &LogRow) {
             proto,
             app_proto,
             orig_bytes,
+            duration,
             ..
         } => {
+            p.duration = match (p.duration, *duration) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
             // conn.log's addresses are the connection's own.
             p.orig = r.orig;
             p.resp = r.resp;

@@ -189,6 +189,8 @@ pub enum Detail {
         proto: u8,
         /// The application protocol from `service`.
         app_proto: AppProto,
+        /// Whether `service` named a protocol (any, known to virga or not).
+        service_seen: bool,
         /// Bytes the client sent (`orig_bytes`).
         orig_bytes: Option<u64>,
         /// Duration, seconds.
@@ -359,6 +361,7 @@ pub fn build(kind: LogKind, l: &dyn Fields) -> Result<LogRow, &'static str> {
         LogKind::Conn | LogKind::ConnLong => Detail::Conn {
             proto: proto_number(l.get(Field::Proto)),
             app_proto: app_proto(l.get(Field::Service)),
+            service_seen: l.get(Field::Service).is_some_and(|s| !s.is_empty()),
             orig_bytes: number(l.get(Field::OrigBytes)),
             duration: float(l.get(Field::Duration)),
         },
