@@ -83,7 +83,14 @@ pub fn run(opts: &HuntOptions) -> anyhow::Result<HuntSummary> {
 /// # Errors
 /// As [`run`].
 pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSummary> {
-    let files = expand_paths(&opts.inputs)?;
+    let mut files = expand_paths(&opts.inputs)?;
+    // The EVE file being written is not an input, though it may sit in a
+    // folder of logs.
+    if let Target::File(out) = &opts.output {
+        if let Ok(out) = std::fs::canonicalize(out) {
+            files.retain(|f| std::fs::canonicalize(&f.path).ok().as_ref() != Some(&out));
+        }
+    }
     let mut cfg = opts.config.clone();
     if let Some(s) = opts.scope {
         cfg.detect.beacon.scope = s;

@@ -26,7 +26,9 @@
 //!   HEALTHCHECK reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
-//!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
+//!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file
+//!   (for `hunt`, a missing log path or no log in the folders given; a bad
+//!   line inside a log is reported and counted, never an exit status),
 //!   an interface that does not exist or may not be captured on, a bad BPF
 //!   filter, an EVE output that cannot be opened (by the `run_as_user` account),
 //!   a metrics address that cannot be bound, a `run_as_user`/`run_as_group`

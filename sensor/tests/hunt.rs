@@ -499,3 +499,49 @@ mod hostile {
         }
     }
 }
+
+#[test]
+fn cli_refuses_a_missing_path_and_a_bad_scope_with_status_2() {
+    let bin = env!("CARGO_BIN_EXE_virga");
+    let dir = temp_dir("cli");
+    let out = dir.join("eve.json");
+    let missing = std::process::Command::new(bin)
+        .args(["hunt", "-o"])
+        .arg(&out)
+        .arg(dir.join("no-such-dir"))
+        .output()
+        .unwrap();
+    assert_eq!(missing.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&missing.stderr).contains("no-such-dir"));
+    let scope = std::process::Command::new(bin)
+        .args(["hunt", "--scope", "some", "-o"])
+        .arg(&out)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(scope.status.code(), Some(2));
+    let mut conn = tsv_header("conn", CONN_FIELDS);
+    conn.push_str("garbage line\n");
+    conn.push_str(&conn_line(
+        1_700_000_000.0,
+        "C1",
+        "10.0.0.2",
+        1000,
+        "10.0.0.1",
+        80,
+    ));
+    std::fs::write(dir.join("conn.log"), conn).unwrap();
+    let ok = std::process::Command::new(bin)
+        .args(["hunt", "--scope", "all", "-o"])
+        .arg(&out)
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(ok.status.code(), Some(0));
+    let err = String::from_utf8_lossy(&ok.stderr);
+    assert!(err.contains("conn.log:9: "), "{err}");
+    assert!(std::fs::read_to_string(&out)
+        .unwrap()
+        .contains("\"event_type\":\"stats\""));
+    let _ = std::fs::remove_dir_all(&dir);
+}
