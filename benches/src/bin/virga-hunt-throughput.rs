@@ -42,11 +42,15 @@ struct Args {
     dir: PathBuf,
 }
 
+/// Changes when the generated workload does (logs of another are regenerated).
+const WORKLOAD: &str = "conn-v2";
+
 const FIELDS: &str = "ts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\tresp_bytes\tconn_state\tlocal_orig\tlocal_resp\tmissed_bytes\thistory\torig_pkts\torig_ip_bytes\tresp_pkts\tresp_ip_bytes\ttunnel_parents";
 const TYPES: &str = "time\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\tcount\tstring\tbool\tbool\tcount\tstring\tcount\tcount\tcount\tcount\tset[string]";
 
 /// Writes `lines` conn.log lines over `days` days: 2 000 clients browsing
-/// 50 000 servers, 20 clients beaconing every 60–600 s to one address each.
+/// 50 000 servers (popular ones more often), 20 clients beaconing every
+/// 60–600 s ± 10 % to one address each.
 fn generate(dir: &Path, lines: u64, days: u64) -> Result<()> {
     let _ = std::fs::remove_dir_all(dir);
     let files = days.max(1) * 24;
@@ -77,19 +81,12 @@ fn generate(dir: &Path, lines: u64, days: u64) -> Result<()> {
         let step = 3600.0 / n as f64;
         for k in 0..n {
             let t = lo + k as f64 * step;
-            let mut client = format!(
-                "10.{}.{}.{}",
-                1 + rng.below(8),
-                rng.below(250),
-                1 + rng.below(250)
-            );
-            let mut server = format!(
-                "{}.{}.{}.{}",
-                23 + rng.below(180),
-                rng.below(256),
-                rng.below(256),
-                1 + rng.below(250)
-            );
+            let c = rng.below(2_000);
+            let mut client = format!("10.1.{}.{}", c / 250, 1 + c % 250);
+            // Popular servers more often: the square of a uniform pick.
+            let u = rng.unit();
+            let sv = ((u * u) * 50_000.0) as u64;
+            let mut server = format!("{}.{}.7.{}", 23 + sv % 180, (sv / 180) % 256, 1 + sv % 250);
             let mut port = *rng.pick(&[443u16, 443, 443, 80, 53, 8080]);
             if let Some(b) = next_beat.iter().position(|nb| *nb <= t) {
                 next_beat[b] += beacons[b].1 * (0.9 + 0.2 * rng.unit());
@@ -117,7 +114,7 @@ fn generate(dir: &Path, lines: u64, days: u64) -> Result<()> {
         gz.finish()?.flush()?;
         written += n;
     }
-    std::fs::write(dir.join(".complete"), lines.to_string())?;
+    std::fs::write(dir.join(".complete"), format!("{WORKLOAD} {lines}"))?;
     Ok(())
 }
 
@@ -159,18 +156,29 @@ fn os(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     parts.iter().map(|p| p.as_ref().to_os_string()).collect()
 }
 
-fn runs(
-    cmd: &[OsString],
-    repeat: usize,
-) -> Result<(Duration, Duration, u64, Vec<(String, Duration)>)> {
+/// The medians of some runs of one command.
+struct Medians {
+    wall: Duration,
+    cpu: Duration,
+    rss_kib: u64,
+    /// Per-thread CPU of the run with the median wall time.
+    threads: Vec<(String, Duration)>,
+}
+
+fn runs(cmd: &[OsString], repeat: usize) -> Result<Medians> {
     let mut r: Vec<Run> = (0..repeat.max(1))
         .map(|_| measure::measure(cmd))
         .collect::<Result<_>>()?;
     let cpu = median(&r.iter().map(|x| x.cpu).collect::<Vec<_>>());
-    let rss = median(&r.iter().map(|x| x.max_rss_kib).collect::<Vec<_>>());
+    let rss_kib = median(&r.iter().map(|x| x.max_rss_kib).collect::<Vec<_>>());
     r.sort_by_key(|x| x.wall);
     let mid = r.swap_remove((r.len() - 1) / 2);
-    Ok((mid.wall, cpu, rss, mid.threads))
+    Ok(Medians {
+        wall: mid.wall,
+        cpu,
+        rss_kib,
+        threads: mid.threads,
+    })
 }
 
 fn main() -> Result<()> {
@@ -195,7 +203,7 @@ fn main() -> Result<()> {
     }
     let logs = a.dir.join("logs");
     let done = std::fs::read_to_string(logs.join(".complete")).ok();
-    if done.as_deref() != Some(a.lines.to_string().as_str()) {
+    if done.as_deref() != Some(format!("{WORKLOAD} {}", a.lines).as_str()) {
         eprintln!(
             "generating {} conn.log lines in {}",
             a.lines,
@@ -205,10 +213,12 @@ fn main() -> Result<()> {
     }
     let stored: u64 = walk_size(&logs);
     let eve = a.dir.join("eve.json");
-    let (fw, fc, frss, _) = runs(&os(&[&me, &"__floor", &logs]), a.repeat)?;
+    let fl = runs(&os(&[&me, &"__floor", &logs]), a.repeat)?;
     let _ = std::fs::remove_file(&eve);
     let hunt_cmd = os(&[&virga, &"hunt", &"--scope", &a.scope, &"-o", &eve, &logs]);
-    let (hw, hc, hrss, threads) = runs(&hunt_cmd, a.repeat)?;
+    let h = runs(&hunt_cmd, a.repeat)?;
+    let (fw, fc, frss) = (fl.wall, fl.cpu, fl.rss_kib);
+    let (hw, hc, hrss, threads) = (h.wall, h.cpu, h.rss_kib, h.threads);
     let text = std::fs::read_to_string(&eve).unwrap_or_default();
     let alerts = text
         .lines()
