@@ -545,3 +545,48 @@ fn cli_refuses_a_missing_path_and_a_bad_scope_with_status_2() {
         .contains("\"event_type\":\"stats\""));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn requests_to_many_hosts_on_one_proxy_connection_are_beats_of_each_host() {
+    let root = temp_dir("keepalive");
+    let fields = [
+        "ts",
+        "uid",
+        "id.orig_h",
+        "id.orig_p",
+        "id.resp_h",
+        "id.resp_p",
+        "trans_depth",
+        "method",
+        "host",
+        "uri",
+        "user_agent",
+    ];
+    let mut http = tsv_header("http", &fields);
+    let start = 1_700_000_000.0;
+    let mut conn = tsv_header("conn", CONN_FIELDS);
+    // One keep-alive connection to the proxy for two hours.
+    conn.push_str(&format!(
+        "{start:.6}\tK1\t10.4.0.4\t43000\t10.4.0.1\t8080\ttcp\thttp\t7200.000000\t90000\t900000\tSF\tT\tShADadFf\t-\n"
+    ));
+    for n in 0..60u64 {
+        let t = start + 1.0 + n as f64 * 120.0 + 3.0 * jitter(n);
+        http.push_str(&format!("{t:.6}\tK1\t10.4.0.4\t43000\t10.4.0.1\t8080\t{}\tGET\tnews{}.example\thttp://news{}.example/\tMozilla/5.0\n", 2 * n + 1, n % 7, n % 7));
+        http.push_str(&format!("{:.6}\tK1\t10.4.0.4\t43000\t10.4.0.1\t8080\t{}\tPOST\tc2.example.net\thttp://c2.example.net/beat\tMozilla/5.0\n", t + 30.0, 2 * n + 2));
+    }
+    std::fs::write(root.join("conn.log"), conn).unwrap();
+    std::fs::write(root.join("http.log"), http).unwrap();
+    let (events, s) = hunt(&[&root], Some(BeaconScope::All));
+    assert_eq!(s.counters.bad_lines, 0);
+    assert!(s.counters.beats_inside >= 100, "{:?}", s.counters);
+    let found = beacon_alerts(&events, "c2.example.net");
+    assert!(
+        !found.is_empty(),
+        "the beacon host on a shared proxy connection"
+    );
+    let uids = found[0]["alert"]["context"]["virga"]["zeek_uids"]
+        .as_array()
+        .unwrap();
+    assert_eq!(uids.len(), 1, "one connection: {uids:?}");
+    let _ = std::fs::remove_dir_all(&root);
+}

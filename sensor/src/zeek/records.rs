@@ -419,9 +419,10 @@ impl Joiner {
             } => {
                 let h = request_host(method.as_deref(), uri.as_deref(), host.as_deref());
                 // A request to another host through the same proxy
-                // connection is not a beat of this name.
-                if h.is_some_and(|h| h != m.start.name) {
-                    self.stats.late_rows += 1;
+                // connection is a beat of that host.
+                if let Some(h) = h.filter(|h| *h != m.start.name) {
+                    let base = m.start.clone();
+                    self.proxied(&base, h, r.ts);
                     return;
                 }
                 (r.ts, BeatSource::Request)
@@ -455,6 +456,24 @@ impl Joiner {
         let mut c = m.start.clone();
         c.packet.ts = ts;
         c.beat = beat;
+        self.out.push(DetectionRecord::ConnStart(c));
+        self.stats.beats_inside += 1;
+    }
+
+    /// A request through a proxy connection to another host than the one
+    /// that named the connection: a beat of that host, as RITA counts it.
+    fn proxied(&mut self, base: &ConnStart, host: Arc<str>, ts: Timestamp) {
+        let mut fname = FlowName::default();
+        fname.set_sent(host.clone(), NameSource::HttpHost, &self.s.catalogue);
+        if fname.platform.is_none() && !self.s.scope_all {
+            return;
+        }
+        let mut c = Box::new(base.clone());
+        c.packet.ts = ts;
+        c.name = host;
+        c.name_source = NameSource::HttpHost;
+        c.platform = fname.platform;
+        c.beat = BeatSource::Request;
         self.out.push(DetectionRecord::ConnStart(c));
         self.stats.beats_inside += 1;
     }
@@ -565,12 +584,15 @@ impl Joiner {
             last_beat: ts,
             orig_bytes: p.orig_bytes,
         };
-        // Requests collected while joining: beats after the client's silence.
+        // Requests collected while joining: beats after the client's silence;
+        // a request to another host through the same (proxy) connection is
+        // a beat of that host.
         for q in p.requests.iter().skip(1) {
-            if q.host.as_ref().is_some_and(|h| *h != made.start.name)
-                || q.ts <= made.last_beat
-                || q.ts.nanos_since(made.last_beat) < self.s.burst_idle_ns
-            {
+            if let Some(h) = q.host.as_ref().filter(|h| **h != made.start.name) {
+                self.proxied(&made.start, h.clone(), q.ts);
+                continue;
+            }
+            if q.ts <= made.last_beat || q.ts.nanos_since(made.last_beat) < self.s.burst_idle_ns {
                 continue;
             }
             made.last_beat = q.ts;

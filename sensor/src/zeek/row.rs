@@ -248,28 +248,35 @@ fn text(v: Option<Cow<'_, str>>) -> Option<Box<str>> {
     Some(Box::from(&v[..end]))
 }
 
-/// Parses a Zeek time: epoch seconds with a fraction (`1258531221.486539`)
-/// or ISO 8601 / RFC 3339 (`2009-11-18T08:00:21.486539Z`, `jiff`).
+/// Parses a Zeek time: epoch seconds with a fraction (`1258531221.486539`;
+/// whole milliseconds, microseconds or nanoseconds since the epoch, as some
+/// shippers write them, by their size) or ISO 8601 / RFC 3339
+/// (`2009-11-18T08:00:21.486539Z`; without an offset, or with a space for
+/// the `T`, read as UTC), with `jiff`.
 pub fn parse_ts(s: &str) -> Option<Timestamp> {
     let s = s.trim();
     if s.contains('T') || s.bytes().filter(|&b| b == b'-').count() >= 2 {
-        let t: jiff::Timestamp = s.parse().ok()?;
-        let secs = t.as_second();
-        if secs < 0 {
-            return None;
-        }
-        return Some(Timestamp::from_secs_nanos(
-            secs,
-            u32::try_from(t.subsec_nanosecond()).ok()?,
-        ));
+        return parse_iso(s);
     }
     let (int, frac) = s.split_once('.').unwrap_or((s, ""));
     if int.is_empty() || !int.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
-    let secs: i64 = int.parse().ok()?;
+    let n: i64 = int.parse().ok()?;
+    if frac.is_empty() && n > MAX_EPOCH_SECS {
+        // Whole milliseconds, microseconds or nanoseconds.
+        let (secs, sub) = match n {
+            ..100_000_000_000_000 => (n / 1_000, (n % 1_000) * 1_000_000),
+            ..100_000_000_000_000_000 => (n / 1_000_000, (n % 1_000_000) * 1_000),
+            _ => (n / 1_000_000_000, n % 1_000_000_000),
+        };
+        if secs > MAX_EPOCH_SECS {
+            return None;
+        }
+        return Some(Timestamp::from_secs_nanos(secs, u32::try_from(sub).ok()?));
+    }
     // Seconds beyond year 9999 are not a log's time.
-    if secs > 253_402_300_799 {
+    if n > MAX_EPOCH_SECS {
         return None;
     }
     let mut nanos: u32 = 0;
@@ -280,13 +287,36 @@ pub fn parse_ts(s: &str) -> Option<Timestamp> {
             return s
                 .parse::<f64>()
                 .ok()
-                .filter(|f| f.is_finite() && *f >= 0.0 && *f < 253_402_300_799.0)
+                .filter(|f| f.is_finite() && *f >= 0.0 && *f < MAX_EPOCH_SECS as f64)
                 .map(|f| Timestamp::from_secs_nanos(f as i64, (f.fract() * 1e9) as u32));
         }
         nanos += u32::from(b - b'0') * scale;
         scale /= 10;
     }
-    Some(Timestamp::from_secs_nanos(secs, nanos))
+    Some(Timestamp::from_secs_nanos(n, nanos))
+}
+
+/// The last second of year 9999.
+const MAX_EPOCH_SECS: i64 = 253_402_300_799;
+
+fn parse_iso(s: &str) -> Option<Timestamp> {
+    let t: jiff::Timestamp = match s.parse() {
+        Ok(t) => t,
+        Err(_) => {
+            let s = s.replacen(' ', "T", 1);
+            let s = s.trim_end_matches('Z');
+            let dt: jiff::civil::DateTime = s.parse().ok()?;
+            dt.to_zoned(jiff::tz::TimeZone::UTC).ok()?.timestamp()
+        }
+    };
+    let secs = t.as_second();
+    if secs < 0 {
+        return None;
+    }
+    Some(Timestamp::from_secs_nanos(
+        secs,
+        u32::try_from(t.subsec_nanosecond()).ok()?,
+    ))
 }
 
 fn endpoint(l: &dyn Fields, h: Field, p: Field) -> Result<Endpoint, &'static str> {
@@ -432,7 +462,14 @@ mod tests {
             parse_ts("1.258531221486539e9").unwrap().secs(),
             1_258_531_221
         );
+        assert_eq!(parse_ts("2009-11-18T08:00:21.486539").unwrap(), t);
+        assert_eq!(parse_ts("2009-11-18 08:00:21.486539").unwrap(), t);
+        let ms = parse_ts("1258531221486").unwrap();
+        assert_eq!((ms.secs(), ms.subsec_micros()), (1_258_531_221, 486_000));
+        assert_eq!(parse_ts("1258531221486539").unwrap(), t);
+        assert_eq!(parse_ts("1258531221486539000").unwrap(), t);
         for bad in [
+            "T",
             "",
             "-",
             "abc",
