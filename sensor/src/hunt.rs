@@ -139,7 +139,7 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
         }
         counters.late_records += reorder.push(joiner.take());
         let now = joiner.now();
-        if now.0.saturating_sub(sent_at.0) >= BATCH_NS {
+        if now.0.saturating_sub(sent_at.0) >= BATCH_NS || reorder.full() {
             sent_at = now;
             let (batch, upto) = reorder.release(Some(now));
             stage.records(batch);

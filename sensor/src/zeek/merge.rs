@@ -110,12 +110,22 @@ impl Merge {
         match LogReader::open(&f) {
             Ok(reader) => {
                 self.files_read += 1;
-                let i = self.open.len();
-                self.open.push(Some(Open {
+                let o = Some(Open {
                     reader,
                     origin: Arc::from(f.path.display().to_string()),
                     head: None,
-                }));
+                });
+                // A finished file's slot is reused.
+                let i = match self.open.iter().position(Option::is_none) {
+                    Some(i) => {
+                        self.open[i] = o;
+                        i
+                    }
+                    None => {
+                        self.open.push(o);
+                        self.open.len() - 1
+                    }
+                };
                 self.advance(i);
             }
             Err(e) => {

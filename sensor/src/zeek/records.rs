@@ -45,6 +45,8 @@ use virga_config::{Catalogue, Platform};
 pub const JOIN_WINDOW_SECS: u64 = 10;
 /// How long records wait in the reorder buffer (log time, seconds).
 pub const HOLD_SECS: u64 = 60;
+/// Records the reorder buffer holds at most before it releases the oldest.
+pub const MAX_HELD: usize = 1 << 18;
 /// Connections being joined at most (oldest made early beyond).
 const MAX_PENDING: usize = 262_144;
 /// Connections made, kept for the beats inside them.
@@ -667,11 +669,17 @@ fn merge_part(p: &mut Pending, r: &LogRow) {
 
 /// Records held until the log time has moved [`HOLD_SECS`] past them, then
 /// released in time order.
-#[derive(Default)]
 pub struct Reorder {
     heap: BinaryHeap<Reverse<Held>>,
     seq: u64,
     released: Timestamp,
+    cap: usize,
+}
+
+impl Default for Reorder {
+    fn default() -> Self {
+        Reorder::with_cap(MAX_HELD)
+    }
 }
 
 struct Held(Timestamp, u64, DetectionRecord);
@@ -694,6 +702,21 @@ impl Ord for Held {
 }
 
 impl Reorder {
+    /// A buffer that holds at most `cap` records (see [`Reorder::release`]).
+    pub fn with_cap(cap: usize) -> Reorder {
+        Reorder {
+            heap: BinaryHeap::new(),
+            seq: 0,
+            released: Timestamp(0),
+            cap: cap.max(2),
+        }
+    }
+
+    /// Whether the buffer holds its cap or more: time to release.
+    pub fn full(&self) -> bool {
+        self.heap.len() >= self.cap
+    }
+
     /// Holds records; returns how many are older than what was released.
     pub fn push(&mut self, records: Vec<DetectionRecord>) -> u64 {
         let mut late = 0;
@@ -709,12 +732,14 @@ impl Reorder {
     }
 
     /// Releases the records up to `now - HOLD_SECS` (all when `now` is
-    /// `None`), in time order; returns them and the time released to.
+    /// `None`), in time order, and the oldest beyond half the cap when
+    /// more are held (a log whose time stands still); returns them and the
+    /// time released to (every record still held is at or after it).
     pub fn release(&mut self, now: Option<Timestamp>) -> (Vec<DetectionRecord>, Timestamp) {
         let upto = now.map(|n| Timestamp(n.0.saturating_sub(HOLD_SECS * 1_000_000_000)));
         let mut out = Vec::new();
         while let Some(Reverse(h)) = self.heap.peek() {
-            if upto.is_some_and(|u| h.0 > u) {
+            if upto.is_some_and(|u| h.0 > u) && self.heap.len() <= self.cap / 2 {
                 break;
             }
             if let Some(Reverse(Held(_, _, r))) = self.heap.pop() {
@@ -722,7 +747,8 @@ impl Reorder {
             }
         }
         let to = match (upto, out.last()) {
-            (Some(u), _) => u,
+            (Some(u), Some(r)) => u.max(r.ts()),
+            (Some(u), None) => u,
             (None, Some(r)) => r.ts().max(self.released),
             (None, None) => self.released,
         };
@@ -771,6 +797,42 @@ mod tests {
             Some("evil.example")
         );
         assert_eq!(h(Some("GET"), Some("/"), None), None);
+    }
+
+    #[test]
+    fn a_log_whose_time_stands_still_is_released_by_count() {
+        let lookup = |ts: u64| {
+            DetectionRecord::DnsLookup(Box::new(DnsLookup {
+                packet: PacketRef {
+                    ts: Timestamp(ts),
+                    pcap_cnt: 0,
+                },
+                origin: PacketOrigin::default(),
+                flow_id: 0,
+                client: IpAddr::from([10, 0, 0, 1]),
+                client_port: 1,
+                server: Endpoint {
+                    ip: IpAddr::from([10, 0, 0, 2]),
+                    port: 53,
+                },
+                qname: Arc::from("a.workers.dev"),
+                qtype: 1,
+                rcode: None,
+                answers: 0,
+            }))
+        };
+        let mut r = Reorder::with_cap(100);
+        let t = 1_000 * 1_000_000_000;
+        assert_eq!(r.push((0..150).map(|_| lookup(t)).collect()), 0);
+        assert!(r.full());
+        let (out, to) = r.release(Some(Timestamp(t)));
+        assert_eq!((out.len(), r.len()), (100, 50));
+        assert_eq!(to, Timestamp(t), "the watermark follows what was released");
+        // Time order, then arrival order.
+        assert_eq!(r.push(vec![lookup(t - 1)]), 1, "older than released: late");
+        let (out, _) = r.release(None);
+        assert_eq!(out.first().map(DetectionRecord::ts), Some(Timestamp(t - 1)));
+        assert!(r.is_empty());
     }
 
     #[test]
