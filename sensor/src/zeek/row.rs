@@ -265,10 +265,12 @@ pub fn parse_ts(s: &str) -> Option<Timestamp> {
     let n: i64 = int.parse().ok()?;
     if frac.is_empty() && n > MAX_EPOCH_SECS {
         // Whole milliseconds, microseconds or nanoseconds.
-        let (secs, sub) = match n {
-            ..100_000_000_000_000 => (n / 1_000, (n % 1_000) * 1_000_000),
-            ..100_000_000_000_000_000 => (n / 1_000_000, (n % 1_000_000) * 1_000),
-            _ => (n / 1_000_000_000, n % 1_000_000_000),
+        let (secs, sub) = if n < 100_000_000_000_000 {
+            (n / 1_000, (n % 1_000) * 1_000_000)
+        } else if n < 100_000_000_000_000_000 {
+            (n / 1_000_000, (n % 1_000_000) * 1_000)
+        } else {
+            (n / 1_000_000_000, n % 1_000_000_000)
         };
         if secs > MAX_EPOCH_SECS {
             return None;
