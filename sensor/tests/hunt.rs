@@ -368,6 +368,7 @@ fn http_beacon_through_a_proxy_is_attributed_to_the_proxied_host() {
     let v = &found[0]["alert"]["context"]["virga"];
     assert_eq!(v["name_source"], "http_host");
     assert_eq!(v["client_class"], "non_browser", "curl's user agent");
+    assert_eq!(v["client_reasons"], serde_json::json!(["tool_user_agent"]));
     assert!(
         beacon_alerts(&events, "10.2.0.1").is_empty(),
         "not the proxy's address"

@@ -494,7 +494,11 @@ impl Joiner {
             return (e.class, reasons);
         }
         if let Some(ua) = &p.user_agent {
-            return (class_of_agent(ua), reasons);
+            let class = class_of_agent(ua);
+            if class == ClientClass::NonBrowser {
+                reasons.insert(Reason::ToolUserAgent);
+            }
+            return (class, reasons);
         }
         (ClientClass::Unknown, reasons)
     }
