@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! virga replay [-c FILE] [-o FILE|-] [--log-all] PCAP|DIR...
+//! virga hunt [-c FILE] [-o FILE|-] [--scope serverless|all] ZEEK-LOG|DIR...
 //! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all] [--allow-root]
 //! virga check-config FILE
 //! virga health [-c FILE] [--address ADDR:PORT]
@@ -25,7 +26,9 @@
 //!   HEALTHCHECK reserves 2.
 //! - `2`: nothing was done because of the invocation: bad arguments, an
 //!   unreadable or invalid configuration (`check-config` lists every error as
-//!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file,
+//!   `FILE:LINE: KEY: REASON`), a missing, unreadable or non-capture input file
+//!   (for `hunt`, a missing log path or no log in the folders given; a bad
+//!   line inside a log is reported and counted, never an exit status),
 //!   an interface that does not exist or may not be captured on, a bad BPF
 //!   filter, an EVE output that cannot be opened (by the `run_as_user` account),
 //!   a metrics address that cannot be bound, a `run_as_user`/`run_as_group`
@@ -67,6 +70,25 @@ enum Command {
         log_all: bool,
         /// Capture files or directories, replayed in order as one capture.
         #[arg(required = true, value_name = "PCAP")]
+        inputs: Vec<String>,
+    },
+    /// Run the detectors over existing Zeek logs (conn, ssl, dns, http; TSV or
+    /// JSON lines, plain or gzip; files, flat folders or Zeek's daily
+    /// folders) and write the same EVE alerts as `replay`, then `stats`.
+    Hunt {
+        /// Configuration file (TOML).
+        #[arg(short = 'c', long = "config", value_name = "FILE")]
+        config: Option<PathBuf>,
+        /// EVE output file; `-` is standard output. Default: the config's
+        /// `output.eve_path` (`eve.json`).
+        #[arg(short = 'o', long = "output", value_name = "FILE|-")]
+        output: Option<String>,
+        /// Which destinations the beacon detector scores: serverless names
+        /// only, or all (overrides `[detect.beacon] scope`).
+        #[arg(long = "scope", value_name = "SCOPE", value_parser = ["serverless", "all"])]
+        scope: Option<String>,
+        /// Zeek log files or folders of them.
+        #[arg(required = true, value_name = "ZEEK-LOG")]
         inputs: Vec<String>,
     },
     /// Capture live on an interface until SIGTERM/SIGINT; SIGHUP reloads the
@@ -158,6 +180,12 @@ fn main() -> ExitCode {
             log_all,
             inputs,
         } => replay_cmd(config, output, log_all, inputs),
+        Command::Hunt {
+            config,
+            output,
+            scope,
+            inputs,
+        } => hunt_cmd(config, output, scope, inputs),
         Command::Run {
             interface,
             config,
@@ -249,6 +277,46 @@ fn replay_cmd(
             summary.output.redis_lost_lines, summary.output.lines
         );
     }
+    output_losses(
+        &summary.output,
+        &describe_targets(std::slice::from_ref(&opts.output)),
+    )
+}
+
+fn hunt_cmd(
+    config: Option<PathBuf>,
+    output: Option<String>,
+    scope: Option<String>,
+    inputs: Vec<String>,
+) -> Result<ExitCode, Failure> {
+    let config = load_config(config.as_ref())?;
+    // Every input must exist before anything is written.
+    let files = virga::zeek::expand_paths(&inputs).map_err(|e| (USAGE, format!("{e:#}")))?;
+    if files.is_empty() {
+        return Err((USAGE, format!("no Zeek logs in {}", inputs.join(" "))));
+    }
+    let scope = match scope.as_deref() {
+        Some("all") => Some(virga_config::BeaconScope::All),
+        Some(_) => Some(virga_config::BeaconScope::Serverless),
+        None => None,
+    };
+    let output = eve_target(output.as_deref(), &config);
+    check_output(&output)?;
+    let opts = virga::hunt::HuntOptions {
+        inputs,
+        output,
+        config,
+        scope,
+        report_bad: None,
+    };
+    let signals = Signals::install();
+    let summary = virga::hunt::run_until(&opts, &signals.shutdown_flag())
+        .map_err(|e| (1, format!("{e:#}")))?;
+    let c = &summary.counters;
+    eprintln!(
+        "virga hunt: {} files, {} lines, {} rows, {} bad lines, {} connections, {} alerts",
+        c.files_read, c.lines, c.rows, c.bad_lines, c.conn_starts, summary.alerts
+    );
     output_losses(
         &summary.output,
         &describe_targets(std::slice::from_ref(&opts.output)),

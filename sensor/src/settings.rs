@@ -9,6 +9,7 @@ use crate::flow::table::Timeouts;
 use crate::output::{RedisTarget, Target};
 use crate::pipeline::PipelineConfig;
 use crate::worker::{BeatSettings, WorkerSettings};
+use crate::zeek::records::JoinSettings;
 use std::sync::Arc;
 use virga_config::{BeaconScope, Config, ConfigErrors, KnownJa4};
 
@@ -93,6 +94,23 @@ pub fn redis_target(cfg: &Config, replay: bool) -> Option<Target> {
             wait_when_full: replay,
         })
     })
+}
+
+/// The settings of `virga hunt`'s join of Zeek log rows into records: the
+/// same catalogue, known JA4s, beacon scope and name cache bounds as a
+/// worker's.
+pub fn zeek_join_settings(cfg: &Config, known: &[KnownJa4]) -> JoinSettings {
+    let w = worker_settings(cfg, false, known);
+    JoinSettings {
+        catalogue: w.catalogue,
+        browser_table: w.browser_table,
+        scope_all: w.beats.all_destinations,
+        infrastructure_ports: w.beats.infrastructure_ports,
+        burst_idle_ns: w.beats.burst_idle_ns,
+        names_capacity: w.names_capacity,
+        names_min_ttl_secs: w.names_min_ttl_secs,
+        names_max_ttl_secs: w.names_max_ttl_secs,
+    }
 }
 
 /// The detection stage settings of `cfg`.

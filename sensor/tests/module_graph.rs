@@ -57,6 +57,11 @@ const EVE_MODULE: &str = "eve";
 /// identifiers, so `write_event` is not `write_eve`.
 const JSON_WRITING_NAMES: &[&str] = &["JsonWriter", "serde_json", "write_eve"];
 
+/// Modules that read JSON (and so may name `serde_json`) but never write
+/// it: `zeek` reads Zeek's JSON-lines logs. The JSON writer, the EVE
+/// timestamp writer and JSON-looking literals stay forbidden there.
+const JSON_READERS: &[&str] = &["zeek"];
+
 /// At most this many circles are listed when modules are tangled.
 const MAX_LISTED_CYCLES: usize = 500;
 
@@ -660,7 +665,14 @@ fn scan_tree(src: &Path, root: &str) -> Tree {
             }
         }
         if r.module.as_deref() != Some(EVE_MODULE) {
+            let reader = r
+                .module
+                .as_deref()
+                .is_some_and(|m| JSON_READERS.contains(&m));
             for (at, what) in json_writing(&r.lexed) {
+                if reader && what == "names `serde_json`" {
+                    continue;
+                }
                 tree.json.push((place(at), what));
             }
         }

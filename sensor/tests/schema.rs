@@ -71,3 +71,54 @@ fn all_output_validates_against_the_eve_schema() {
     long["beat_times"] = (0..65).map(f64::from).collect::<Vec<_>>().into();
     assert!(!validator.is_valid(&alert(long)));
 }
+
+/// `virga hunt`'s output (alerts with `zeek_uids`, `stats.virga.hunt`)
+/// validates against the same extended schema.
+#[test]
+fn hunt_output_validates_against_the_eve_schema() {
+    let Some(shared) = shared() else {
+        return;
+    };
+    let validator = eve_schema::eve_validator(&shared).expect("shared/eve present");
+    let dir = std::env::temp_dir().join(format!("virga-schema-hunt-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut ssl = String::new();
+    let mut conn = String::from(
+        "#separator \\x09\n#set_separator\t,\n#empty_field\t(empty)\n#unset_field\t-\n#path\tconn\n#fields\tts\tuid\tid.orig_h\tid.orig_p\tid.resp_h\tid.resp_p\tproto\tservice\tduration\torig_bytes\n#types\ttime\tstring\taddr\tport\taddr\tport\tenum\tstring\tinterval\tcount\n",
+    );
+    for n in 0..40u64 {
+        let t = 1_700_000_000 + n * 300 + (n * 7919) % 23;
+        ssl.push_str(&format!(
+            "{{\"_path\":\"ssl\",\"ts\":{t}.5,\"uid\":\"S{n}\",\"id.orig_h\":\"10.3.0.8\",\"id.orig_p\":{},\"id.resp_h\":\"104.21.9.9\",\"id.resp_p\":443,\"server_name\":\"relay.acme.workers.dev\",\"established\":true}}\n",
+            45_000 + n
+        ));
+        conn.push_str(&format!(
+            "{t}.25\tC{n}\t10.3.0.9\t{}\t203.0.113.5\t8443\ttcp\t-\t30.0\t512\n",
+            46_000 + n
+        ));
+    }
+    std::fs::write(dir.join("ssl.json"), ssl).unwrap();
+    std::fs::write(dir.join("conn.log"), conn).unwrap();
+    let out = dir.join("out.eve");
+    let opts = virga::hunt::HuntOptions {
+        inputs: vec![dir.display().to_string()],
+        output: virga::output::Target::File(out.display().to_string()),
+        scope: Some(virga_config::BeaconScope::All),
+        ..virga::hunt::HuntOptions::default()
+    };
+    virga::hunt::run(&opts).unwrap();
+    let text = std::fs::read_to_string(&out).unwrap();
+    let mut uids = 0;
+    let mut hunt_stats = 0;
+    for l in text.lines() {
+        let v: serde_json::Value = serde_json::from_str(l).unwrap();
+        let errs = eve_schema::schema_errors(&validator, &v);
+        assert!(errs.is_empty(), "invalid EVE line {l}\n{errs:#?}");
+        uids += usize::from(v["alert"]["context"]["virga"]["zeek_uids"].is_array());
+        hunt_stats += usize::from(v["stats"]["virga"]["hunt"].is_object());
+    }
+    assert!(uids >= 2, "alerts with zeek_uids: {uids}\n{text}");
+    assert_eq!(hunt_stats, 1);
+    let _ = std::fs::remove_dir_all(&dir);
+}

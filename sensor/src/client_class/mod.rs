@@ -146,11 +146,14 @@ pub enum Reason {
     CipherCount15To20,
     /// A post-quantum hybrid key share (context: Go, rustls and OpenSSL 3.5 send one too).
     PostQuantumKeyShare,
+    /// The HTTP User-Agent of a well-known non-browser tool (curl, python-requests, ...):
+    /// the only evidence `virga hunt` has when a log holds no JA4.
+    ToolUserAgent,
 }
 
 impl Reason {
     /// Every reason, in bit order.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Ja4InBrowserTable,
         Reason::Ja4InNonBrowserTable,
         Reason::Grease,
@@ -174,6 +177,7 @@ impl Reason {
         Reason::AlpnH3,
         Reason::CipherCount15To20,
         Reason::PostQuantumKeyShare,
+        Reason::ToolUserAgent,
     ];
 
     /// Stable snake_case name for output, e.g. `compress_certificate`.
@@ -202,6 +206,7 @@ impl Reason {
             Reason::AlpnH3 => "alpn_h3",
             Reason::CipherCount15To20 => "cipher_count_15_20",
             Reason::PostQuantumKeyShare => "pq_key_share",
+            Reason::ToolUserAgent => "tool_user_agent",
         }
     }
 
@@ -224,7 +229,8 @@ impl Reason {
             | Reason::AlpnHttp11Only
             | Reason::AlpnUnusual
             | Reason::FewCiphers
-            | Reason::NoBrowserTraits => Leaning::NonBrowser,
+            | Reason::NoBrowserTraits
+            | Reason::ToolUserAgent => Leaning::NonBrowser,
             Reason::NoGrease
             | Reason::ConflictingTraits
             | Reason::AlpnH2Http11

@@ -8,6 +8,7 @@
 use super::beacon::BeaconAlert;
 use super::dns_anomaly::DnsAnomalyAlert;
 use crate::records::{ConnStart, DnsLookup};
+use std::sync::Arc;
 use virga_config::Platform;
 
 /// Base of virga's signature ids.
@@ -71,6 +72,8 @@ pub struct ConnAlert<'a> {
     pub prevalence: u32,
     /// The beacon detector's evidence, for beacon alerts.
     pub beacon: Option<&'a BeaconAlert>,
+    /// The Zeek uids of the latest evidence (`virga hunt`; empty on the wire).
+    pub zeek_uids: &'a [Arc<str>],
 }
 
 /// An alert about a client's DNS towards a serverless domain.

@@ -20,11 +20,17 @@ use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
 use crossbeam_channel::{bounded, Receiver, Sender};
+use lru::LruCache;
 use std::net::IpAddr;
 use std::num::NonZeroUsize;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use virga_config::{Allowlist, BeaconScope, Catalogue, Platform};
+
+/// Zeek uids an alert carries at most (`alert.context.virga.zeek_uids`).
+const MAX_ZEEK_UIDS: usize = 5;
+/// (client, name) pairs whose Zeek uids are kept.
+const MAX_EVIDENCE_PAIRS: usize = 65_536;
 
 /// Settings of the detection stage.
 #[derive(Clone)]
@@ -202,6 +208,8 @@ struct State {
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
     stats: EngineStats,
+    /// The latest Zeek uids per (client, name), for records from logs.
+    evidence: LruCache<(IpAddr, Arc<str>), Vec<Arc<str>>>,
     /// The counters last handed to the sink.
     published: EngineStats,
 }
@@ -224,6 +232,9 @@ impl State {
             watermarks: vec![Timestamp(0); workers],
             prevalence,
             stats: EngineStats::default(),
+            evidence: LruCache::new(
+                NonZeroUsize::new(MAX_EVIDENCE_PAIRS).unwrap_or(NonZeroUsize::MIN),
+            ),
             published: EngineStats::default(),
         }
     }
@@ -322,7 +333,35 @@ impl State {
             .is_some()
     }
 
+    /// Keeps the Zeek uid of a record from logs, the last few per (client,
+    /// name).
+    fn note_uid(&mut self, c: &ConnStart) {
+        let Some(uid) = &c.evidence_uid else {
+            return;
+        };
+        let key = (c.client.ip, Arc::clone(&c.name));
+        let uids = self.evidence.get_or_insert_mut(key, Vec::new);
+        if uids.last() != Some(uid) {
+            if uids.len() == MAX_ZEEK_UIDS {
+                uids.remove(0);
+            }
+            uids.push(Arc::clone(uid));
+        }
+    }
+
+    /// The Zeek uids of the latest evidence of `c`'s (client, name).
+    fn zeek_uids(&self, c: &ConnStart) -> Vec<Arc<str>> {
+        if c.evidence_uid.is_none() {
+            return Vec::new();
+        }
+        self.evidence
+            .peek(&(c.client.ip, Arc::clone(&c.name)))
+            .cloned()
+            .unwrap_or_default()
+    }
+
     fn on_conn(&mut self, c: &ConnStart) {
+        self.note_uid(c);
         let browser = c.client_class.non_browser() == Some(false);
         let start = c.beat == BeatSource::Connection;
         let Some(platform) = c.platform.as_ref() else {
@@ -360,6 +399,7 @@ impl State {
             ClientVerdict::Quiet => {}
             ClientVerdict::Suppressed => self.stats.suppressed_quiet += 1,
             ClientVerdict::Alert => {
+                let uids = self.zeek_uids(c);
                 let rule = alert::client_rule(platform);
                 self.sink.alert(&Alert::Conn(ConnAlert {
                     rule: &rule,
@@ -369,6 +409,7 @@ impl State {
                     score: 1.0,
                     prevalence,
                     beacon: None,
+                    zeek_uids: &uids,
                 }));
                 self.stats.alerts += 1;
                 self.stats.alerts_client += 1;
@@ -402,6 +443,7 @@ impl State {
         let Some(b) = det.on_record(c, prevalence) else {
             return;
         };
+        let uids = self.zeek_uids(c);
         let rule = alert::beacon_rule(platform, c.client_class.non_browser() == Some(true));
         self.sink.alert(&Alert::Conn(ConnAlert {
             rule: &rule,
@@ -411,6 +453,7 @@ impl State {
             score: b.score,
             prevalence: b.prevalence,
             beacon: Some(&b),
+            zeek_uids: &uids,
         }));
         self.stats.alerts += 1;
         self.stats.alerts_beacon += 1;

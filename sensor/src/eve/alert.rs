@@ -138,6 +138,13 @@ fn write_conn_context(w: &mut JsonWriter<'_>, a: &ConnAlert<'_>) {
         w.str("ja4", &h.ja4);
     }
     w.u64("prevalence", u64::from(a.prevalence));
+    if !a.zeek_uids.is_empty() {
+        w.array("zeek_uids");
+        for u in a.zeek_uids {
+            w.elem_str(u);
+        }
+        w.end_array();
+    }
 }
 
 fn write_dns(out: &mut Vec<u8>, seed: u16, a: &DnsAlert<'_>) {

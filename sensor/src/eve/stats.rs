@@ -97,6 +97,23 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("dns_accounts", e.dns_accounts_evicted)
                 .end_object();
         }
+        if let Some(h) = &c.hunt {
+            w.object("hunt")
+                .u64("files", h.files)
+                .u64("files_read", h.files_read)
+                .u64("lines", h.lines)
+                .u64("rows", h.rows)
+                .u64("bad_lines", h.bad_lines)
+                .u64("other_lines", h.other_lines)
+                .u64("conn_starts", h.conn_starts)
+                .u64("beats_inside", h.beats_inside)
+                .u64("dns_lookups", h.dns_lookups)
+                .u64("unnamed", h.unnamed)
+                .u64("late_rows", h.late_rows)
+                .u64("late_records", h.late_records)
+                .u64("join_evicted", h.join_evicted)
+                .end_object();
+        }
         w.u64("queue_drops", c.queue_drops)
             .object("names")
             .u64("learned", c.names.learned)

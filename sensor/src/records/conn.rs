@@ -43,6 +43,9 @@ pub struct ConnStart {
     pub client_bytes: u64,
     /// What kind of beat this is: the connection's start, or a request or burst inside it.
     pub beat: BeatSource,
+    /// The Zeek `uid` of the log rows this record was made from (`virga
+    /// hunt`); `None` on the wire.
+    pub evidence_uid: Option<Arc<str>>,
 }
 
 /// Where a beat of a (client, destination) pair comes from.

@@ -187,6 +187,39 @@ pub struct Counters {
     pub engine: Option<EngineStats>,
     /// The EVE writer's counters, added by the writer when it writes the event.
     pub output: Option<WriterCounters>,
+    /// What `virga hunt` read from Zeek logs and made of it.
+    pub hunt: Option<HuntCounters>,
+}
+
+/// What `virga hunt` read from Zeek logs and made of it.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct HuntCounters {
+    /// Log files found.
+    pub files: u64,
+    /// Log files opened.
+    pub files_read: u64,
+    /// Lines read (headers included).
+    pub lines: u64,
+    /// Rows of conn, conn_long, ssl, dns and http logs.
+    pub rows: u64,
+    /// Lines that were not rows (bad JSON, a bad address or time, too long).
+    pub bad_lines: u64,
+    /// Lines of other logs, skipped.
+    pub other_lines: u64,
+    /// Connection starts made.
+    pub conn_starts: u64,
+    /// Beats inside connections (http requests, conn_long lines).
+    pub beats_inside: u64,
+    /// DNS lookups about serverless names.
+    pub dns_lookups: u64,
+    /// Connections without a name left out.
+    pub unnamed: u64,
+    /// Rows of a connection already made, dropped.
+    pub late_rows: u64,
+    /// Records older than what the detection stage had been given.
+    pub late_records: u64,
+    /// Connections made before their join window ended (join map full).
+    pub join_evicted: u64,
 }
 
 /// The EVE writer's own counters at the time it writes a `stats` event.
@@ -265,6 +298,9 @@ impl std::ops::AddAssign for Counters {
         }
         if o.output.is_some() {
             self.output = o.output;
+        }
+        if o.hunt.is_some() {
+            self.hunt = o.hunt;
         }
     }
 }

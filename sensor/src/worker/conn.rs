@@ -198,5 +198,6 @@ fn report(
         class_reasons,
         client_bytes: flow.bytes[0],
         beat,
+        evidence_uid: None,
     });
 }
