@@ -63,15 +63,15 @@ mod source;
 use std::io::Read;
 use std::path::Path;
 
-pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
+pub use allowlist::{AllowEntry, Allowlist, ImagePattern, ServerNamePattern};
 pub use catalogue::{
     Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, TenantRule, Tier,
 };
-pub use client::{shipped_ja4, KnownClass, KnownJa4};
+pub use client::{is_browser_image, shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
-    BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
+    Attribution, BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
     Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode, RedisOutput, Run,
 };
 
