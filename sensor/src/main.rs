@@ -1,7 +1,7 @@
 //! The `virga` command line: a thin layer over the library.
 //!
 //! ```text
-//! virga replay [-c FILE] [-o FILE|-] [--log-all] PCAP|DIR...
+//! virga replay [-c FILE] [-o FILE|-] [--log-all] [--sysmon PATH]... PCAP|DIR...
 //! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all] [--allow-root]
 //! virga check-config FILE
 //! virga health [-c FILE] [--address ADDR:PORT]
@@ -65,6 +65,11 @@ enum Command {
         /// serverless names.
         #[arg(long = "log-all")]
         log_all: bool,
+        /// Sysmon event file (JSON lines or array, gzip or not) or folder of
+        /// them, joined to connections and DNS queries so alerts name the
+        /// process; repeatable.
+        #[arg(long = "sysmon", value_name = "PATH")]
+        sysmon: Vec<PathBuf>,
         /// Capture files or directories, replayed in order as one capture.
         #[arg(required = true, value_name = "PCAP")]
         inputs: Vec<String>,
@@ -156,8 +161,9 @@ fn main() -> ExitCode {
             config,
             output,
             log_all,
+            sysmon,
             inputs,
-        } => replay_cmd(config, output, log_all, inputs),
+        } => replay_cmd(config, output, log_all, &sysmon, inputs),
         Command::Run {
             interface,
             config,
@@ -214,6 +220,7 @@ fn replay_cmd(
     config: Option<PathBuf>,
     output: Option<String>,
     log_all: bool,
+    sysmon: &[PathBuf],
     inputs: Vec<String>,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(config.as_ref())?;
@@ -225,6 +232,7 @@ fn replay_cmd(
     for f in &files {
         PcapFile::open(f).map_err(|e| (USAGE, e.to_string()))?;
     }
+    let attribution = sysmon_events(sysmon, &config)?;
     let output = eve_target(output.as_deref(), &config);
     check_output(&output)?;
     let opts = ReplayOptions {
@@ -233,6 +241,7 @@ fn replay_cmd(
         log_all,
         config,
         workers: None,
+        attribution,
     };
     let signals = Signals::install();
     let summary =
@@ -241,6 +250,14 @@ fn replay_cmd(
         eprintln!(
             "virga: stopped by signal after {} packets; every event up to there was written",
             summary.packets
+        );
+    }
+    if opts.attribution.is_some() {
+        let a = &summary.attribution;
+        eprintln!(
+            "virga: process attribution: {} connection records named, {} ambiguous, {} without \
+             an event; {} DNS records named",
+            a.conns_known, a.conns_ambiguous, a.conns_unmatched, a.dns_matched
         );
     }
     if summary.output.redis_lost_lines > 0 {
@@ -253,6 +270,26 @@ fn replay_cmd(
         &summary.output,
         &describe_targets(std::slice::from_ref(&opts.output)),
     )
+}
+
+/// Reads the `--sysmon` files before anything is written: a path that
+/// cannot be read is an invocation error; what was read is reported on
+/// stderr in one line.
+fn sysmon_events(
+    paths: &[PathBuf],
+    config: &virga_config::Config,
+) -> Result<Option<virga::attribution::AttributionConfig>, Failure> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let (cfg, s) = virga::attribution::load(paths, &config.attribution)
+        .map_err(|e| (USAGE, format!("--sysmon: {e:#}")))?;
+    eprintln!(
+        "virga: sysmon: {} file(s): {} network connection and {} DNS events, {} other events \
+         skipped, {} bad lines",
+        s.files, s.stats.connections, s.stats.dns, s.stats.skipped, s.stats.bad
+    );
+    Ok(Some(cfg))
 }
 
 /// Exit 1 with one message when EVE lines were lost (the output could not be

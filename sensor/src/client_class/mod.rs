@@ -146,11 +146,14 @@ pub enum Reason {
     CipherCount15To20,
     /// A post-quantum hybrid key share (context: Go, rustls and OpenSSL 3.5 send one too).
     PostQuantumKeyShare,
+    /// Host events name the process, and the class comes from its program (a shipped list of
+    /// browser programs), overriding the ClientHello's traits.
+    Process,
 }
 
 impl Reason {
     /// Every reason, in bit order.
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Ja4InBrowserTable,
         Reason::Ja4InNonBrowserTable,
         Reason::Grease,
@@ -174,6 +177,7 @@ impl Reason {
         Reason::AlpnH3,
         Reason::CipherCount15To20,
         Reason::PostQuantumKeyShare,
+        Reason::Process,
     ];
 
     /// Stable snake_case name for output, e.g. `compress_certificate`.
@@ -202,6 +206,7 @@ impl Reason {
             Reason::AlpnH3 => "alpn_h3",
             Reason::CipherCount15To20 => "cipher_count_15_20",
             Reason::PostQuantumKeyShare => "pq_key_share",
+            Reason::Process => "process",
         }
     }
 
@@ -230,7 +235,8 @@ impl Reason {
             | Reason::AlpnH2Http11
             | Reason::AlpnH3
             | Reason::CipherCount15To20
-            | Reason::PostQuantumKeyShare => Leaning::Neutral,
+            | Reason::PostQuantumKeyShare
+            | Reason::Process => Leaning::Neutral,
         }
     }
 

@@ -71,6 +71,9 @@ pub struct ConnAlert<'a> {
     pub prevalence: u32,
     /// The beacon detector's evidence, for beacon alerts.
     pub beacon: Option<&'a BeaconAlert>,
+    /// For beacon alerts, the program images host events named on the pair's connections
+    /// (sorted, at most 8); empty without attribution.
+    pub images: &'a [std::sync::Arc<str>],
 }
 
 /// An alert about a client's DNS towards a serverless domain.

@@ -96,6 +96,7 @@ mod tests {
             class_reasons: Reasons::default(),
             client_bytes: 517,
             beat: crate::records::BeatSource::Connection,
+            process: None,
         }
     }
 

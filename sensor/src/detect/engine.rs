@@ -16,7 +16,9 @@ use super::client::{ClientDetector, ClientVerdict};
 use super::dns_anomaly::DnsAnomalyDetector;
 use super::prevalence::Prevalence;
 use super::prevalence_shared::SharedPrevalence;
-use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup};
+use crate::attribution::{AttributionConfig, AttributionStats, Attributor};
+use crate::client_class::{ClientClass, Reason};
+use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup, Process};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -51,6 +53,8 @@ pub struct EngineConfig {
     pub dns: Option<virga_config::DnsDetect>,
     /// Beacon detector settings (`None` = off).
     pub beacon: Option<virga_config::BeaconDetect>,
+    /// Host events that name the process behind records (`None` = off).
+    pub attribution: Option<AttributionConfig>,
 }
 
 /// Where the stage's alerts and counters go (the pipeline writes alerts as
@@ -98,7 +102,7 @@ impl StageSender {
 /// The running stage.
 pub struct Engine {
     tx: Sender<StageMsg>,
-    join: JoinHandle<EngineStats>,
+    join: JoinHandle<(EngineStats, AttributionStats)>,
 }
 
 impl Engine {
@@ -134,6 +138,11 @@ impl Engine {
     /// Waits until every worker's sender is gone and the last records are
     /// processed; returns the counters.
     pub fn finish(self) -> EngineStats {
+        self.finish_all().0
+    }
+
+    /// As [`Engine::finish`], with the attribution's counters.
+    pub fn finish_all(self) -> (EngineStats, AttributionStats) {
         drop(self.tx);
         self.join.join().unwrap_or_default()
     }
@@ -201,6 +210,7 @@ struct State {
     client: ClientDetector,
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
+    attribution: Option<Attributor>,
     stats: EngineStats,
     /// The counters last handed to the sink.
     published: EngineStats,
@@ -214,9 +224,11 @@ impl State {
             .clone()
             .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
         let beacon = cfg.beacon.as_ref().map(BeaconDetector::new);
+        let attribution = cfg.attribution.as_ref().map(Attributor::new);
         State {
             dns,
             beacon,
+            attribution,
             client: ClientDetector::new(cfg.client_quiet_secs),
             cfg,
             sink,
@@ -228,7 +240,7 @@ impl State {
         }
     }
 
-    fn run(mut self, rx: &Receiver<StageMsg>) -> EngineStats {
+    fn run(mut self, rx: &Receiver<StageMsg>) -> (EngineStats, AttributionStats) {
         for msg in rx.iter() {
             match msg {
                 StageMsg::Records(w, records) => {
@@ -246,7 +258,17 @@ impl State {
                         .copied()
                         .min()
                         .unwrap_or(Timestamp(0));
-                    self.release(Some(low));
+                    // Live host events are written a little after the
+                    // packets: records wait the skew for them.
+                    let hold = self
+                        .cfg
+                        .attribution
+                        .as_ref()
+                        .map_or(0, AttributionConfig::hold_back_ns);
+                    if let Some(a) = &mut self.attribution {
+                        a.poll();
+                    }
+                    self.release(Some(Timestamp(low.0.saturating_sub(hold))));
                 }
                 StageMsg::Reconfigure(cfg) => self.reconfigure(*cfg),
             }
@@ -262,7 +284,12 @@ impl State {
             self.stats.dns_tracks_evicted = s.tracks_evicted;
             self.stats.dns_accounts_evicted = s.accounts_evicted;
         }
-        self.stats
+        let attribution = self
+            .attribution
+            .as_ref()
+            .map(Attributor::stats)
+            .unwrap_or_default();
+        (self.stats, attribution)
     }
 
     fn reconfigure(&mut self, cfg: EngineConfig) {
@@ -274,6 +301,9 @@ impl State {
                 .dns
                 .clone()
                 .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
+        }
+        if cfg.attribution != self.cfg.attribution {
+            self.attribution = cfg.attribution.as_ref().map(Attributor::new);
         }
         self.client.set_quiet_secs(cfg.client_quiet_secs);
         self.cfg = cfg;
@@ -296,9 +326,20 @@ impl State {
         ready.sort_by_key(order_key);
         for r in ready {
             match r {
-                DetectionRecord::ConnStart(c) => self.on_conn(&c),
-                DetectionRecord::DnsLookup(d) => self.on_dns(&d),
+                DetectionRecord::ConnStart(mut c) => {
+                    self.attribute_conn(&mut c);
+                    self.on_conn(&c);
+                }
+                DetectionRecord::DnsLookup(mut d) => {
+                    if let Some(a) = &mut self.attribution {
+                        d.process = a.dns(&d);
+                    }
+                    self.on_dns(&d);
+                }
             }
+        }
+        if let (Some(a), Some(t)) = (&mut self.attribution, upto) {
+            a.advance(t);
         }
         if let Some(t) = upto {
             self.prevalence.advance(t);
@@ -314,11 +355,29 @@ impl State {
         }
     }
 
+    /// Names the connection's process from host events; a known program
+    /// decides the client class (a browser's or not), over the ClientHello.
+    fn attribute_conn(&mut self, c: &mut ConnStart) {
+        let Some(a) = &mut self.attribution else {
+            return;
+        };
+        c.process = a.conn(c);
+        if let Some(image) = c.process.as_deref().and_then(Process::image) {
+            c.client_class = if virga_config::is_browser_image(image) {
+                ClientClass::Browser
+            } else {
+                ClientClass::NonBrowser
+            };
+            c.class_reasons.insert(Reason::Process);
+        }
+    }
+
     fn allowed(&self, c: &ConnStart) -> bool {
         let ja4 = c.hello.as_ref().map(|h| &*h.ja4);
+        let image = c.process.as_deref().and_then(Process::image);
         self.cfg
             .allowlist
-            .matches(c.client.ip, Some(&c.name), ja4)
+            .matches_process(c.client.ip, Some(&c.name), ja4, image)
             .is_some()
     }
 
@@ -369,6 +428,7 @@ impl State {
                     score: 1.0,
                     prevalence,
                     beacon: None,
+                    images: &[],
                 }));
                 self.stats.alerts += 1;
                 self.stats.alerts_client += 1;
@@ -399,6 +459,11 @@ impl State {
         let Some(det) = self.beacon.as_mut() else {
             return;
         };
+        // The programs seen on the pair, for its alert.
+        let images = match &mut self.attribution {
+            Some(a) => a.pair_images(c.client.ip, &c.name, c.process.as_deref()),
+            None => &[],
+        };
         let Some(b) = det.on_record(c, prevalence) else {
             return;
         };
@@ -411,6 +476,7 @@ impl State {
             score: b.score,
             prevalence: b.prevalence,
             beacon: Some(&b),
+            images,
         }));
         self.stats.alerts += 1;
         self.stats.alerts_beacon += 1;
@@ -474,6 +540,7 @@ mod tests {
             prevalence_lockstep: false,
             dns: None,
             beacon: None,
+            attribution: None,
         };
         let mut state = State::new(cfg, 1, Box::new(NoSink));
         let key = |s: &State, n: &str| s.prevalence_key(&Arc::from(n)).to_string();

@@ -191,5 +191,6 @@ fn report(
         class_reasons,
         client_bytes: flow.bytes[0],
         beat,
+        process: None,
     });
 }

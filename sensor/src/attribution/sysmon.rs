@@ -1,0 +1,862 @@
+//! Sysmon events as collectors write them in JSON, read into typed
+//! [`HostEvent`]s: network connections (event 3) and DNS queries (event 22).
+//!
+//! Shapes read (see docs/attribution.md):
+//!
+//! - flat event data, as NXLog and most exports write it: `EventID`,
+//!   `UtcTime`, `Image`, `ProcessId`, `User`, `Protocol`, `Initiated`,
+//!   `SourceIp`, `SourcePort`, `DestinationIp`, `DestinationPort`,
+//!   `QueryName`, and `Hostname` or `Computer`; the same keys nested under
+//!   `EventData`;
+//! - Winlogbeat / ECS: `winlog.event_id`, `winlog.event_data.*`,
+//!   `winlog.computer_name`, with ECS `event.code`, `process.executable`,
+//!   `process.pid`, `user.name`, `source.ip`/`port`, `destination.ip`/`port`,
+//!   `network.transport`, `dns.question.name`, `host.name`, `@timestamp` where
+//!   the event data lacks a key;
+//! - one object per line, or one JSON array; either may be gzip-compressed;
+//! - values HTML-escaped as some exports write them (`&lt;unknown process&gt;`).
+//!
+//! Events of other ids or other providers are skipped and counted; a line
+//! that is not JSON, or an event 3/22 without the keys the join needs, is
+//! counted as bad and never stops the reading. Lines are read through a
+//! bounded buffer (longer ones skipped), strings are capped, and every field
+//! is optional in the typed views, so a hostile file costs linear time and
+//! bounded memory per event.
+
+use crate::time::{days_from_civil, Timestamp};
+use serde::de::IgnoredAny;
+use serde::Deserialize;
+use std::collections::HashSet;
+use std::io::{BufRead, Read};
+use std::net::IpAddr;
+use std::sync::Arc;
+
+/// Longest event line read; longer lines are skipped and counted as bad.
+pub const MAX_LINE: usize = 1 << 20;
+/// Longest image, user, host or query name kept (bytes); longer ones are cut.
+const MAX_STR: usize = 1024;
+
+/// What a host event says happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum HostEventKind {
+    /// Sysmon event 3: a network connection, as the host saw it.
+    Connection {
+        /// 6 (TCP) or 17 (UDP).
+        proto: u8,
+        /// The host's end (`SourceIp`, `SourcePort`).
+        source: (IpAddr, u16),
+        /// The peer (`DestinationIp`, `DestinationPort`).
+        destination: (IpAddr, u16),
+        /// `Initiated`: the process opened the connection (true when absent).
+        initiated: bool,
+    },
+    /// Sysmon event 22: a DNS query (`QueryName`, lowercased, no trailing dot).
+    Dns {
+        /// The name queried.
+        name: Box<str>,
+    },
+}
+
+/// The process an event names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProcessRef {
+    /// `Image`: the program's full path.
+    pub image: Arc<str>,
+    /// `ProcessId`.
+    pub pid: Option<u32>,
+    /// `User`.
+    pub user: Option<Arc<str>>,
+}
+
+/// One Sysmon event 3 or 22.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HostEvent {
+    /// `UtcTime` (else `@timestamp`).
+    pub ts: Timestamp,
+    /// The host's name (`Hostname`, `Computer`, `winlog.computer_name`,
+    /// `host.name`), lowercased.
+    pub host: Option<Arc<str>>,
+    /// The process.
+    pub process: ProcessRef,
+    /// What happened.
+    pub kind: HostEventKind,
+}
+
+/// Counts of one reading.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct ReadStats {
+    /// Event 3 read.
+    pub connections: u64,
+    /// Event 22 read.
+    pub dns: u64,
+    /// Events of other ids or providers, skipped.
+    pub skipped: u64,
+    /// Lines or array items that are not JSON objects, lines over
+    /// [`MAX_LINE`], and events 3/22 missing a key the join needs.
+    pub bad: u64,
+}
+
+impl ReadStats {
+    /// Adds `o`.
+    pub fn add(&mut self, o: &ReadStats) {
+        self.connections += o.connections;
+        self.dns += o.dns;
+        self.skipped += o.skipped;
+        self.bad += o.bad;
+    }
+}
+
+/// Shares repeated strings (images, users, hosts) between events.
+#[derive(Default)]
+pub struct Interner(HashSet<Arc<str>>);
+
+impl Interner {
+    fn get(&mut self, s: &str) -> Arc<str> {
+        if let Some(a) = self.0.get(s) {
+            return Arc::clone(a);
+        }
+        let a: Arc<str> = Arc::from(s);
+        // Bounded: past this many distinct strings, stop sharing.
+        if self.0.len() < 1 << 20 {
+            self.0.insert(Arc::clone(&a));
+        }
+        a
+    }
+}
+
+/// Reads every event of `r` (gzip or not, lines or an array) into `out`.
+///
+/// # Errors
+/// Only I/O errors of the reader; bad content is counted in the result.
+pub fn read_all(
+    r: impl Read,
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+) -> std::io::Result<ReadStats> {
+    let mut r = std::io::BufReader::with_capacity(64 * 1024, r);
+    let gzip = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
+    if gzip {
+        let d = flate2::read::MultiGzDecoder::new(r);
+        read_plain(std::io::BufReader::with_capacity(64 * 1024, d), intern, out)
+    } else {
+        read_plain(r, intern, out)
+    }
+}
+
+fn read_plain(
+    mut r: impl BufRead,
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+) -> std::io::Result<ReadStats> {
+    let mut stats = ReadStats::default();
+    let first = loop {
+        let buf = r.fill_buf()?;
+        match buf.iter().position(|b| !b.is_ascii_whitespace()) {
+            Some(i) => {
+                let b = buf[i];
+                r.consume(i);
+                break Some(b);
+            }
+            None if buf.is_empty() => break None,
+            None => {
+                let n = buf.len();
+                r.consume(n);
+            }
+        }
+    };
+    match first {
+        None => {}
+        Some(b'[') => read_array(r, intern, out, &mut stats),
+        Some(_) => {
+            let mut lines = LineReader::new(r);
+            while let Some(line) = lines.next_line()? {
+                match line {
+                    Some(l) => accept_line(l, intern, out, &mut stats),
+                    None => stats.bad += 1,
+                }
+            }
+        }
+    }
+    Ok(stats)
+}
+
+/// Reads a JSON array of events as a stream (one item in memory at a time).
+/// A syntax error ends the array and counts one bad item.
+fn read_array(
+    r: impl Read,
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+    stats: &mut ReadStats,
+) {
+    struct Items<'a> {
+        intern: &'a mut Interner,
+        out: &'a mut Vec<HostEvent>,
+        stats: &'a mut ReadStats,
+    }
+    impl<'de> serde::de::Visitor<'de> for Items<'_> {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array of events")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while let Some(item) = seq.next_element::<Lenient<RawEvent>>()? {
+                match item {
+                    Lenient::Value(e) => accept(&e, self.intern, self.out, self.stats),
+                    Lenient::Other(_) => self.stats.bad += 1,
+                }
+            }
+            Ok(())
+        }
+    }
+    let mut de = serde_json::Deserializer::from_reader(r);
+    let items = Items { intern, out, stats };
+    if serde::Deserializer::deserialize_seq(&mut de, items).is_err() {
+        // The array broke off; what was read before stays.
+        stats.bad += 1;
+    }
+}
+
+fn accept_line(
+    line: &[u8],
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+    stats: &mut ReadStats,
+) {
+    let line = line.trim_ascii();
+    if line.is_empty() {
+        return;
+    }
+    // A line of an exported array (`[`, `]`, trailing commas) is tolerated.
+    let line = line.strip_suffix(b",").unwrap_or(line);
+    if line == b"[" || line == b"]" {
+        return;
+    }
+    match serde_json::from_slice::<RawEvent>(line) {
+        Ok(e) => accept(&e, intern, out, stats),
+        Err(_) => stats.bad += 1,
+    }
+}
+
+/// Reads lines through one bounded buffer: `Some(None)` for a line over
+/// [`MAX_LINE`] (skipped to its end).
+pub struct LineReader<R> {
+    r: R,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> LineReader<R> {
+    /// Lines of `r`.
+    pub fn new(r: R) -> Self {
+        LineReader {
+            r,
+            buf: Vec::new(),
+        }
+    }
+
+    /// The next line (without its end), `Some(None)` for an over-long line,
+    /// `None` at the end.
+    ///
+    /// # Errors
+    /// I/O errors of the reader.
+    pub fn next_line(&mut self) -> std::io::Result<Option<Option<&[u8]>>> {
+        self.buf.clear();
+        let mut too_long = false;
+        loop {
+            let chunk = self.r.fill_buf()?;
+            if chunk.is_empty() {
+                if self.buf.is_empty() && !too_long {
+                    return Ok(None);
+                }
+                break;
+            }
+            let (part, done) = match memchr::memchr(b'\n', chunk) {
+                Some(i) => (&chunk[..i], Some(i + 1)),
+                None => (chunk, None),
+            };
+            if !too_long && self.buf.len() + part.len() <= MAX_LINE {
+                self.buf.extend_from_slice(part);
+            } else {
+                too_long = true;
+                self.buf.clear();
+            }
+            let n = done.unwrap_or(chunk.len());
+            self.r.consume(n);
+            if done.is_some() {
+                break;
+            }
+        }
+        Ok(Some(if too_long { None } else { Some(&self.buf) }))
+    }
+}
+
+/// Parses one line; `Ok(None)` for an event that is not 3 or 22.
+///
+/// # Errors
+/// The line is not a JSON object, or an event 3/22 lacks a key the join needs.
+pub fn parse_line(line: &[u8], intern: &mut Interner) -> Result<Option<HostEvent>, ()> {
+    let e: RawEvent = serde_json::from_slice(line.trim_ascii()).map_err(|_| ())?;
+    match event_of(&e, intern) {
+        Verdict::Event(h) => Ok(Some(h)),
+        Verdict::Skip => Ok(None),
+        Verdict::Bad => Err(()),
+    }
+}
+
+fn accept(e: &RawEvent, intern: &mut Interner, out: &mut Vec<HostEvent>, stats: &mut ReadStats) {
+    match event_of(e, intern) {
+        Verdict::Event(h) => {
+            match h.kind {
+                HostEventKind::Connection { .. } => stats.connections += 1,
+                HostEventKind::Dns { .. } => stats.dns += 1,
+            }
+            out.push(h);
+        }
+        Verdict::Skip => stats.skipped += 1,
+        Verdict::Bad => stats.bad += 1,
+    }
+}
+
+enum Verdict {
+    Event(HostEvent),
+    Skip,
+    Bad,
+}
+
+/// The typed event of a raw one.
+fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
+    let winlog = e.winlog.as_ref().and_then(Lenient::value);
+    let nested = e.event_data.as_ref().and_then(Lenient::value);
+    let wdata = winlog
+        .and_then(|w| w.event_data.as_ref())
+        .and_then(Lenient::value);
+    // Event data: flat keys first, then `EventData`, then `winlog.event_data`.
+    let data = [Some(&e.data), nested, wdata];
+    let pick = |f: fn(&RawData) -> &Option<Flex>| data.iter().flatten().find_map(|d| f(d).as_ref());
+    let provider = e
+        .source_name
+        .as_ref()
+        .or(e.provider_name.as_ref())
+        .or(e.channel.as_ref())
+        .or(winlog.and_then(|w| w.provider_name.as_ref()))
+        .or(winlog.and_then(|w| w.channel.as_ref()))
+        .and_then(Flex::text);
+    if provider.is_some_and(|p| !p.to_ascii_lowercase().contains("sysmon")) {
+        return Verdict::Skip;
+    }
+    let ecs_event = e.event.as_ref().and_then(Lenient::value);
+    let id = e
+        .event_id
+        .as_ref()
+        .or(winlog.and_then(|w| w.event_id.as_ref()))
+        .or(ecs_event.and_then(|v| v.code.as_ref()))
+        .and_then(Flex::number);
+    if !matches!(id, Some(3 | 22)) {
+        return Verdict::Skip;
+    }
+    let ecs_process = e.process.as_ref().and_then(Lenient::value);
+    let ts = pick(|d| &d.utc_time)
+        .or(e.timestamp.as_ref())
+        .and_then(Flex::text)
+        .and_then(|t| parse_time(&t));
+    let image = pick(|d| &d.image)
+        .or(ecs_process.and_then(|p| p.executable.as_ref()))
+        .and_then(Flex::text);
+    let (Some(ts), Some(image)) = (ts, image) else {
+        return Verdict::Bad;
+    };
+    let pid = pick(|d| &d.process_id)
+        .or(ecs_process.and_then(|p| p.pid.as_ref()))
+        .and_then(Flex::number)
+        .and_then(|n| u32::try_from(n).ok());
+    let user = pick(|d| &d.user)
+        .or(e
+            .user
+            .as_ref()
+            .and_then(Lenient::value)
+            .and_then(|u| u.name.as_ref()))
+        .and_then(Flex::text)
+        .filter(|u| !u.is_empty() && u != "-");
+    let host = e
+        .hostname
+        .as_ref()
+        .or(e.computer.as_ref())
+        .or(winlog.and_then(|w| w.computer_name.as_ref()))
+        .or(e
+            .host
+            .as_ref()
+            .and_then(Lenient::value)
+            .and_then(|h| h.name.as_ref()))
+        .and_then(Flex::text)
+        .filter(|h| !h.is_empty())
+        .map(|h| intern.get(&h.to_lowercase()));
+    let process = ProcessRef {
+        image: intern.get(&image),
+        pid,
+        user: user.map(|u| intern.get(&u)),
+    };
+    let kind = if id == Some(22) {
+        let name = pick(|d| &d.query_name)
+            .or(e
+                .dns
+                .as_ref()
+                .and_then(Lenient::value)
+                .and_then(|d| d.question.as_ref())
+                .and_then(Lenient::value)
+                .and_then(|q| q.name.as_ref()))
+            .and_then(Flex::text)
+            .map(|n| normalize_name(&n));
+        match name {
+            Some(n) if !n.is_empty() => HostEventKind::Dns { name: n.into() },
+            _ => return Verdict::Bad,
+        }
+    } else {
+        let src = e.source.as_ref().and_then(Lenient::value);
+        let dst = e.destination.as_ref().and_then(Lenient::value);
+        let addr = |f: Option<&Flex>| f.and_then(Flex::text).and_then(|t| parse_ip(&t));
+        let port = |f: Option<&Flex>| {
+            f.and_then(Flex::number)
+                .and_then(|n| u16::try_from(n).ok())
+        };
+        let source = (
+            addr(pick(|d| &d.source_ip).or(src.and_then(|s| s.ip.as_ref()))),
+            port(pick(|d| &d.source_port).or(src.and_then(|s| s.port.as_ref()))),
+        );
+        let destination = (
+            addr(pick(|d| &d.destination_ip).or(dst.and_then(|s| s.ip.as_ref()))),
+            port(pick(|d| &d.destination_port).or(dst.and_then(|s| s.port.as_ref()))),
+        );
+        let proto = pick(|d| &d.protocol)
+            .or(e
+                .network
+                .as_ref()
+                .and_then(Lenient::value)
+                .and_then(|n| n.transport.as_ref()))
+            .and_then(Flex::text)
+            .and_then(|p| match p.to_ascii_lowercase().as_str() {
+                "tcp" | "6" => Some(6),
+                "udp" | "17" => Some(17),
+                _ => None,
+            });
+        let initiated = pick(|d| &d.initiated)
+            .and_then(Flex::boolean)
+            .unwrap_or(true);
+        match (proto, source, destination) {
+            (Some(proto), (Some(sa), Some(sp)), (Some(da), Some(dp))) => {
+                HostEventKind::Connection {
+                    proto,
+                    source: (sa, sp),
+                    destination: (da, dp),
+                    initiated,
+                }
+            }
+            _ => return Verdict::Bad,
+        }
+    };
+    Verdict::Event(HostEvent {
+        ts,
+        host,
+        process,
+        kind,
+    })
+}
+
+/// A DNS name as the join compares it: lowercased, without a trailing dot.
+pub fn normalize_name(n: &str) -> String {
+    n.trim().trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// An address as Sysmon writes it (IPv4-mapped IPv6 made IPv4; a zone id
+/// after `%` dropped).
+fn parse_ip(t: &str) -> Option<IpAddr> {
+    let t = t.split('%').next().unwrap_or(t).trim();
+    t.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+}
+
+/// `YYYY-MM-DD HH:MM:SS[.fraction]` (Sysmon's `UtcTime`, UTC) or RFC 3339
+/// (`T` separator, `Z` or a `±HH:MM` offset).
+pub fn parse_time(t: &str) -> Option<Timestamp> {
+    let b = t.trim().as_bytes();
+    let num = |r: std::ops::Range<usize>| -> Option<u32> {
+        let s = b.get(r)?;
+        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+            return None;
+        }
+        std::str::from_utf8(s).ok()?.parse().ok()
+    };
+    if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
+        return None;
+    }
+    if b[13] != b':' || b[16] != b':' {
+        return None;
+    }
+    let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
+    let (h, mi, s) = (num(11..13)?, num(14..16)?, num(17..19)?);
+    if h > 23 || mi > 59 || s > 60 {
+        return None;
+    }
+    let mut i = 19;
+    let mut nanos: u64 = 0;
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        let start = i;
+        while i < b.len() && b[i].is_ascii_digit() {
+            if i - start < 9 {
+                nanos = nanos * 10 + u64::from(b[i] - b'0');
+            }
+            i += 1;
+        }
+        let digits = (i - start).min(9);
+        if digits == 0 {
+            return None;
+        }
+        nanos *= 10u64.pow(9 - digits as u32);
+    }
+    let offset: i64 = match b.get(i..) {
+        None | Some([]) | Some(b"Z") | Some(b"z") => 0,
+        Some([sign @ (b'+' | b'-'), rest @ ..]) if rest.len() == 5 && rest[2] == b':' => {
+            let oh = num(i + 1..i + 3)?;
+            let om = num(i + 4..i + 6)?;
+            let v = i64::from(oh * 3600 + om * 60);
+            if *sign == b'+' {
+                v
+            } else {
+                -v
+            }
+        }
+        _ => return None,
+    };
+    let days = days_from_civil(i64::from(y), mo, d)?;
+    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s) - offset;
+    let nanos = u32::try_from(nanos).ok()?;
+    (secs >= 0).then(|| Timestamp::from_secs_nanos(secs, nanos))
+}
+
+// ---------------------------------------------------------------------------
+// Raw views: every field optional and of any type, so no shape of a
+// collector's output makes a whole event unreadable.
+
+/// A scalar of any JSON type.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Flex {
+    Str(String),
+    UInt(u64),
+    Int(i64),
+    Bool(bool),
+    Other(IgnoredAny),
+}
+
+impl Flex {
+    /// The value as text, HTML entities decoded, capped at [`MAX_STR`] bytes.
+    fn text(&self) -> Option<String> {
+        let s = match self {
+            Flex::Str(s) => html_escape::decode_html_entities(s.trim()).into_owned(),
+            Flex::UInt(n) => n.to_string(),
+            Flex::Int(n) => n.to_string(),
+            _ => return None,
+        };
+        Some(cap(s))
+    }
+
+    fn number(&self) -> Option<u64> {
+        match self {
+            Flex::UInt(n) => Some(*n),
+            Flex::Str(s) => s.trim().parse().ok(),
+            _ => None,
+        }
+    }
+
+    fn boolean(&self) -> Option<bool> {
+        match self {
+            Flex::Bool(b) => Some(*b),
+            Flex::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" => Some(true),
+                "false" | "0" => Some(false),
+                _ => None,
+            },
+            Flex::UInt(n) => Some(*n != 0),
+            _ => None,
+        }
+    }
+}
+
+/// `s` cut to at most [`MAX_STR`] bytes at a character boundary.
+fn cap(mut s: String) -> String {
+    if s.len() > MAX_STR {
+        let mut end = MAX_STR;
+        while !s.is_char_boundary(end) {
+            end -= 1;
+        }
+        s.truncate(end);
+    }
+    s
+}
+
+/// A nested object, or anything else in its place (ignored).
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Lenient<T> {
+    Value(T),
+    Other(IgnoredAny),
+}
+
+impl<T> Lenient<T> {
+    fn value(&self) -> Option<&T> {
+        match self {
+            Lenient::Value(v) => Some(v),
+            Lenient::Other(_) => None,
+        }
+    }
+}
+
+/// Sysmon's event data keys.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawData {
+    #[serde(rename = "UtcTime")]
+    utc_time: Option<Flex>,
+    #[serde(rename = "Image")]
+    image: Option<Flex>,
+    #[serde(rename = "ProcessId")]
+    process_id: Option<Flex>,
+    #[serde(rename = "User")]
+    user: Option<Flex>,
+    #[serde(rename = "Protocol")]
+    protocol: Option<Flex>,
+    #[serde(rename = "Initiated")]
+    initiated: Option<Flex>,
+    #[serde(rename = "SourceIp")]
+    source_ip: Option<Flex>,
+    #[serde(rename = "SourcePort")]
+    source_port: Option<Flex>,
+    #[serde(rename = "DestinationIp")]
+    destination_ip: Option<Flex>,
+    #[serde(rename = "DestinationPort")]
+    destination_port: Option<Flex>,
+    #[serde(rename = "QueryName")]
+    query_name: Option<Flex>,
+}
+
+/// One event, any of the shapes.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEvent {
+    #[serde(rename = "EventID", alias = "EventId", alias = "event_id")]
+    event_id: Option<Flex>,
+    #[serde(rename = "SourceName")]
+    source_name: Option<Flex>,
+    #[serde(rename = "ProviderName")]
+    provider_name: Option<Flex>,
+    #[serde(rename = "Channel")]
+    channel: Option<Flex>,
+    #[serde(rename = "Hostname")]
+    hostname: Option<Flex>,
+    #[serde(rename = "Computer")]
+    computer: Option<Flex>,
+    #[serde(rename = "@timestamp")]
+    timestamp: Option<Flex>,
+    #[serde(flatten)]
+    data: RawData,
+    #[serde(rename = "EventData")]
+    event_data: Option<Lenient<RawData>>,
+    winlog: Option<Lenient<RawWinlog>>,
+    event: Option<Lenient<RawEcsEvent>>,
+    process: Option<Lenient<RawEcsProcess>>,
+    user: Option<Lenient<RawEcsName>>,
+    host: Option<Lenient<RawEcsName>>,
+    source: Option<Lenient<RawEcsEndpoint>>,
+    destination: Option<Lenient<RawEcsEndpoint>>,
+    network: Option<Lenient<RawEcsNetwork>>,
+    dns: Option<Lenient<RawEcsDns>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawWinlog {
+    event_id: Option<Flex>,
+    provider_name: Option<Flex>,
+    channel: Option<Flex>,
+    computer_name: Option<Flex>,
+    event_data: Option<Lenient<RawData>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsEvent {
+    code: Option<Flex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsProcess {
+    executable: Option<Flex>,
+    pid: Option<Flex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsName {
+    name: Option<Flex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsEndpoint {
+    ip: Option<Flex>,
+    port: Option<Flex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsNetwork {
+    transport: Option<Flex>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawEcsDns {
+    question: Option<Lenient<RawEcsName>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Write as _;
+
+    /// Event 3 as NXLog's `im_msvistalog` writes it: event data flat,
+    /// numbers as strings, with the formatted `Message` beside.
+    const NXLOG_3: &str = r#"{"EventTime":"2026-03-02 10:00:05","Hostname":"WS-LAB-07","EventID":3,"SourceName":"Microsoft-Windows-Sysmon","Channel":"Microsoft-Windows-Sysmon/Operational","Message":"Network connection detected:\r\nRuleName: -","UtcTime":"2026-03-02 10:00:04.652","ProcessGuid":"{5770385F-0000-0000-0000-000000000000}","ProcessId":"4312","Image":"C:\\Users\\lab\\AppData\\Local\\Temp\\upd.exe","User":"WS-LAB-07\\lab","Protocol":"tcp","Initiated":"true","SourceIsIpv6":"false","SourceIp":"10.66.0.101","SourceHostname":"WS-LAB-07.lab","SourcePort":"50402","DestinationIsIpv6":"false","DestinationIp":"10.77.0.21","DestinationPort":"443","DestinationPortName":"https"}"#;
+
+    /// Event 22 as Winlogbeat writes it (ECS beside `winlog.event_data`).
+    const WINLOGBEAT_22: &str = r#"{"@timestamp":"2026-03-02T10:00:04.600Z","event":{"code":"22","provider":"Microsoft-Windows-Sysmon","kind":"event"},"host":{"name":"ws-lab-07.lab.local"},"process":{"executable":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","pid":5120},"dns":{"question":{"name":"A1B2C3.someacct.workers.dev."}},"winlog":{"channel":"Microsoft-Windows-Sysmon/Operational","provider_name":"Microsoft-Windows-Sysmon","computer_name":"WS-LAB-07.lab.local","event_id":"22","event_data":{"UtcTime":"2026-03-02 10:00:04.598","ProcessId":"5120","QueryName":"a1b2c3.someacct.workers.dev","QueryStatus":"0","QueryResults":"::ffff:10.77.0.21;","Image":"C:\\Windows\\System32\\WindowsPowerShell\\v1.0\\powershell.exe","User":"LAB\\svc"}}}"#;
+
+    /// Event 3 as Winlogbeat 8 writes it: ECS fields only where the event
+    /// data is reduced.
+    const ECS_3: &str = r#"{"@timestamp":"2026-03-02T10:00:09.100Z","event":{"code":"3"},"host":{"name":"build-01"},"process":{"executable":"C:\\Jenkins\\tools\\node.exe","pid":77},"user":{"name":"jenkins"},"source":{"ip":"10.66.0.102","port":49999},"destination":{"ip":"10.77.0.31","port":443},"network":{"transport":"tcp"},"winlog":{"event_id":3,"provider_name":"Microsoft-Windows-Sysmon"}}"#;
+
+    fn read(text: &[u8]) -> (Vec<HostEvent>, ReadStats) {
+        let mut out = Vec::new();
+        let s = read_all(text, &mut Interner::default(), &mut out).unwrap();
+        (out, s)
+    }
+
+    #[test]
+    fn flat_event_3() {
+        let (ev, s) = read(NXLOG_3.as_bytes());
+        assert_eq!(s.connections, 1);
+        let e = &ev[0];
+        assert_eq!(&*e.process.image, r"C:\Users\lab\AppData\Local\Temp\upd.exe");
+        assert_eq!(e.process.pid, Some(4312));
+        assert_eq!(e.process.user.as_deref(), Some(r"WS-LAB-07\lab"));
+        assert_eq!(e.host.as_deref(), Some("ws-lab-07"));
+        assert_eq!(
+            e.ts,
+            parse_time("2026-03-02T10:00:04.652Z").unwrap(),
+            "UtcTime, not the collector's local EventTime"
+        );
+        assert_eq!(
+            e.kind,
+            HostEventKind::Connection {
+                proto: 6,
+                source: ("10.66.0.101".parse().unwrap(), 50402),
+                destination: ("10.77.0.21".parse().unwrap(), 443),
+                initiated: true,
+            }
+        );
+    }
+
+    #[test]
+    fn winlogbeat_shapes() {
+        let text = format!("{WINLOGBEAT_22}\n{ECS_3}\n");
+        let (ev, s) = read(text.as_bytes());
+        assert_eq!((s.dns, s.connections, s.bad), (1, 1, 0));
+        assert_eq!(
+            ev[0].kind,
+            HostEventKind::Dns {
+                name: "a1b2c3.someacct.workers.dev".into()
+            }
+        );
+        assert_eq!(ev[0].host.as_deref(), Some("ws-lab-07.lab.local"));
+        assert_eq!(ev[0].process.pid, Some(5120));
+        assert_eq!(ev[0].process.user.as_deref(), Some(r"LAB\svc"));
+        assert_eq!(ev[0].ts, parse_time("2026-03-02 10:00:04.598").unwrap());
+        assert_eq!(&*ev[1].process.image, r"C:\Jenkins\tools\node.exe");
+        assert_eq!(ev[1].process.user.as_deref(), Some("jenkins"));
+        assert_eq!(ev[1].ts, parse_time("2026-03-02T10:00:09.1Z").unwrap());
+        assert!(matches!(
+            ev[1].kind,
+            HostEventKind::Connection {
+                source: (_, 49999),
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn array_gzip_and_html_escapes() {
+        let escaped = NXLOG_3.replace(
+            r"C:\\Users\\lab\\AppData\\Local\\Temp\\upd.exe",
+            "&lt;unknown process&gt;",
+        );
+        let array = format!("[\n{escaped},\n{ECS_3}, 17, {{\"EventID\":1}}\n]");
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(array.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        for bytes in [array.as_bytes(), &gz[..]] {
+            let (ev, s) = read(bytes);
+            assert_eq!(
+                (s.connections, s.dns, s.skipped, s.bad),
+                (2, 0, 1, 1),
+                "{s:?}"
+            );
+            assert_eq!(&*ev[0].process.image, "<unknown process>");
+        }
+        // A broken array keeps what came before it.
+        let (ev, s) = read(format!("[{NXLOG_3}, {{\"EventID\": 3, ").as_bytes());
+        assert_eq!((ev.len(), s.bad), (1, 1));
+    }
+
+    #[test]
+    fn bad_and_other_lines_are_counted_never_fatal() {
+        let long = "x".repeat(MAX_LINE + 10);
+        let other_provider = r#"{"EventID":3,"SourceName":"Microsoft-Windows-Kernel-Network","UtcTime":"2026-03-02 10:00:00.000","Image":"x"}"#;
+        let text = [
+            "not json",
+            r#"{"EventID":1,"Image":"C:\\x.exe"}"#,
+            other_provider,
+            &long,
+            r#"{"EventID":3,"UtcTime":"2026-03-02 10:00:00.000","Image":"C:\\a.exe"}"#,
+            r#"{"EventID":22,"UtcTime":"yesterday","Image":"C:\\a.exe","QueryName":"x.y"}"#,
+            r#"{"EventID":"3","host":"a string, not an object","UtcTime":"2026-03-02 10:00:00.000","Image":"C:\\a.exe","Protocol":"udp","SourceIp":"::ffff:10.0.0.1","SourcePort":53000,"DestinationIp":"fe80::1%12","DestinationPort":53}"#,
+            "",
+            NXLOG_3,
+        ]
+        .join("\n");
+        let (ev, s) = read(text.as_bytes());
+        assert_eq!(s.connections, 2);
+        assert_eq!(s.skipped, 2);
+        assert_eq!(s.bad, 4);
+        assert_eq!(
+            ev[0].kind,
+            HostEventKind::Connection {
+                proto: 17,
+                source: ("10.0.0.1".parse().unwrap(), 53000),
+                destination: ("fe80::1".parse().unwrap(), 53),
+                initiated: true,
+            }
+        );
+    }
+
+    #[test]
+    fn times() {
+        let t = |s: &str| parse_time(s).map(|t| t.0);
+        let base = t("2026-03-02 10:00:04").unwrap();
+        assert_eq!(base, 1_772_445_604_000_000_000);
+        assert_eq!(t("2026-03-02 10:00:04.5"), Some(base + 500_000_000));
+        assert_eq!(t("2026-03-02T10:00:04.123456789Z"), Some(base + 123_456_789));
+        assert_eq!(t("2026-03-02T12:00:04+02:00"), Some(base));
+        for bad in ["", "2026-03-02", "2026-13-02 10:00:04", "2026-03-02 25:00:04", "2026-03-02 10:00:04.", "2026-03-02 10:00:04 junk", "２０２６-03-02 10:00:04"] {
+            assert_eq!(t(bad), None, "{bad}");
+        }
+    }
+}
