@@ -203,6 +203,15 @@ fn replay_with_host_events_names_the_process() {
         "{base_cfg}[[allowlist]]\nimage = '*\\jenkins\\*'\nreason = \"CI agent\"\n"
     );
     let (events, stats) = replay(&pcap, &allow, Some(&files));
+    // Every line, the new members included, validates against the published
+    // schema.
+    if let Some(shared) = virga_test_support::shared() {
+        let validator = virga_test_support::eve_schema::eve_validator(&shared).expect("schema");
+        for e in events.iter().chain(&named) {
+            let errs = virga_test_support::eve_schema::schema_errors(&validator, e);
+            assert!(errs.is_empty(), "{e}\n{errs:#?}");
+        }
+    }
 
     // .101: the dropped executable, on every alert of the host.
     let b = beacons_of(&events, &host(101));
