@@ -167,17 +167,145 @@ fn read_plain(
     match first {
         None => {}
         Some(b'[') => read_array(r, intern, out, &mut stats),
-        Some(_) => {
-            let mut lines = LineReader::new(r);
-            while let Some(line) = lines.next_line()? {
-                match line {
-                    Some(l) => accept_line(l, intern, out, &mut stats),
-                    None => stats.bad += 1,
-                }
-            }
-        }
+        Some(_) => read_lines_parallel(r, BLOCK, intern, out, &mut stats)?,
     }
     Ok(stats)
+}
+
+/// Bytes of lines parsed together, split between threads.
+const BLOCK: usize = 16 << 20;
+
+/// Reads JSON lines in blocks of [`BLOCK`] bytes, each block's lines parsed
+/// by the available cores (a replay reads its host events before the
+/// capture, so parsing is the whole of their cost and the cores are idle);
+/// events keep their file order. Extra memory: one block.
+fn read_lines_parallel(
+    mut r: impl Read,
+    block_size: usize,
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+    stats: &mut ReadStats,
+) -> std::io::Result<()> {
+    let threads = std::thread::available_parallelism()
+        .map_or(1, std::num::NonZeroUsize::get)
+        .clamp(1, 8);
+    let mut block: Vec<u8> = Vec::with_capacity(block_size);
+    // The tail of the last block is over MAX_LINE: skip to its end.
+    let mut skipping = false;
+    loop {
+        let start = block.len();
+        block.resize(start + block_size, 0);
+        let mut filled = start;
+        while filled < block.len() {
+            let n = match r.read(&mut block[filled..]) {
+                Ok(n) => n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            };
+            if n == 0 {
+                break;
+            }
+            filled += n;
+        }
+        block.truncate(filled);
+        let end_of_input = filled < start + block_size;
+        // Whole lines only; the rest waits for the next block.
+        let cut = if end_of_input {
+            block.len()
+        } else {
+            memchr::memrchr(b'\n', &block).map_or(0, |i| i + 1)
+        };
+        let mut body = &block[..cut];
+        if skipping {
+            match memchr::memchr(b'\n', body) {
+                Some(i) => {
+                    body = &body[i + 1..];
+                    skipping = false;
+                    stats.bad += 1;
+                }
+                None => body = &[],
+            }
+        }
+        parse_block(body, threads, intern, out, stats);
+        let rest = block.len() - cut;
+        block.copy_within(cut.., 0);
+        block.truncate(rest);
+        if !skipping && block.len() > MAX_LINE {
+            skipping = true;
+        }
+        if skipping {
+            block.clear();
+        }
+        if end_of_input {
+            if skipping {
+                stats.bad += 1;
+            }
+            return Ok(());
+        }
+    }
+}
+
+/// Parses the lines of `body` on up to `threads` threads, in order.
+fn parse_block(
+    body: &[u8],
+    threads: usize,
+    intern: &mut Interner,
+    out: &mut Vec<HostEvent>,
+    stats: &mut ReadStats,
+) {
+    let lines = |part: &[u8], intern: &mut Interner, out: &mut Vec<HostEvent>| {
+        let mut stats = ReadStats::default();
+        for line in part.split(|b| *b == b'\n') {
+            if line.len() > MAX_LINE {
+                stats.bad += 1;
+            } else {
+                accept_line(line, intern, out, &mut stats);
+            }
+        }
+        stats
+    };
+    if threads < 2 || body.len() < 1 << 20 {
+        let s = lines(body, intern, out);
+        stats.add(&s);
+        return;
+    }
+    // Split at line ends near equal shares.
+    let mut parts = Vec::with_capacity(threads);
+    let mut from = 0;
+    for k in 1..threads {
+        let target = (body.len() * k / threads).max(from);
+        let at = memchr::memchr(b'\n', &body[target..]).map_or(body.len(), |i| target + i + 1);
+        parts.push(&body[from..at]);
+        from = at;
+    }
+    parts.push(&body[from..]);
+    let results: Vec<(Vec<HostEvent>, ReadStats)> = std::thread::scope(|sc| {
+        let handles: Vec<_> = parts
+            .iter()
+            .skip(1)
+            .map(|part| {
+                sc.spawn(move || {
+                    let mut local = Interner::default();
+                    let mut v = Vec::new();
+                    let s = lines(part, &mut local, &mut v);
+                    (v, s)
+                })
+            })
+            .collect();
+        let mut first = Vec::new();
+        let s = lines(parts[0], intern, &mut first);
+        let mut all = vec![(first, s)];
+        all.extend(
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_default()),
+        );
+        all
+    });
+    for (v, s) in results {
+        out.extend(v);
+        stats.add(&s);
+    }
 }
 
 /// Reads a JSON array of events as a stream (one item in memory at a time).
@@ -202,7 +330,7 @@ fn read_array(
             while let Some(item) = seq.next_element::<Lenient<RawEvent>>()? {
                 match item {
                     Lenient::Value(e) => accept(&e, self.intern, self.out, self.stats),
-                    Lenient::Other(_) => self.stats.bad += 1,
+                    Lenient::Other => self.stats.bad += 1,
                 }
             }
             Ok(())
@@ -231,62 +359,29 @@ fn accept_line(
     if line == b"[" || line == b"]" {
         return;
     }
+    if !may_be_joinable(line) {
+        stats.skipped += 1;
+        return;
+    }
     match serde_json::from_slice::<RawEvent>(line) {
         Ok(e) => accept(&e, intern, out, stats),
         Err(_) => stats.bad += 1,
     }
 }
 
-/// Reads lines through one bounded buffer: `Some(None)` for a line over
-/// [`MAX_LINE`] (skipped to its end).
-pub struct LineReader<R> {
-    r: R,
-    buf: Vec<u8>,
-}
-
-impl<R: BufRead> LineReader<R> {
-    /// Lines of `r`.
-    pub fn new(r: R) -> Self {
-        LineReader {
-            r,
-            buf: Vec::new(),
-        }
+/// False for an object that cannot be an event 3 or 22 the join can use:
+/// every shape of those names a destination (`DestinationIp`,
+/// `destination`) or a query (`QueryName`, `dns.question`). Host logs are
+/// mostly other events (process, image, registry, file); they are skipped
+/// unparsed. Anything not starting as an object is left to the parser (and
+/// counted as bad when it is not JSON).
+fn may_be_joinable(line: &[u8]) -> bool {
+    if !line.starts_with(b"{") {
+        return true;
     }
-
-    /// The next line (without its end), `Some(None)` for an over-long line,
-    /// `None` at the end.
-    ///
-    /// # Errors
-    /// I/O errors of the reader.
-    pub fn next_line(&mut self) -> std::io::Result<Option<Option<&[u8]>>> {
-        self.buf.clear();
-        let mut too_long = false;
-        loop {
-            let chunk = self.r.fill_buf()?;
-            if chunk.is_empty() {
-                if self.buf.is_empty() && !too_long {
-                    return Ok(None);
-                }
-                break;
-            }
-            let (part, done) = match memchr::memchr(b'\n', chunk) {
-                Some(i) => (&chunk[..i], Some(i + 1)),
-                None => (chunk, None),
-            };
-            if !too_long && self.buf.len() + part.len() <= MAX_LINE {
-                self.buf.extend_from_slice(part);
-            } else {
-                too_long = true;
-                self.buf.clear();
-            }
-            let n = done.unwrap_or(chunk.len());
-            self.r.consume(n);
-            if done.is_some() {
-                break;
-            }
-        }
-        Ok(Some(if too_long { None } else { Some(&self.buf) }))
-    }
+    [&b"estination"[..], b"uery", b"question"]
+        .iter()
+        .any(|k| memchr::memmem::find(line, k).is_some())
 }
 
 /// Parses one line; `Ok(None)` for an event that is not 3 or 22.
@@ -294,7 +389,11 @@ impl<R: BufRead> LineReader<R> {
 /// # Errors
 /// The line is not a JSON object, or an event 3/22 lacks a key the join needs.
 pub fn parse_line(line: &[u8], intern: &mut Interner) -> Result<Option<HostEvent>, ()> {
-    let e: RawEvent = serde_json::from_slice(line.trim_ascii()).map_err(|_| ())?;
+    let line = line.trim_ascii();
+    if !may_be_joinable(line) {
+        return Ok(None);
+    }
+    let e: RawEvent = serde_json::from_slice(line).map_err(|_| ())?;
     match event_of(&e, intern) {
         Verdict::Event(h) => Ok(Some(h)),
         Verdict::Skip => Ok(None),
@@ -330,8 +429,14 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         .and_then(|w| w.event_data.as_ref())
         .and_then(Lenient::value);
     // Event data: flat keys first, then `EventData`, then `winlog.event_data`.
-    let data = [Some(&e.data), nested, wdata];
-    let pick = |f: fn(&RawData) -> &Option<Flex>| data.iter().flatten().find_map(|d| f(d).as_ref());
+    macro_rules! pick {
+        ($key:ident) => {
+            e.$key
+                .as_ref()
+                .or_else(|| nested.and_then(|d| d.$key.as_ref()))
+                .or_else(|| wdata.and_then(|d| d.$key.as_ref()))
+        };
+    }
     let provider = e
         .source_name
         .as_ref()
@@ -354,21 +459,21 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         return Verdict::Skip;
     }
     let ecs_process = e.process.as_ref().and_then(Lenient::value);
-    let ts = pick(|d| &d.utc_time)
+    let ts = pick!(utc_time)
         .or(e.timestamp.as_ref())
         .and_then(Flex::text)
         .and_then(|t| parse_time(&t));
-    let image = pick(|d| &d.image)
+    let image = pick!(image)
         .or(ecs_process.and_then(|p| p.executable.as_ref()))
         .and_then(Flex::text);
     let (Some(ts), Some(image)) = (ts, image) else {
         return Verdict::Bad;
     };
-    let pid = pick(|d| &d.process_id)
+    let pid = pick!(process_id)
         .or(ecs_process.and_then(|p| p.pid.as_ref()))
         .and_then(Flex::number)
         .and_then(|n| u32::try_from(n).ok());
-    let user = pick(|d| &d.user)
+    let user = pick!(user_name)
         .or(e
             .user
             .as_ref()
@@ -395,7 +500,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         user: user.map(|u| intern.get(&u)),
     };
     let kind = if id == Some(22) {
-        let name = pick(|d| &d.query_name)
+        let name = pick!(query_name)
             .or(e
                 .dns
                 .as_ref()
@@ -418,14 +523,14 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
                 .and_then(|n| u16::try_from(n).ok())
         };
         let source = (
-            addr(pick(|d| &d.source_ip).or(src.and_then(|s| s.ip.as_ref()))),
-            port(pick(|d| &d.source_port).or(src.and_then(|s| s.port.as_ref()))),
+            addr(pick!(source_ip).or(src.and_then(|s| s.ip.as_ref()))),
+            port(pick!(source_port).or(src.and_then(|s| s.port.as_ref()))),
         );
         let destination = (
-            addr(pick(|d| &d.destination_ip).or(dst.and_then(|s| s.ip.as_ref()))),
-            port(pick(|d| &d.destination_port).or(dst.and_then(|s| s.port.as_ref()))),
+            addr(pick!(destination_ip).or(dst.and_then(|s| s.ip.as_ref()))),
+            port(pick!(destination_port).or(dst.and_then(|s| s.port.as_ref()))),
         );
-        let proto = pick(|d| &d.protocol)
+        let proto = pick!(protocol)
             .or(e
                 .network
                 .as_ref()
@@ -437,7 +542,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
                 "udp" | "17" => Some(17),
                 _ => None,
             });
-        let initiated = pick(|d| &d.initiated)
+        let initiated = pick!(initiated)
             .and_then(Flex::boolean)
             .unwrap_or(true);
         match (proto, source, destination) {
@@ -535,15 +640,65 @@ pub fn parse_time(t: &str) -> Option<Timestamp> {
 // Raw views: every field optional and of any type, so no shape of a
 // collector's output makes a whole event unreadable.
 
-/// A scalar of any JSON type.
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A scalar of any JSON type (anything else read and dropped).
+///
+/// Deserialized by hand rather than `#[serde(untagged)]`, which buffers every
+/// value before trying each variant: this visitor takes the value as it comes.
+#[derive(Debug)]
 enum Flex {
     Str(String),
     UInt(u64),
     Int(i64),
     Bool(bool),
-    Other(IgnoredAny),
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Flex {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Flex;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Flex, E> {
+                Ok(Flex::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Flex, E> {
+                Ok(Flex::Str(v))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Flex, E> {
+                Ok(Flex::UInt(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Flex, E> {
+                Ok(Flex::Int(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Flex, E> {
+                Ok(Flex::Bool(v))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Flex, E> {
+                Ok(Flex::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Flex, E> {
+                Ok(Flex::Other)
+            }
+            fn visit_none<E>(self) -> Result<Flex, E> {
+                Ok(Flex::Other)
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Flex, D::Error> {
+                Flex::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Flex::Other)
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+                while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
+                Ok(Flex::Other)
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 impl Flex {
@@ -592,19 +747,62 @@ fn cap(mut s: String) -> String {
     s
 }
 
-/// A nested object, or anything else in its place (ignored).
-#[derive(Debug, Deserialize)]
-#[serde(untagged)]
+/// A nested object, or anything else in its place (read and dropped).
+///
+/// By hand for the same reason as [`Flex`]: a map is handed to `T` as it
+/// comes, anything else is skipped, nothing is buffered.
+#[derive(Debug)]
 enum Lenient<T> {
     Value(T),
-    Other(IgnoredAny),
+    Other,
+}
+
+impl<'de, T: Deserialize<'de>> Deserialize<'de> for Lenient<T> {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V<T>(std::marker::PhantomData<T>);
+        impl<'de, T: Deserialize<'de>> serde::de::Visitor<'de> for V<T> {
+            type Value = Lenient<T>;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(self, a: A) -> Result<Lenient<T>, A::Error> {
+                T::deserialize(serde::de::value::MapAccessDeserializer::new(a)).map(Lenient::Value)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Lenient<T>, A::Error> {
+                while a.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(Lenient::Other)
+            }
+            fn visit_str<E>(self, _: &str) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+            fn visit_unit<E>(self) -> Result<Lenient<T>, E> {
+                Ok(Lenient::Other)
+            }
+        }
+        d.deserialize_any(V(std::marker::PhantomData))
+    }
 }
 
 impl<T> Lenient<T> {
     fn value(&self) -> Option<&T> {
         match self {
             Lenient::Value(v) => Some(v),
-            Lenient::Other(_) => None,
+            Lenient::Other => None,
         }
     }
 }
@@ -620,7 +818,7 @@ struct RawData {
     #[serde(rename = "ProcessId")]
     process_id: Option<Flex>,
     #[serde(rename = "User")]
-    user: Option<Flex>,
+    user_name: Option<Flex>,
     #[serde(rename = "Protocol")]
     protocol: Option<Flex>,
     #[serde(rename = "Initiated")]
@@ -655,10 +853,30 @@ struct RawEvent {
     computer: Option<Flex>,
     #[serde(rename = "@timestamp")]
     timestamp: Option<Flex>,
-    #[serde(flatten)]
-    data: RawData,
     #[serde(rename = "EventData")]
     event_data: Option<Lenient<RawData>>,
+    #[serde(rename = "UtcTime")]
+    utc_time: Option<Flex>,
+    #[serde(rename = "Image")]
+    image: Option<Flex>,
+    #[serde(rename = "ProcessId")]
+    process_id: Option<Flex>,
+    #[serde(rename = "User")]
+    user_name: Option<Flex>,
+    #[serde(rename = "Protocol")]
+    protocol: Option<Flex>,
+    #[serde(rename = "Initiated")]
+    initiated: Option<Flex>,
+    #[serde(rename = "SourceIp")]
+    source_ip: Option<Flex>,
+    #[serde(rename = "SourcePort")]
+    source_port: Option<Flex>,
+    #[serde(rename = "DestinationIp")]
+    destination_ip: Option<Flex>,
+    #[serde(rename = "DestinationPort")]
+    destination_port: Option<Flex>,
+    #[serde(rename = "QueryName")]
+    query_name: Option<Flex>,
     winlog: Option<Lenient<RawWinlog>>,
     event: Option<Lenient<RawEcsEvent>>,
     process: Option<Lenient<RawEcsProcess>>,
@@ -834,8 +1052,11 @@ mod tests {
         .join("\n");
         let (ev, s) = read(text.as_bytes());
         assert_eq!(s.connections, 2);
-        assert_eq!(s.skipped, 2);
-        assert_eq!(s.bad, 4);
+        // Event 1, another provider, and an event 3 naming no destination
+        // (skipped unparsed).
+        assert_eq!(s.skipped, 3);
+        // Not JSON, too long, an event 22 with an unreadable time.
+        assert_eq!(s.bad, 3);
         assert_eq!(
             ev[0].kind,
             HostEventKind::Connection {
@@ -845,6 +1066,41 @@ mod tests {
                 initiated: true,
             }
         );
+    }
+
+    #[test]
+    fn lines_in_blocks_on_several_threads_keep_their_order() {
+        let mut text = String::new();
+        for port in 1..=20_000u32 {
+            text.push_str(&NXLOG_3.replace("50402", &port.to_string()));
+            text.push('\n');
+            if port == 7_000 {
+                // Over MAX_LINE, across block ends.
+                text.push_str(&"y".repeat(MAX_LINE + 5000));
+                text.push('\n');
+            }
+        }
+        for block in [64 * 1024, BLOCK] {
+            let mut out = Vec::new();
+            let mut stats = ReadStats::default();
+            read_lines_parallel(
+                text.as_bytes(),
+                block,
+                &mut Interner::default(),
+                &mut out,
+                &mut stats,
+            )
+            .unwrap();
+            assert_eq!((stats.connections, stats.bad), (20_000, 1), "{block}");
+            let ports: Vec<u16> = out
+                .iter()
+                .map(|e| match e.kind {
+                    HostEventKind::Connection { source, .. } => source.1,
+                    HostEventKind::Dns { .. } => 0,
+                })
+                .collect();
+            assert!(ports.iter().zip(1..).all(|(p, want)| *p == want), "{block}");
+        }
     }
 
     #[test]
