@@ -4,14 +4,14 @@
 //! folder) is read on from where it was, and the new file at the old path is
 //! read from its start; a file cut shorter than what was read (rotation by
 //! truncation) is read again from its start. Folders are listed again on
-//! every poll, so files that appear in them are picked up. Lines appended to
+//! every poll, so files that appear in them are picked up. Files present at
+//! the first poll are read from their last [`MAX_BYTES_PER_POLL`] bytes
+//! (older events are too old to join anything). Lines appended to
 //! a file after the last poll and before it is renamed out of a followed
 //! path (a single file given, not its folder) are not read.
 //!
 //! Only JSON lines are followed (an array or a gzip file is a finished file:
-//! give it to `replay`). Files that exist when following starts are read
-//! from their end, since their events are older than any packet to come.
-//! Each poll reads at most [`MAX_BYTES_PER_POLL`] per file and keeps a
+//! give it to `replay`). Each poll reads at most [`MAX_BYTES_PER_POLL`] per file and keeps a
 //! partial last line for the next poll (bounded by the longest line).
 
 use super::sysmon::{self, HostEvent, Interner, ReadStats, MAX_LINE};
@@ -90,11 +90,19 @@ impl Follower {
         let mut f = File::open(path).ok()?;
         let meta = f.metadata().ok()?;
         let (inode, len) = (meta.ino(), meta.len());
-        let state = self.files.entry(inode).or_insert(Followed {
-            // Present at start: its events are history.
-            offset: if first { len } else { 0 },
-            partial: Vec::new(),
-            skipping: false,
+        let state = self.files.entry(inode).or_insert_with(|| {
+            // Present at start: only its last part can hold events recent
+            // enough to join; its first (partial) line there is dropped.
+            let offset = if first {
+                len.saturating_sub(MAX_BYTES_PER_POLL)
+            } else {
+                0
+            };
+            Followed {
+                offset,
+                partial: Vec::new(),
+                skipping: offset > 0,
+            }
         });
         if len < state.offset {
             // Truncated: from the start.
@@ -187,8 +195,8 @@ mod tests {
         let path = dir.join("sysmon.json");
         std::fs::write(&path, event(1)).unwrap();
         let mut f = Follower::new(vec![dir.clone()]);
-        // What is there at start is history.
-        assert!(f.poll().is_empty());
+        // What is there at start is read (its last 16 MiB).
+        assert_eq!(f.poll().len(), 1);
         let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
         let e2 = event(2);
         let (head, tail) = e2.split_at(40);

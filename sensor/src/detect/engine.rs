@@ -569,4 +569,114 @@ mod tests {
         }
         assert_eq!(seen, 2, "two clients of one site, through two deploy names");
     }
+
+    /// Images of the alerts, as the sink saw them (`-` for none, `?` for
+    /// ambiguous).
+    struct Images(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl AlertSink for Images {
+        fn alert(&mut self, a: &Alert<'_>) {
+            if let Alert::Conn(c) = a {
+                let shown = match c.conn.process.as_deref() {
+                    Some(Process::Known(p)) => p.image.to_string(),
+                    Some(Process::Ambiguous { .. }) => "?".into(),
+                    None => "-".into(),
+                };
+                self.0.lock().unwrap().push(shown);
+            }
+        }
+        fn flush(&mut self) {}
+        fn counters(&mut self, _: &EngineStats) {}
+    }
+
+    #[test]
+    fn live_attribution_follows_files_and_waits_the_skew() {
+        use crate::attribution::{AttributionConfig, EventSource};
+        use crate::client_class::Reasons;
+        use crate::flow::key::Endpoint;
+        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
+        let dir = std::env::temp_dir().join(format!("virga-engine-follow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let catalogue = Arc::new(Catalogue::builtin());
+        let name = "relay.acme.workers.dev";
+        let platform = catalogue.lookup(name).map(|m| m.platform.clone());
+        let cfg = EngineConfig {
+            catalogue,
+            allowlist: Allowlist::default(),
+            client_enabled: true,
+            client_quiet_secs: 0,
+            prevalence_window_secs: 3600,
+            prevalence_max_names: NonZeroUsize::MIN,
+            prevalence_redis_url: None,
+            prevalence_lockstep: false,
+            dns: None,
+            beacon: None,
+            attribution: Some(AttributionConfig {
+                source: EventSource::Follow(vec![dir.clone()]),
+                skew_ns: 5_000_000_000,
+                max_events: NonZeroUsize::new(1024).unwrap(),
+            }),
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let engine = Engine::start(cfg, 1, Box::new(Images(seen.clone()))).unwrap();
+        let tx = engine.sender(0);
+        let t0 = 1_772_445_600; // 2026-03-02 10:00:00 UTC
+        let conn = |secs: i64, port: u16| {
+            DetectionRecord::ConnStart(Box::new(ConnStart {
+                packet: PacketRef {
+                    ts: Timestamp::from_secs_nanos(secs, 0),
+                    pcap_cnt: 1,
+                },
+                origin: PacketOrigin::default(),
+                flow_id: u64::from(port),
+                client: Endpoint {
+                    ip: "10.0.0.5".parse().unwrap(),
+                    port,
+                },
+                server: Endpoint {
+                    ip: "104.21.0.1".parse().unwrap(),
+                    port: 443,
+                },
+                proto: 6,
+                app_proto: AppProto::Tls,
+                name: Arc::from(name),
+                name_source: NameSource::Sni,
+                platform: platform.clone(),
+                hello: None,
+                client_class: ClientClass::Unknown,
+                class_reasons: Reasons::default(),
+                client_bytes: 517,
+                beat: BeatSource::Connection,
+                process: None,
+            }))
+        };
+        // First poll: the folder is empty.
+        tx.watermark(Timestamp::from_secs_nanos(t0, 0));
+        // The connection is seen; its host event is written a moment later.
+        tx.records(vec![conn(t0 + 1, 50_001), conn(t0 + 2, 50_002)]);
+        tx.watermark(Timestamp::from_secs_nanos(t0 + 2, 0));
+        let line = format!(
+            concat!(
+                r#"{{"EventID":3,"UtcTime":"2026-03-02 10:00:01.200","Image":"C:\\Temp\\upd.exe","#,
+                r#""ProcessId":"9","Protocol":"tcp","SourceIp":"10.0.0.5","SourcePort":"{}","#,
+                r#""DestinationIp":"104.21.0.1","DestinationPort":"443","Computer":"WS1"}}"#,
+                "\n"
+            ),
+            50_001
+        );
+        std::fs::write(dir.join("sysmon.json"), line).unwrap();
+        // Packet time moves past the skew: the records are released.
+        tx.watermark(Timestamp::from_secs_nanos(t0 + 10, 0));
+        drop(tx);
+        let (_, stats) = engine.finish_all();
+        let seen = seen.lock().unwrap().clone();
+        // Unknown class without the process: only the named one is alerted,
+        // as a non-browser, because of its program.
+        assert_eq!(seen, [r"C:\Temp\upd.exe"]);
+        assert_eq!(stats.conns_known, 1);
+        assert_eq!(stats.conns_unmatched, 1);
+        assert_eq!(stats.followed.connections, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }
