@@ -291,6 +291,24 @@ listen = 'nowhere'
     }
 
     #[test]
+    fn attribution_keys() {
+        let ok = "[attribution]\nsysmon_paths = ['/var/log/sysmon', 'x.json']\nskew_secs = 2\n";
+        let c = from_str(ok, "a.toml").unwrap();
+        assert_eq!(c.attribution.sysmon_paths.len(), 2);
+        assert_eq!(c.attribution.skew, std::time::Duration::from_secs(2));
+        assert_eq!(c.attribution.max_events.get(), 262_144);
+        let bad = "[attribution]\nsysmon_paths = ['']\nskew_secs = 301\nmax_events = 5\n\
+                   [[allowlist]]\nimage = ''\nreason = 'x'\n";
+        let err = from_str(bad, "a.toml").unwrap_err();
+        let want = "\
+a.toml:2: attribution.sysmon_paths[0]: must not be empty
+a.toml:3: attribution.skew_secs: 301 is out of range; expected 0 to 300
+a.toml:4: attribution.max_events: 5 is out of range; expected 1024 to 16777216
+a.toml:6: allowlist[0].image: empty image pattern";
+        assert_eq!(err.to_string(), want);
+    }
+
+    #[test]
     fn semantic_error_on_default_key_uses_section_line() {
         let err = from_str("\n[names]\nmax_ttl_secs = 10\n", "n.toml").unwrap_err();
         assert_eq!(err.len(), 1);
