@@ -298,3 +298,91 @@ fn unreadable_sysmon_path_is_an_invocation_error() {
     );
     assert!(out.stdout.is_empty(), "nothing written");
 }
+
+/// DNS alerts name the process that asked, through Sysmon event 22. The
+/// capture is the shared corpus's `clients/dns_anomalies.pcap` (three hosts
+/// whose DNS is anomalous); the events 22 are written by the test from the
+/// capture's own queries (each host's events in one collector shape), with
+/// one event 3 per host that tells its address (events 22 carry none). The
+/// third host has no events.
+#[test]
+fn dns_alerts_name_the_querying_process() {
+    let Some(pcap) = virga_test_support::shared_path("corpus/clients/dns_anomalies.pcap") else {
+        return;
+    };
+    let (plain, _) = replay(&pcap, "", None);
+    let ps = r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe";
+    let tunnel = r"C:\ProgramData\svc\dnscat.exe";
+    let mut lines = String::new();
+    let mut told = std::collections::BTreeSet::new();
+    for e in plain
+        .iter()
+        .filter(|e| e["event_type"] == "dns" && e["dns"]["type"] == "request")
+    {
+        let client = e["src_ip"].as_str().unwrap_or_default();
+        let name = e["dns"]["queries"][0]["rrname"].as_str().unwrap_or_default();
+        let utc = utc_time(e["timestamp"].as_str().unwrap_or_default());
+        let host = format!("WS-{}", client.rsplit('.').next().unwrap_or("0"));
+        let (image, ecs) = match client {
+            "10.66.0.50" => (ps, true),
+            "10.66.0.51" => (tunnel, false),
+            _ => continue,
+        };
+        if told.insert(client.to_string()) {
+            // The host's address, from a network event of its own (the
+            // DNS flow itself, as Sysmon logs UDP too).
+            let c = Conn {
+                sport: e["src_port"].as_u64().unwrap_or(0),
+                dst: e["dest_ip"].as_str().unwrap_or_default().to_string(),
+                dport: 53,
+                utc: utc.clone(),
+            };
+            let mut ev: Value = serde_json::from_str(&flat_event(client, &c, &utc, image, 1)).unwrap();
+            ev["Protocol"] = json!("udp");
+            ev["Hostname"] = json!(host);
+            lines.push_str(&format!("{ev}\n"));
+        }
+        let ev = if ecs {
+            json!({
+                "@timestamp": format!("{}Z", utc.replacen(' ', "T", 1)),
+                "event": {"code": "22"},
+                "host": {"name": host},
+                "process": {"executable": image, "pid": 5120},
+                "dns": {"question": {"name": name}},
+                "winlog": {"event_id": "22", "provider_name": "Microsoft-Windows-Sysmon",
+                           "computer_name": host,
+                           "event_data": {"UtcTime": utc, "QueryName": name, "Image": image}}
+            })
+        } else {
+            json!({"EventID": 22, "Computer": host, "UtcTime": utc, "Image": image,
+                   "ProcessId": "66", "QueryName": name, "QueryStatus": "0"})
+        };
+        lines.push_str(&format!("{ev}\n"));
+    }
+    let file = common::temp("sysmon-dns.json");
+    std::fs::write(&file, lines).unwrap();
+    let (events, stats) = replay(&pcap, "", Some(std::slice::from_ref(&file)));
+    let _ = std::fs::remove_file(&file);
+    let dns_alerts = |client: &str| -> Vec<Value> {
+        alerts_of(&events, client)
+            .into_iter()
+            .filter(|a| a["alert"]["context"]["virga"]["detector"] == "dns")
+            .cloned()
+            .collect()
+    };
+    for (client, image) in [("10.66.0.50", ps), ("10.66.0.51", tunnel)] {
+        let alerts = dns_alerts(client);
+        assert!(!alerts.is_empty(), "{client}: {stats}");
+        for a in alerts {
+            let p = &a["alert"]["context"]["virga"]["process"];
+            assert_eq!(p["image"], image, "{a}");
+            assert_eq!(p["event"], "sysmon:22");
+            assert!(p["skew_ms"].as_i64().unwrap().abs() <= 1);
+        }
+    }
+    let third = dns_alerts("10.66.0.52");
+    assert!(!third.is_empty());
+    assert!(third
+        .iter()
+        .all(|a| a["alert"]["context"]["virga"].get("process").is_none()));
+}
