@@ -320,14 +320,17 @@ fn entry_from_raw(
             None
         }
     });
-    let image = raw.image.as_deref().and_then(|text| match ImagePattern::parse(text) {
-        Ok(p) => Some(p),
-        Err(reason) => {
-            problems.push(path.key("image"), reason);
-            ok = false;
-            None
-        }
-    });
+    let image = raw
+        .image
+        .as_deref()
+        .and_then(|text| match ImagePattern::parse(text) {
+            Ok(p) => Some(p),
+            Err(reason) => {
+                problems.push(path.key("image"), reason);
+                ok = false;
+                None
+            }
+        });
     let reason = raw.reason.as_deref().map(str::trim).unwrap_or_default();
     if reason.is_empty() {
         let why = if raw.reason.is_some() {

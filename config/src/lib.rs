@@ -71,8 +71,9 @@ pub use client::{is_browser_image, shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
-    Attribution, BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
-    Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode, RedisOutput, Run,
+    Attribution, BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect,
+    EveTarget, Flow, Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode,
+    RedisOutput, Run,
 };
 
 use error::Problem;

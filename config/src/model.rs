@@ -12,9 +12,9 @@ use crate::catalogue::{Catalogue, Tier};
 use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
-    RawAttribution, RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect,
-    RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull,
-    RawRedisMode, RawRedisOutput, RawRun,
+    RawAttribution, RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect,
+    RawDnsDetect, RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence,
+    RawQueueFull, RawRedisMode, RawRedisOutput, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -757,7 +757,14 @@ impl Attribution {
             .filter(|(i, text)| plain_text(p, &path.key("sysmon_paths").index(*i), text))
             .map(|(_, text)| PathBuf::from(text))
             .collect();
-        let skew = ranged(p, &path.key("skew_secs"), raw.skew_secs, 0, 300, d.skew_secs);
+        let skew = ranged(
+            p,
+            &path.key("skew_secs"),
+            raw.skew_secs,
+            0,
+            300,
+            d.skew_secs,
+        );
         let max_events = ranged(
             p,
             &path.key("max_events"),

@@ -130,8 +130,7 @@ fn beacons_of<'a>(events: &'a [Value], client: &str) -> Vec<&'a Value> {
 
 #[test]
 fn replay_with_host_events_names_the_process() {
-    let Some(pcap) =
-        virga_test_support::shared_path("corpus/timelines/dev_beacon_fast_6h.pcap")
+    let Some(pcap) = virga_test_support::shared_path("corpus/timelines/dev_beacon_fast_6h.pcap")
     else {
         return;
     };
@@ -197,11 +196,13 @@ fn replay_with_host_events_names_the_process() {
     let b = beacons_of(&named, &host(102));
     assert!(!b.is_empty());
     assert_eq!(b[0]["alert"]["context"]["virga"]["process"]["image"], NODE);
-    assert_eq!(b[0]["alert"]["context"]["virga"]["process"]["user"], "jenkins");
-
-    let allow = format!(
-        "{base_cfg}[[allowlist]]\nimage = '*\\jenkins\\*'\nreason = \"CI agent\"\n"
+    assert_eq!(
+        b[0]["alert"]["context"]["virga"]["process"]["user"],
+        "jenkins"
     );
+
+    let allow =
+        format!("{base_cfg}[[allowlist]]\nimage = '*\\jenkins\\*'\nreason = \"CI agent\"\n");
     let (events, stats) = replay(&pcap, &allow, Some(&files));
     // Every line, the new members included, validates against the published
     // schema.
@@ -320,7 +321,9 @@ fn dns_alerts_name_the_querying_process() {
         .filter(|e| e["event_type"] == "dns" && e["dns"]["type"] == "request")
     {
         let client = e["src_ip"].as_str().unwrap_or_default();
-        let name = e["dns"]["queries"][0]["rrname"].as_str().unwrap_or_default();
+        let name = e["dns"]["queries"][0]["rrname"]
+            .as_str()
+            .unwrap_or_default();
         let utc = utc_time(e["timestamp"].as_str().unwrap_or_default());
         let host = format!("WS-{}", client.rsplit('.').next().unwrap_or("0"));
         let (image, ecs) = match client {
@@ -337,7 +340,8 @@ fn dns_alerts_name_the_querying_process() {
                 dport: 53,
                 utc: utc.clone(),
             };
-            let mut ev: Value = serde_json::from_str(&flat_event(client, &c, &utc, image, 1)).unwrap();
+            let mut ev: Value =
+                serde_json::from_str(&flat_event(client, &c, &utc, image, 1)).unwrap();
             ev["Protocol"] = json!("udp");
             ev["Hostname"] = json!(host);
             lines.push_str(&format!("{ev}\n"));

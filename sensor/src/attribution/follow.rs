@@ -157,15 +157,15 @@ fn take_line(line: &[u8], intern: &mut Interner, stats: &mut ReadStats, out: &mu
         return;
     }
     match sysmon::parse_line(line, intern) {
-        Ok(Some(e)) => {
+        sysmon::Parsed::Event(e) => {
             match e.kind {
                 super::HostEventKind::Connection { .. } => stats.connections += 1,
                 super::HostEventKind::Dns { .. } => stats.dns += 1,
             }
             out.push(e);
         }
-        Ok(None) => stats.skipped += 1,
-        Err(()) => stats.bad += 1,
+        sysmon::Parsed::Skip => stats.skipped += 1,
+        sysmon::Parsed::Bad => stats.bad += 1,
     }
 }
 
@@ -197,7 +197,10 @@ mod tests {
         let mut f = Follower::new(vec![dir.clone()]);
         // What is there at start is read (its last 16 MiB).
         assert_eq!(f.poll().len(), 1);
-        let mut w = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        let mut w = std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap();
         let e2 = event(2);
         let (head, tail) = e2.split_at(40);
         w.write_all(head.as_bytes()).unwrap();

@@ -232,11 +232,7 @@ impl JoinIndex {
             .into_iter()
             .filter_map(|h| self.dns.get(&(h, name.clone())))
             .collect();
-        self.choose(
-            lists.into_iter().flatten(),
-            ts,
-            HostEventSource::SysmonDns,
-        )
+        self.choose(lists.into_iter().flatten(), ts, HostEventSource::SysmonDns)
     }
 
     fn choose<'a>(
@@ -395,7 +391,10 @@ mod tests {
         ix.insert(q);
         let client: IpAddr = "10.0.0.5".parse().unwrap();
         // The host's address is not known yet: no answer.
-        assert_eq!(ix.join_dns(client, "x.workers.dev", Timestamp(20 * SEC)), None);
+        assert_eq!(
+            ix.join_dns(client, "x.workers.dev", Timestamp(20 * SEC)),
+            None
+        );
         ix.insert(conn(19_000, r"C:\a.exe", 1));
         match ix.join_dns(client, "X.Workers.Dev.", Timestamp(21 * SEC)) {
             Some(Process::Known(p)) => {
@@ -405,6 +404,9 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert_eq!(ix.join_dns(client, "y.workers.dev", Timestamp(20 * SEC)), None);
+        assert_eq!(
+            ix.join_dns(client, "y.workers.dev", Timestamp(20 * SEC)),
+            None
+        );
     }
 }

@@ -146,8 +146,7 @@ pub fn load(
 pub fn expand(paths: &[PathBuf]) -> anyhow::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for p in paths {
-        let meta =
-            std::fs::metadata(p).with_context(|| format!("{}: cannot open", p.display()))?;
+        let meta = std::fs::metadata(p).with_context(|| format!("{}: cannot open", p.display()))?;
         if meta.is_dir() {
             out.extend(dir_files(p).with_context(|| format!("{}: cannot list", p.display()))?);
         } else {

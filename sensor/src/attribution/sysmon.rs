@@ -295,11 +295,7 @@ fn parse_block(
         let mut first = Vec::new();
         let s = lines(parts[0], intern, &mut first);
         let mut all = vec![(first, s)];
-        all.extend(
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_default()),
-        );
+        all.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
         all
     });
     for (v, s) in results {
@@ -384,45 +380,45 @@ fn may_be_joinable(line: &[u8]) -> bool {
         .any(|k| memchr::memmem::find(line, k).is_some())
 }
 
-/// Parses one line; `Ok(None)` for an event that is not 3 or 22.
-///
-/// # Errors
-/// The line is not a JSON object, or an event 3/22 lacks a key the join needs.
-pub fn parse_line(line: &[u8], intern: &mut Interner) -> Result<Option<HostEvent>, ()> {
+/// Parses one line: an event 3 or 22, another event (skipped), or a bad
+/// line (not a JSON object, or an event 3/22 without a key the join needs).
+pub fn parse_line(line: &[u8], intern: &mut Interner) -> Parsed {
     let line = line.trim_ascii();
     if !may_be_joinable(line) {
-        return Ok(None);
+        return Parsed::Skip;
     }
-    let e: RawEvent = serde_json::from_slice(line).map_err(|_| ())?;
-    match event_of(&e, intern) {
-        Verdict::Event(h) => Ok(Some(h)),
-        Verdict::Skip => Ok(None),
-        Verdict::Bad => Err(()),
+    match serde_json::from_slice::<RawEvent>(line) {
+        Ok(e) => event_of(&e, intern),
+        Err(_) => Parsed::Bad,
     }
 }
 
 fn accept(e: &RawEvent, intern: &mut Interner, out: &mut Vec<HostEvent>, stats: &mut ReadStats) {
     match event_of(e, intern) {
-        Verdict::Event(h) => {
+        Parsed::Event(h) => {
             match h.kind {
                 HostEventKind::Connection { .. } => stats.connections += 1,
                 HostEventKind::Dns { .. } => stats.dns += 1,
             }
             out.push(h);
         }
-        Verdict::Skip => stats.skipped += 1,
-        Verdict::Bad => stats.bad += 1,
+        Parsed::Skip => stats.skipped += 1,
+        Parsed::Bad => stats.bad += 1,
     }
 }
 
-enum Verdict {
+/// What one event (a line, or an item of an array) is.
+pub enum Parsed {
+    /// An event 3 or 22.
     Event(HostEvent),
+    /// Another event, skipped.
     Skip,
+    /// Not a JSON object, or an event 3/22 without a key the join needs.
     Bad,
 }
 
 /// The typed event of a raw one.
-fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
+fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
     let winlog = e.winlog.as_ref().and_then(Lenient::value);
     let nested = e.event_data.as_ref().and_then(Lenient::value);
     let wdata = winlog
@@ -446,7 +442,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         .or(winlog.and_then(|w| w.channel.as_ref()))
         .and_then(Flex::text);
     if provider.is_some_and(|p| !p.to_ascii_lowercase().contains("sysmon")) {
-        return Verdict::Skip;
+        return Parsed::Skip;
     }
     let ecs_event = e.event.as_ref().and_then(Lenient::value);
     let id = e
@@ -456,7 +452,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         .or(ecs_event.and_then(|v| v.code.as_ref()))
         .and_then(Flex::number);
     if !matches!(id, Some(3 | 22)) {
-        return Verdict::Skip;
+        return Parsed::Skip;
     }
     let ecs_process = e.process.as_ref().and_then(Lenient::value);
     let ts = pick!(utc_time)
@@ -467,7 +463,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
         .or(ecs_process.and_then(|p| p.executable.as_ref()))
         .and_then(Flex::text);
     let (Some(ts), Some(image)) = (ts, image) else {
-        return Verdict::Bad;
+        return Parsed::Bad;
     };
     let pid = pick!(process_id)
         .or(ecs_process.and_then(|p| p.pid.as_ref()))
@@ -512,16 +508,13 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
             .map(|n| normalize_name(&n));
         match name {
             Some(n) if !n.is_empty() => HostEventKind::Dns { name: n.into() },
-            _ => return Verdict::Bad,
+            _ => return Parsed::Bad,
         }
     } else {
         let src = e.source.as_ref().and_then(Lenient::value);
         let dst = e.destination.as_ref().and_then(Lenient::value);
         let addr = |f: Option<&Flex>| f.and_then(Flex::text).and_then(|t| parse_ip(&t));
-        let port = |f: Option<&Flex>| {
-            f.and_then(Flex::number)
-                .and_then(|n| u16::try_from(n).ok())
-        };
+        let port = |f: Option<&Flex>| f.and_then(Flex::number).and_then(|n| u16::try_from(n).ok());
         let source = (
             addr(pick!(source_ip).or(src.and_then(|s| s.ip.as_ref()))),
             port(pick!(source_port).or(src.and_then(|s| s.port.as_ref()))),
@@ -542,9 +535,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
                 "udp" | "17" => Some(17),
                 _ => None,
             });
-        let initiated = pick!(initiated)
-            .and_then(Flex::boolean)
-            .unwrap_or(true);
+        let initiated = pick!(initiated).and_then(Flex::boolean).unwrap_or(true);
         match (proto, source, destination) {
             (Some(proto), (Some(sa), Some(sp)), (Some(da), Some(dp))) => {
                 HostEventKind::Connection {
@@ -554,10 +545,10 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Verdict {
                     initiated,
                 }
             }
-            _ => return Verdict::Bad,
+            _ => return Parsed::Bad,
         }
     };
-    Verdict::Event(HostEvent {
+    Parsed::Event(HostEvent {
         ts,
         host,
         process,
@@ -963,7 +954,10 @@ mod tests {
         let (ev, s) = read(NXLOG_3.as_bytes());
         assert_eq!(s.connections, 1);
         let e = &ev[0];
-        assert_eq!(&*e.process.image, r"C:\Users\lab\AppData\Local\Temp\upd.exe");
+        assert_eq!(
+            &*e.process.image,
+            r"C:\Users\lab\AppData\Local\Temp\upd.exe"
+        );
         assert_eq!(e.process.pid, Some(4312));
         assert_eq!(e.process.user.as_deref(), Some(r"WS-LAB-07\lab"));
         assert_eq!(e.host.as_deref(), Some("ws-lab-07"));
@@ -1109,9 +1103,20 @@ mod tests {
         let base = t("2026-03-02 10:00:04").unwrap();
         assert_eq!(base, 1_772_445_604_000_000_000);
         assert_eq!(t("2026-03-02 10:00:04.5"), Some(base + 500_000_000));
-        assert_eq!(t("2026-03-02T10:00:04.123456789Z"), Some(base + 123_456_789));
+        assert_eq!(
+            t("2026-03-02T10:00:04.123456789Z"),
+            Some(base + 123_456_789)
+        );
         assert_eq!(t("2026-03-02T12:00:04+02:00"), Some(base));
-        for bad in ["", "2026-03-02", "2026-13-02 10:00:04", "2026-03-02 25:00:04", "2026-03-02 10:00:04.", "2026-03-02 10:00:04 junk", "２０２６-03-02 10:00:04"] {
+        for bad in [
+            "",
+            "2026-03-02",
+            "2026-13-02 10:00:04",
+            "2026-03-02 25:00:04",
+            "2026-03-02 10:00:04.",
+            "2026-03-02 10:00:04 junk",
+            "２０２６-03-02 10:00:04",
+        ] {
             assert_eq!(t(bad), None, "{bad}");
         }
     }
