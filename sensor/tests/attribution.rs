@@ -235,6 +235,27 @@ fn replay_with_host_events_names_the_process() {
         json!([UPD])
     );
 
+    // The counters, in the last stats event.
+    let stats_event = events
+        .iter()
+        .rev()
+        .find(|e| e["event_type"] == "stats")
+        .expect("a stats event");
+    let a = &stats_event["stats"]["virga"]["attribution"];
+    let written: usize = [101, 102, 106]
+        .iter()
+        .map(|n| conns[&host(*n)].len())
+        .sum::<usize>()
+        + 2 * conns[&host(103)].len()
+        + conns[&host(104)].len()
+        - 1;
+    assert_eq!(a["events"].as_u64(), Some(written as u64), "{a}");
+    assert_eq!(a["skipped"], 1);
+    assert_eq!(a["bad"], 0);
+    assert!(a["named"].as_u64().unwrap() >= 3 * 100, "{a}");
+    assert!(a["ambiguous"].as_u64().unwrap() >= 100, "{a}");
+    assert!(a["unmatched"].as_u64().unwrap() >= 200, "{a}");
+
     // .102: allowlisted by program, no alert at all.
     assert!(alerts_of(&events, &host(102)).is_empty());
 

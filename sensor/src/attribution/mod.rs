@@ -58,6 +58,8 @@ pub struct AttributionConfig {
     pub skew_ns: u64,
     /// Events held in the join at once.
     pub max_events: NonZeroUsize,
+    /// What reading the loaded files counted (zero when following).
+    pub read: ReadStats,
 }
 
 impl PartialEq for AttributionConfig {
@@ -71,6 +73,20 @@ impl PartialEq for AttributionConfig {
     }
 }
 
+impl AttributionStats {
+    /// Copies the counters into the detection stage's.
+    pub fn publish(&self, e: &mut crate::telemetry::EngineStats) {
+        e.attribution_on = true;
+        e.attribution_events = self.read.connections + self.read.dns;
+        e.attribution_skipped = self.read.skipped;
+        e.attribution_bad = self.read.bad;
+        e.attribution_named = self.conns_known + self.dns_matched - self.dns_ambiguous;
+        e.attribution_ambiguous = self.conns_ambiguous + self.dns_ambiguous;
+        e.attribution_unmatched = self.conns_unmatched;
+        e.attribution_evicted = self.index.evicted;
+    }
+}
+
 impl AttributionConfig {
     /// Follows `[attribution] sysmon_paths` (`None` when there are none).
     pub fn follow(cfg: &virga_config::Attribution) -> Option<AttributionConfig> {
@@ -78,6 +94,7 @@ impl AttributionConfig {
             source: EventSource::Follow(cfg.sysmon_paths.clone()),
             skew_ns: skew_ns(cfg),
             max_events: cfg.max_events,
+            read: ReadStats::default(),
         })
     }
 
@@ -133,6 +150,7 @@ pub fn load(
             source: EventSource::Loaded(events),
             skew_ns: skew_ns(cfg),
             max_events: cfg.max_events,
+            read: summary.stats,
         },
         summary,
     ))
@@ -180,8 +198,11 @@ pub struct AttributionStats {
     pub conns_unmatched: u64,
     /// DNS records given a process (one or several candidates).
     pub dns_matched: u64,
-    /// Events read by the follower.
-    pub followed: ReadStats,
+    /// DNS records given several candidates (part of `dns_matched`).
+    pub dns_ambiguous: u64,
+    /// What reading the host event files counted (loaded files, or the
+    /// followed ones so far).
+    pub read: ReadStats,
     /// The join's counters.
     pub index: IndexStats,
 }
@@ -194,6 +215,7 @@ pub struct Attributor {
     follower: Option<follow::Follower>,
     flows: LruCache<(u64, IpAddr), Option<Arc<Process>>>,
     pairs: LruCache<(IpAddr, Arc<str>), Vec<Arc<str>>>,
+    read: ReadStats,
     stats: AttributionStats,
 }
 
@@ -223,6 +245,7 @@ impl Attributor {
             follower,
             flows: LruCache::new(NonZeroUsize::new(MAX_FLOWS).unwrap_or(NonZeroUsize::MIN)),
             pairs: LruCache::new(NonZeroUsize::new(MAX_PAIRS).unwrap_or(NonZeroUsize::MIN)),
+            read: cfg.read,
             stats: AttributionStats::default(),
         }
     }
@@ -231,11 +254,10 @@ impl Attributor {
     pub fn stats(&self) -> AttributionStats {
         AttributionStats {
             index: self.index.stats(),
-            followed: self
-                .follower
-                .as_ref()
-                .map(follow::Follower::stats)
-                .unwrap_or_default(),
+            read: match &self.follower {
+                Some(f) => f.stats(),
+                None => self.read,
+            },
             ..self.stats
         }
     }
@@ -297,8 +319,11 @@ impl Attributor {
             .index
             .join_dns(d.client, &d.qname, d.packet.ts)
             .map(Arc::new);
-        if p.is_some() {
+        if let Some(p) = p.as_deref() {
             self.stats.dns_matched += 1;
+            if matches!(p, Process::Ambiguous { .. }) {
+                self.stats.dns_ambiguous += 1;
+            }
         }
         p
     }

@@ -349,6 +349,9 @@ impl State {
             self.stats.beacon_browser_held = b.stats().browser_held;
         }
         self.stats.prevalence_local = self.prevalence.local_decisions();
+        if let Some(a) = &self.attribution {
+            a.stats().publish(&mut self.stats);
+        }
         if self.stats != self.published {
             self.published = self.stats;
             self.sink.counters(&self.stats);
@@ -616,6 +619,7 @@ mod tests {
                 source: EventSource::Follow(vec![dir.clone()]),
                 skew_ns: 5_000_000_000,
                 max_events: NonZeroUsize::new(1024).unwrap(),
+                read: Default::default(),
             }),
         };
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
@@ -676,7 +680,7 @@ mod tests {
         assert_eq!(seen, [r"C:\Temp\upd.exe"]);
         assert_eq!(stats.conns_known, 1);
         assert_eq!(stats.conns_unmatched, 1);
-        assert_eq!(stats.followed.connections, 1);
+        assert_eq!(stats.read.connections, 1);
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
