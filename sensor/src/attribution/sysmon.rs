@@ -18,8 +18,8 @@
 //!
 //! Events of other ids or other providers are skipped and counted; a line
 //! that is not JSON, or an event 3/22 without the keys the join needs, is
-//! counted as bad and never stops the reading. Lines are read through a
-//! bounded buffer (longer ones skipped), strings are capped, and every field
+//! counted as bad and never stops the reading. Lines and array items are
+//! read through a bounded buffer (longer ones skipped), strings are capped, and every field
 //! is optional in the typed views, so a hostile file costs linear time and
 //! bounded memory per event.
 
@@ -91,7 +91,7 @@ pub struct ReadStats {
     pub dns: u64,
     /// Events of other ids or providers, skipped.
     pub skipped: u64,
-    /// Lines or array items that are not JSON objects, lines over
+    /// Lines or array items that are not JSON objects, lines or items over
     /// [`MAX_LINE`], and events 3/22 missing a key the join needs.
     pub bad: u64,
 }
@@ -166,7 +166,7 @@ fn read_plain(
     };
     match first {
         None => {}
-        Some(b'[') => read_array(r, intern, out, &mut stats),
+        Some(b'[') => read_array(r, intern, out, &mut stats)?,
         Some(_) => read_lines_parallel(r, BLOCK, intern, out, &mut stats)?,
     }
     Ok(stats)
@@ -304,39 +304,89 @@ fn parse_block(
     }
 }
 
-/// Reads a JSON array of events as a stream (one item in memory at a time).
-/// A syntax error ends the array and counts one bad item.
+/// Reads a JSON array of events item by item: a small scanner finds where
+/// each top-level item ends (commas and brackets outside strings), and each
+/// item is parsed like a line. Hand-written because serde's streaming array
+/// reader holds an item whole however large it is and stops at the first bad
+/// one; here an item over [`MAX_LINE`] is skipped and counted, and a bad item
+/// costs only itself.
 fn read_array(
-    r: impl Read,
+    mut r: impl BufRead,
     intern: &mut Interner,
     out: &mut Vec<HostEvent>,
     stats: &mut ReadStats,
-) {
-    struct Items<'a> {
-        intern: &'a mut Interner,
-        out: &'a mut Vec<HostEvent>,
-        stats: &'a mut ReadStats,
-    }
-    impl<'de> serde::de::Visitor<'de> for Items<'_> {
-        type Value = ();
-        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-            f.write_str("an array of events")
+) -> std::io::Result<()> {
+    // The opening bracket.
+    r.consume(1);
+    let mut item: Vec<u8> = Vec::new();
+    let mut too_long = false;
+    let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
+    let mut finish = |item: &mut Vec<u8>, too_long: &mut bool, stats: &mut ReadStats| {
+        if *too_long {
+            stats.bad += 1;
+        } else if !item.trim_ascii().is_empty() {
+            accept_line(item, intern, out, stats);
         }
-        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while let Some(item) = seq.next_element::<Lenient<RawEvent>>()? {
-                match item {
-                    Lenient::Value(e) => accept(&e, self.intern, self.out, self.stats),
-                    Lenient::Other => self.stats.bad += 1,
-                }
+        item.clear();
+        *too_long = false;
+    };
+    loop {
+        let buf = r.fill_buf()?;
+        if buf.is_empty() {
+            // The array broke off: what was read before stays.
+            if too_long || !item.trim_ascii().is_empty() {
+                stats.bad += 1;
             }
-            Ok(())
+            return Ok(());
         }
-    }
-    let mut de = serde_json::Deserializer::from_reader(r);
-    let items = Items { intern, out, stats };
-    if serde::Deserializer::deserialize_seq(&mut de, items).is_err() {
-        // The array broke off; what was read before stays.
-        stats.bad += 1;
+        let mut used = buf.len();
+        let mut start = 0;
+        let mut ended = false;
+        for (i, &b) in buf.iter().enumerate() {
+            if in_str {
+                match (escaped, b) {
+                    (true, _) => escaped = false,
+                    (false, b'\\') => escaped = true,
+                    (false, b'"') => in_str = false,
+                    _ => {}
+                }
+                continue;
+            }
+            match b {
+                b'"' => in_str = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => depth -= 1,
+                b',' | b']' if depth == 0 => {
+                    let piece = &buf[start..i];
+                    if !too_long && item.len() + piece.len() <= MAX_LINE {
+                        item.extend_from_slice(piece);
+                    } else {
+                        too_long = true;
+                    }
+                    finish(&mut item, &mut too_long, stats);
+                    start = i + 1;
+                    if b == b']' {
+                        used = i + 1;
+                        ended = true;
+                        break;
+                    }
+                }
+                _ => {}
+            }
+        }
+        if !ended {
+            let piece = &buf[start..];
+            if !too_long && item.len() + piece.len() <= MAX_LINE {
+                item.extend_from_slice(piece);
+            } else {
+                too_long = true;
+                item.clear();
+            }
+        }
+        r.consume(used);
+        if ended {
+            return Ok(());
+        }
     }
 }
 
@@ -1023,6 +1073,12 @@ mod tests {
             );
             assert_eq!(&*ev[0].process.image, "<unknown process>");
         }
+        // An item over MAX_LINE, or not an event, costs only itself; brackets
+        // and commas inside strings are not item ends.
+        let long = format!("{{\"Message\":\"{}\"}}", "],[".repeat(MAX_LINE / 3 + 10));
+        let text = format!("[{long}, nope, {NXLOG_3}, \"a, b]\", {ECS_3}]");
+        let (ev, s) = read(text.as_bytes());
+        assert_eq!((ev.len(), s.bad), (2, 3), "{s:?}");
         // A broken array keeps what came before it.
         let (ev, s) = read(format!("[{NXLOG_3}, {{\"EventID\": 3, ").as_bytes());
         assert_eq!((ev.len(), s.bad), (1, 1));
