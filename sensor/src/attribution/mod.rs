@@ -2,7 +2,8 @@
 //! and DNS queries, event 22) joined to the detection stage's records, so
 //! alerts name the program behind a connection or a query.
 //!
-//! - [`sysmon`]: reads the JSON shapes collectors write into [`HostEvent`]s;
+//! - [`sysmon`]: reads the JSON shapes collectors write into [`HostEvent`]s
+//!   (through the lenient serde views of `raw.rs`);
 //! - [`index`]: the time-windowed join;
 //! - [`follow`]: follows event files as they grow and across rotation
 //!   (`virga run`).
@@ -16,6 +17,7 @@
 
 pub mod follow;
 pub mod index;
+mod raw;
 pub mod sysmon;
 
 pub use index::{IndexStats, JoinIndex};
@@ -339,9 +341,11 @@ impl Attributor {
         let list = self
             .pairs
             .get_or_insert_mut((client, Arc::clone(name)), Vec::new);
-        if let Some(img) = process.and_then(Process::image) {
-            if list.len() < MAX_PAIR_IMAGES && !list.iter().any(|i| i.eq_ignore_ascii_case(img)) {
-                list.push(Arc::from(img));
+        if let Some(Process::Known(p)) = process {
+            if list.len() < MAX_PAIR_IMAGES
+                && !list.iter().any(|i| i.eq_ignore_ascii_case(&p.image))
+            {
+                list.push(Arc::clone(&p.image));
                 list.sort();
             }
         }
