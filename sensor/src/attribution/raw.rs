@@ -4,6 +4,7 @@
 
 use serde::de::IgnoredAny;
 use serde::Deserialize;
+use std::borrow::Cow;
 
 /// Longest image, user, host or query name kept (bytes); longer ones are cut.
 pub(super) const MAX_STR: usize = 1024;
@@ -71,11 +72,11 @@ impl<'de> Deserialize<'de> for Flex {
 
 impl Flex {
     /// The value as text, HTML entities decoded, capped at [`MAX_STR`] bytes.
-    pub(super) fn text(&self) -> Option<String> {
+    pub(super) fn text(&self) -> Option<Cow<'_, str>> {
         let s = match self {
-            Flex::Str(s) => html_escape::decode_html_entities(s.trim()).into_owned(),
-            Flex::UInt(n) => n.to_string(),
-            Flex::Int(n) => n.to_string(),
+            Flex::Str(s) => html_escape::decode_html_entities(s.trim()),
+            Flex::UInt(n) => Cow::Owned(n.to_string()),
+            Flex::Int(n) => Cow::Owned(n.to_string()),
             _ => return None,
         };
         Some(cap(s))
@@ -104,15 +105,21 @@ impl Flex {
 }
 
 /// `s` cut to at most [`MAX_STR`] bytes at a character boundary.
-fn cap(mut s: String) -> String {
-    if s.len() > MAX_STR {
-        let mut end = MAX_STR;
-        while !s.is_char_boundary(end) {
-            end -= 1;
-        }
-        s.truncate(end);
+fn cap(s: Cow<'_, str>) -> Cow<'_, str> {
+    if s.len() <= MAX_STR {
+        return s;
     }
-    s
+    let mut end = MAX_STR;
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    match s {
+        Cow::Borrowed(b) => Cow::Borrowed(&b[..end]),
+        Cow::Owned(mut o) => {
+            o.truncate(end);
+            Cow::Owned(o)
+        }
+    }
 }
 
 /// A nested object, or anything else in its place (read and dropped).

@@ -422,9 +422,11 @@ fn may_be_joinable(line: &[u8]) -> bool {
     if !line.starts_with(b"{") {
         return true;
     }
-    [&b"estination"[..], b"uery", b"question"]
-        .iter()
-        .any(|k| memchr::memmem::find(line, k).is_some())
+    static KEYS: std::sync::LazyLock<[memchr::memmem::Finder<'static>; 3]> =
+        std::sync::LazyLock::new(|| {
+            ["estination", "uery", "question"].map(memchr::memmem::Finder::new)
+        });
+    KEYS.iter().any(|k| k.find(line).is_some())
 }
 
 /// Parses one line: an event 3 or 22, another event (skipped), or a bad
