@@ -252,6 +252,11 @@ pub(super) struct RawEvent {
     pub(super) destination_port: Option<Flex>,
     #[serde(rename = "QueryName")]
     pub(super) query_name: Option<Flex>,
+    /// `evtx_dump`'s wrapper (`Event`), holding `System` and `EventData`.
+    #[serde(rename = "Event")]
+    pub(super) evtx: Option<Box<Lenient<RawEvent>>>,
+    #[serde(rename = "System")]
+    pub(super) system: Option<Lenient<RawSystem>>,
     pub(super) winlog: Option<Lenient<RawWinlog>>,
     pub(super) event: Option<Lenient<RawEcsEvent>>,
     pub(super) process: Option<Lenient<RawEcsProcess>>,
@@ -261,6 +266,48 @@ pub(super) struct RawEvent {
     pub(super) destination: Option<Lenient<RawEcsEndpoint>>,
     pub(super) network: Option<Lenient<RawEcsNetwork>>,
     pub(super) dns: Option<Lenient<RawEcsDns>>,
+}
+
+/// The `System` part of an event as `evtx_dump` writes it.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawSystem {
+    #[serde(rename = "EventID")]
+    pub(super) event_id: Option<Flex>,
+    #[serde(rename = "Channel")]
+    pub(super) channel: Option<Flex>,
+    #[serde(rename = "Computer")]
+    pub(super) computer: Option<Flex>,
+    #[serde(rename = "Provider")]
+    pub(super) provider: Option<Lenient<RawProvider>>,
+}
+
+impl RawSystem {
+    /// `Provider.#attributes.Name`.
+    pub(super) fn provider_name(&self) -> Option<&Flex> {
+        self.provider
+            .as_ref()
+            .and_then(Lenient::value)
+            .and_then(|p| p.attributes.as_ref())
+            .and_then(Lenient::value)
+            .and_then(|a| a.name.as_ref())
+    }
+}
+
+/// `System.Provider`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawProvider {
+    #[serde(rename = "#attributes")]
+    pub(super) attributes: Option<Lenient<RawAttributes>>,
+}
+
+/// `System.Provider.#attributes`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+pub(super) struct RawAttributes {
+    #[serde(rename = "Name")]
+    pub(super) name: Option<Flex>,
 }
 
 /// Winlogbeat's `winlog` object.

@@ -13,7 +13,10 @@
 //!   `process.pid`, `user.name`, `source.ip`/`port`, `destination.ip`/`port`,
 //!   `network.transport`, `dns.question.name`, `host.name`, `@timestamp` where
 //!   the event data lacks a key;
-//! - one object per line, or one JSON array; either may be gzip-compressed;
+//! - `evtx_dump`'s `Event` wrapper (`System` with `EventID`, `Channel`,
+//!   `Computer`, `Provider`; `EventData`);
+//! - one object per line, pretty-printed objects one after another, or one
+//!   JSON array; any of them gzip-compressed;
 //! - values HTML-escaped as some exports write them (`&lt;unknown process&gt;`).
 //!
 //! Events of other ids or other providers are skipped and counted; a line
@@ -23,7 +26,7 @@
 //! is optional in the typed views, so a hostile file costs linear time and
 //! bounded memory per event.
 
-use super::raw::{Flex, Lenient, RawEvent};
+use super::raw::{Flex, Lenient, RawEvent, RawSystem};
 use crate::time::{days_from_civil, Timestamp};
 use std::collections::HashSet;
 use std::io::{BufRead, Read};
@@ -163,10 +166,19 @@ fn read_plain(
     };
     match first {
         None => {}
-        Some(b'[') => read_array(r, intern, out, &mut stats)?,
+        Some(b'[') => read_array(r, true, intern, out, &mut stats)?,
+        // A lone `{` on the first line: pretty-printed objects.
+        Some(b'{') if pretty(r.fill_buf()?) => read_array(r, false, intern, out, &mut stats)?,
         Some(_) => read_lines_parallel(r, BLOCK, intern, out, &mut stats)?,
     }
     Ok(stats)
+}
+
+/// Whether a file's first line (as buffered) is a lone `{`: objects
+/// written over several lines.
+fn pretty(head: &[u8]) -> bool {
+    let line = head.split(|b| *b == b'\n').next().unwrap_or(head);
+    line.trim_ascii() == b"{"
 }
 
 /// Bytes of lines parsed together, split between threads.
@@ -307,22 +319,31 @@ fn parse_block(
 /// reader holds an item whole however large it is and stops at the first bad
 /// one; here an item over [`MAX_LINE`] is skipped and counted, and a bad item
 /// costs only itself.
+///
+/// With `array` false it reads a stream of objects instead (pretty-printed
+/// events one after another, as `evtx_dump` writes them): an object ends
+/// where its braces close.
 fn read_array(
     mut r: impl BufRead,
+    array: bool,
     intern: &mut Interner,
     out: &mut Vec<HostEvent>,
     stats: &mut ReadStats,
 ) -> std::io::Result<()> {
-    // The opening bracket.
-    r.consume(1);
+    if array {
+        // The opening bracket.
+        r.consume(1);
+    }
     let mut item: Vec<u8> = Vec::new();
     let mut too_long = false;
     let (mut depth, mut in_str, mut escaped) = (0usize, false, false);
     let mut finish = |item: &mut Vec<u8>, too_long: &mut bool, stats: &mut ReadStats| {
+        let t = item.trim_ascii();
+        let t = t.strip_prefix(b",").unwrap_or(t).trim_ascii();
         if *too_long {
             stats.bad += 1;
-        } else if !item.trim_ascii().is_empty() {
-            accept_line(item, intern, out, stats);
+        } else if !t.is_empty() {
+            accept_line(t, intern, out, stats);
         }
         item.clear();
         *too_long = false;
@@ -352,8 +373,20 @@ fn read_array(
             match b {
                 b'"' => in_str = true,
                 b'{' | b'[' => depth += 1,
+                b'}' if depth == 1 && !array => {
+                    // The end of one object of a stream.
+                    depth = 0;
+                    let piece = &buf[start..=i];
+                    if !too_long && item.len() + piece.len() <= MAX_LINE {
+                        item.extend_from_slice(piece);
+                    } else {
+                        too_long = true;
+                    }
+                    finish(&mut item, &mut too_long, stats);
+                    start = i + 1;
+                }
                 b'}' | b']' if depth > 0 => depth -= 1,
-                b',' | b']' if depth == 0 => {
+                b',' | b']' if depth == 0 && array => {
                     let piece = &buf[start..i];
                     if !too_long && item.len() + piece.len() <= MAX_LINE {
                         item.extend_from_slice(piece);
@@ -468,6 +501,11 @@ pub enum Parsed {
 
 /// The typed event of a raw one.
 fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
+    // `evtx_dump` and python-evtx: {"Event": {"System": {..}, "EventData": {..}}}.
+    if let Some(inner) = e.evtx.as_deref().and_then(Lenient::value) {
+        return event_of(inner, intern);
+    }
+    let system = e.system.as_ref().and_then(Lenient::value);
     let winlog = e.winlog.as_ref().and_then(Lenient::value);
     let nested = e.event_data.as_ref().and_then(Lenient::value);
     let wdata = winlog
@@ -489,6 +527,8 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .or(e.channel.as_ref())
         .or(winlog.and_then(|w| w.provider_name.as_ref()))
         .or(winlog.and_then(|w| w.channel.as_ref()))
+        .or(system.and_then(RawSystem::provider_name))
+        .or(system.and_then(|s| s.channel.as_ref()))
         .and_then(Flex::text);
     if provider.is_some_and(|p| !p.to_ascii_lowercase().contains("sysmon")) {
         return Parsed::Skip;
@@ -498,6 +538,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .event_id
         .as_ref()
         .or(winlog.and_then(|w| w.event_id.as_ref()))
+        .or(system.and_then(|s| s.event_id.as_ref()))
         .or(ecs_event.and_then(|v| v.code.as_ref()))
         .and_then(Flex::number);
     if !matches!(id, Some(3 | 22)) {
@@ -531,6 +572,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .as_ref()
         .or(e.computer.as_ref())
         .or(winlog.and_then(|w| w.computer_name.as_ref()))
+        .or(system.and_then(|s| s.computer.as_ref()))
         .or(e
             .host
             .as_ref()
@@ -781,6 +823,50 @@ mod tests {
         // A broken array keeps what came before it.
         let (ev, s) = read(format!("[{NXLOG_3}, {{\"EventID\": 3, ").as_bytes());
         assert_eq!((ev.len(), s.bad), (1, 1));
+    }
+
+    /// Two events as `evtx_dump` prints them: pretty, one after another,
+    /// each wrapped in `Event` with `System` and `EventData`.
+    #[test]
+    fn evtx_dump_objects() {
+        let sysmon = r##"{
+  "Event": {
+    "#attributes": {"xmlns": "http://schemas.microsoft.com/win/2004/08/events/event"},
+    "System": {
+      "Provider": {"#attributes": {"Name": "Microsoft-Windows-Sysmon"}},
+      "EventID": 3,
+      "Channel": "Microsoft-Windows-Sysmon/Operational",
+      "Computer": "WS-LAB-07",
+      "TimeCreated": {"#attributes": {"SystemTime": "2026-03-02T10:00:09.100000Z"}}
+    },
+    "EventData": {
+      "UtcTime": "2026-03-02 10:00:04.652",
+      "ProcessId": 4312,
+      "Image": "C:\\Windows\\System32\\regsvr32.exe",
+      "User": "WS-LAB-07\\lab",
+      "Protocol": "tcp",
+      "Initiated": "true",
+      "SourceIp": "10.66.0.101",
+      "SourcePort": 50402,
+      "DestinationIp": "10.77.0.21",
+      "DestinationPort": 443
+    }
+  }
+}"##;
+        let other = r##"{
+  "Event": {
+    "System": {
+      "Provider": {"#attributes": {"Name": "Microsoft-Windows-Security-Auditing"}},
+      "EventID": 3, "Computer": "WS-LAB-07"
+    },
+    "EventData": {"DestinationIp": "10.77.0.21"}
+  }
+}"##;
+        let (ev, s) = read(format!("{sysmon}\n{other}\n{sysmon}").as_bytes());
+        assert_eq!((s.connections, s.skipped, s.bad), (2, 1, 0), "{s:?}");
+        assert_eq!(&*ev[0].process.image, r"C:\Windows\System32\regsvr32.exe");
+        assert_eq!(ev[0].host.as_deref(), Some("ws-lab-07"));
+        assert_eq!(ev[0].process.pid, Some(4312));
     }
 
     #[test]
