@@ -9,6 +9,13 @@
 //! workers and however their threads are scheduled. Prevalence and "first
 //! sighting" need a view over all clients, which no worker has (the
 //! pipeline shards by client); this stage has it.
+//!
+//! With host events (`EngineConfig::attribution`), the stage first joins
+//! each record to the event that names its process (`crate::attribution`):
+//! the process goes on the record, a known program sets the client class,
+//! and the allowlist can match it. Live, records wait the attribution's skew
+//! before they are released, so events written a little after the packets
+//! still join.
 
 use super::alert::{self, Alert, ConnAlert, ConnDetector, DnsAlert};
 use super::beacon::BeaconDetector;
