@@ -136,10 +136,47 @@ pub fn read_all(
     let mut r = std::io::BufReader::with_capacity(64 * 1024, r);
     let gzip = r.fill_buf()?.starts_with(&[0x1f, 0x8b]);
     if gzip {
-        let d = flate2::read::MultiGzDecoder::new(r);
-        read_plain(std::io::BufReader::with_capacity(64 * 1024, d), intern, out)
+        let broken = std::cell::Cell::new(false);
+        let d = CutAtCorruption {
+            inner: flate2::read::MultiGzDecoder::new(r),
+            broken: &broken,
+        };
+        let mut stats = read_plain(std::io::BufReader::with_capacity(64 * 1024, d), intern, out)?;
+        // A compressed file cut short (still being written, or damaged):
+        // the events before the damage stay, the rest counts as one bad line.
+        stats.bad += u64::from(broken.get());
+        Ok(stats)
     } else {
         read_plain(r, intern, out)
+    }
+}
+
+/// A gzip stream that ends where its compressed data is damaged or cut
+/// short (noting it), instead of failing the whole file.
+struct CutAtCorruption<'a, R> {
+    inner: R,
+    broken: &'a std::cell::Cell<bool>,
+}
+
+impl<R: Read> Read for CutAtCorruption<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        if self.broken.get() {
+            return Ok(0);
+        }
+        match self.inner.read(buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::InvalidInput
+                        | std::io::ErrorKind::InvalidData
+                        | std::io::ErrorKind::UnexpectedEof
+                ) =>
+            {
+                self.broken.set(true);
+                Ok(0)
+            }
+            other => other,
+        }
     }
 }
 
@@ -820,6 +857,17 @@ mod tests {
         let text = format!("[{long}, nope, {NXLOG_3}, \"a, b]\", {ECS_3}]");
         let (ev, s) = read(text.as_bytes());
         assert_eq!((ev.len(), s.bad), (2, 3), "{s:?}");
+        // A gzip file cut short keeps the events before the cut (here: only
+        // its trailer is missing).
+        let lines = format!("{NXLOG_3}\n").repeat(200);
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        gz.write_all(lines.as_bytes()).unwrap();
+        let gz = gz.finish().unwrap();
+        let (ev, s) = read(&gz[..gz.len() - 8]);
+        assert_eq!(ev.len(), 200, "{s:?}");
+        assert_eq!(s.bad, 1, "{s:?}");
+        let (ev, s) = read(&gz[..gz.len() / 2]);
+        assert!(!ev.is_empty() && ev.len() < 200 && s.bad >= 1, "{s:?}");
         // A broken array keeps what came before it.
         let (ev, s) = read(format!("[{NXLOG_3}, {{\"EventID\": 3, ").as_bytes());
         assert_eq!((ev.len(), s.bad), (1, 1));
