@@ -320,6 +320,16 @@ fn run_cmd(
     if interface.is_some() {
         config.capture.interface = interface;
     }
+    // A host event path may appear later (a collector not started yet):
+    // said once, then followed when it exists.
+    for p in &config.attribution.sysmon_paths {
+        if !p.exists() {
+            eprintln!(
+                "virga: [attribution] sysmon_paths: {} does not exist yet; followed once it appears",
+                p.display()
+            );
+        }
+    }
     if config.capture.interface.is_none() {
         return Err((
             USAGE,
