@@ -38,6 +38,16 @@ const MAX_HOSTS_PER_ADDRESS: usize = 4;
 /// Candidate images listed in an ambiguous answer.
 const MAX_CANDIDATES: usize = 8;
 
+/// A host name as the join compares it: its first label (lowercased by the
+/// reader), so that one collector's `WS-07` and another's
+/// `ws-07.corp.example` are one host; an address literal stays whole.
+fn short_host(h: &str) -> &str {
+    if h.parse::<IpAddr>().is_ok() {
+        return h;
+    }
+    h.split('.').next().unwrap_or(h)
+}
+
 /// Key of a network connection event.
 pub type ConnKey = (IpAddr, u16, IpAddr, u16, u8);
 /// Key of a DNS query event: (host name, query name).
@@ -108,12 +118,13 @@ impl JoinIndex {
 
     /// Learns that host `host` used address `addr` (from its own events).
     pub fn learn_host(&mut self, addr: IpAddr, host: &Arc<str>) {
+        let short = short_host(host);
         let list = self.hosts.get_or_insert_mut(addr, Vec::new);
-        if !list.iter().any(|h| h == host) {
+        if !list.iter().any(|h| **h == *short) {
             if list.len() == MAX_HOSTS_PER_ADDRESS {
                 list.remove(0);
             }
-            list.push(Arc::clone(host));
+            list.push(Arc::from(short));
         }
     }
 
@@ -140,7 +151,7 @@ impl JoinIndex {
                     self.stats.hostless += 1;
                     return;
                 };
-                Slot::Dns(Arc::clone(h), name.clone())
+                Slot::Dns(Arc::from(short_host(h)), name.clone())
             }
         };
         let ts = e.ts;
@@ -378,7 +389,7 @@ mod tests {
         let mut ix = JoinIndex::new(5 * SEC, nz(1024));
         let q = Arc::new(HostEvent {
             ts: Timestamp(20 * SEC),
-            host: Some(Arc::from("ws1")),
+            host: Some(Arc::from("ws1.lab.example")),
             process: ProcessRef {
                 image: Arc::from(r"C:\p.exe"),
                 pid: None,
@@ -395,7 +406,11 @@ mod tests {
             ix.join_dns(client, "x.workers.dev", Timestamp(20 * SEC)),
             None
         );
-        ix.insert(conn(19_000, r"C:\a.exe", 1));
+        // The host's connection event names it by its short name, the DNS
+        // event (another collector) by its full name: one host.
+        let mut c = (*conn(19_000, r"C:\a.exe", 1)).clone();
+        c.host = Some(Arc::from("ws1"));
+        ix.insert(Arc::new(c));
         match ix.join_dns(client, "X.Workers.Dev.", Timestamp(21 * SEC)) {
             Some(Process::Known(p)) => {
                 assert_eq!(&*p.image, r"C:\p.exe");
