@@ -73,6 +73,7 @@ fn replay(pcap: &std::path::Path, config: &str, workers: usize) -> Vec<Value> {
         log_all: false,
         config: virga_config::from_str(config, "<flood test>").unwrap(),
         workers: Some(workers),
+        attribution: None,
     };
     virga::replay::run(&opts).unwrap();
     let events = std::fs::read_to_string(&out)

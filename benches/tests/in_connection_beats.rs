@@ -60,6 +60,7 @@ fn replay(pcap: &Path, config: &str) -> Vec<Value> {
         log_all: false,
         config: virga_config::from_str(config, "<beat test>").unwrap(),
         workers: Some(2),
+        attribution: None,
     };
     virga::replay::run(&opts).unwrap();
     std::fs::read_to_string(&out)

@@ -1,7 +1,8 @@
 //! `[[allowlist]]`: traffic that is never alerted on.
 //!
 //! An entry matches when every field it gives matches: `client` (CIDR), `server_name` (exact or
-//! `*.suffix`) and `ja4`. Entries are tried in file order and the first match wins; the list is
+//! `*.suffix`), `ja4` and `image` (the program that made the connection, known from host events;
+//! a case-insensitive glob). Entries are tried in file order and the first match wins; the list is
 //! meant to be short (a linear scan, no allocation per call).
 
 use std::net::IpAddr;
@@ -85,12 +86,69 @@ impl ServerNamePattern {
     }
 }
 
-/// One allowlist entry; at least one of `client`, `server_name`, `ja4` is set.
+/// A program image pattern of the allowlist: a glob over the whole path, `*` any run of
+/// characters (path separators included), `?` one character, compared case-insensitively
+/// (Windows paths are), e.g. `*\\jenkins\\*` or `C:\\Program Files\\Zabbix Agent\\*`.
+#[derive(Debug, Clone)]
+pub struct ImagePattern {
+    text: String,
+    glob: wildmatch::WildMatch,
+}
+
+impl PartialEq for ImagePattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.text == other.text
+    }
+}
+
+impl Eq for ImagePattern {}
+
+/// Longest image pattern accepted (Windows paths are at most 32 767 characters; real programs
+/// are far shorter).
+const MAX_IMAGE_PATTERN: usize = 1024;
+
+impl ImagePattern {
+    /// Parses a glob (`wildmatch`: a maintained matcher whose `*` crosses `\\`, as Windows
+    /// paths need, where path-aware glob crates stop at separators or read `\\` as an escape).
+    ///
+    /// # Errors
+    /// A message when the text is empty, too long or holds control characters.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        if text.trim().is_empty() {
+            return Err("empty image pattern".into());
+        }
+        if text.len() > MAX_IMAGE_PATTERN {
+            return Err(format!(
+                "image pattern longer than {MAX_IMAGE_PATTERN} bytes"
+            ));
+        }
+        if text.chars().any(char::is_control) {
+            return Err("control character in image pattern".into());
+        }
+        Ok(ImagePattern {
+            text: text.to_owned(),
+            glob: wildmatch::WildMatch::new_case_insensitive(text),
+        })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether `image` (a full program path) matches, case-insensitively.
+    pub fn matches(&self, image: &str) -> bool {
+        self.glob.matches(image)
+    }
+}
+
+/// One allowlist entry; at least one of `client`, `server_name`, `ja4`, `image` is set.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowEntry {
     client: Option<IpNet>,
     server_name: Option<ServerNamePattern>,
     ja4: Option<String>,
+    image: Option<ImagePattern>,
     reason: String,
 }
 
@@ -110,14 +168,36 @@ impl AllowEntry {
         self.ja4.as_deref()
     }
 
+    /// The program image pattern, if the entry restricts programs.
+    pub fn image(&self) -> Option<&ImagePattern> {
+        self.image.as_ref()
+    }
+
     /// Why this traffic is allowed.
     pub fn reason(&self) -> &str {
         &self.reason
     }
 
     /// Whether every field the entry gives matches. A missing `server_name`/`ja4` argument does
-    /// not match an entry that requires one.
+    /// not match an entry that requires one; an entry with `image` never matches here (see
+    /// [`AllowEntry::matches_process`]).
     pub fn matches(&self, client: IpAddr, server_name: Option<&str>, ja4: Option<&str>) -> bool {
+        self.matches_process(client, server_name, ja4, None)
+    }
+
+    /// As [`AllowEntry::matches`], with the image of the process that made the connection when
+    /// it is known: an entry with `image` matches only a known image that matches its pattern.
+    pub fn matches_process(
+        &self,
+        client: IpAddr,
+        server_name: Option<&str>,
+        ja4: Option<&str>,
+        image: Option<&str>,
+    ) -> bool {
+        let image_ok = match &self.image {
+            None => true,
+            Some(p) => image.is_some_and(|i| p.matches(i)),
+        };
         let client_ok = self
             .client
             .is_none_or(|net| net.contains(&client.to_canonical()));
@@ -129,7 +209,7 @@ impl AllowEntry {
             None => true,
             Some(want) => ja4.is_some_and(|got| got.eq_ignore_ascii_case(want)),
         };
-        client_ok && name_ok && ja4_ok
+        client_ok && name_ok && ja4_ok && image_ok
     }
 }
 
@@ -160,6 +240,21 @@ impl Allowlist {
         self.entries
             .iter()
             .find(|e| e.matches(client, server_name, ja4))
+    }
+
+    /// The reason of the first entry that matches a connection made by a process with image
+    /// `image` (`None`: unknown process), if any.
+    pub fn matches_process(
+        &self,
+        client: IpAddr,
+        server_name: Option<&str>,
+        ja4: Option<&str>,
+        image: Option<&str>,
+    ) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|e| e.matches_process(client, server_name, ja4, image))
+            .map(AllowEntry::reason)
     }
 
     /// The entries, in file order.
@@ -225,6 +320,17 @@ fn entry_from_raw(
             None
         }
     });
+    let image = raw
+        .image
+        .as_deref()
+        .and_then(|text| match ImagePattern::parse(text) {
+            Ok(p) => Some(p),
+            Err(reason) => {
+                problems.push(path.key("image"), reason);
+                ok = false;
+                None
+            }
+        });
     let reason = raw.reason.as_deref().map(str::trim).unwrap_or_default();
     if reason.is_empty() {
         let why = if raw.reason.is_some() {
@@ -235,10 +341,11 @@ fn entry_from_raw(
         problems.push(path.key("reason"), why);
         ok = false;
     }
-    if raw.client.is_none() && raw.server_name.is_none() && raw.ja4.is_none() {
+    if raw.client.is_none() && raw.server_name.is_none() && raw.ja4.is_none() && raw.image.is_none()
+    {
         problems.push(
             path.clone(),
-            "entry would match everything; give at least one of client, server_name, ja4",
+            "entry would match everything; give at least one of client, server_name, ja4, image",
         );
         ok = false;
     }
@@ -246,6 +353,7 @@ fn entry_from_raw(
         client,
         server_name,
         ja4,
+        image,
         reason: reason.to_owned(),
     })
 }
@@ -311,6 +419,7 @@ mod tests {
             client: client.map(Into::into),
             server_name: name.map(Into::into),
             ja4: ja4.map(Into::into),
+            image: None,
             reason: reason.map(Into::into),
         }
     }
@@ -457,5 +566,38 @@ mod tests {
         );
         assert_eq!(a.len(), 1);
         assert_eq!(a.entries()[0].reason(), "fine");
+    }
+
+    #[test]
+    fn image_entries_match_known_processes_only() {
+        let jenkins = RawAllowEntry {
+            image: Some(r"*\jenkins\*".into()),
+            reason: Some("CI agent".into()),
+            ..RawAllowEntry::default()
+        };
+        let (a, p) = build(&[jenkins]);
+        assert!(p.is_empty(), "{p:?}");
+        let client = ip("10.0.0.5");
+        let node = r"C:\Jenkins\workspace\build\node.exe";
+        assert_eq!(
+            a.matches_process(client, None, None, Some(node)),
+            Some("CI agent")
+        );
+        // Case-insensitive; `*` crosses separators.
+        assert!(a
+            .matches_process(client, None, None, Some(r"d:\ci\JENKINS\tools\git.exe"))
+            .is_some());
+        assert!(a
+            .matches_process(client, None, None, Some(r"C:\Users\a\upd.exe"))
+            .is_none());
+        // An unknown process never matches an image entry.
+        assert!(a.matches_process(client, None, None, None).is_none());
+        assert!(a.matches(client, None, None).is_none());
+        let (_, p) = build(&[RawAllowEntry {
+            image: Some(String::new()),
+            reason: Some("x".into()),
+            ..RawAllowEntry::default()
+        }]);
+        assert_eq!(p, ["allowlist[0].image"]);
     }
 }

@@ -20,6 +20,22 @@ use crate::source::Source;
 /// The embedded table.
 const SHIPPED: &str = include_str!("client/browser_ja4.toml");
 
+/// The embedded list of browser program names (see [`is_browser_image`]).
+const BROWSER_IMAGES: &str = include_str!("client/browser_images.txt");
+
+/// Whether a process image (a full path as host events give it, `\\` or `/` separated) is a web
+/// browser's: its last path component is in the shipped list `client/browser_images.txt`,
+/// compared case-insensitively.
+pub fn is_browser_image(image: &str) -> bool {
+    let base = image.rsplit(['\\', '/']).next().unwrap_or(image).trim();
+    !base.is_empty()
+        && BROWSER_IMAGES
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+            .any(|l| l.eq_ignore_ascii_case(base))
+}
+
 /// Name of the embedded table in error messages.
 const SHIPPED_NAME: &str = "browser_ja4.toml";
 
@@ -307,5 +323,28 @@ mod tests {
         );
         assert_eq!(err.errors()[1].reason(), "missing; this key is required");
         assert_eq!(err.errors()[2].reason(), "must not be empty");
+    }
+
+    #[test]
+    fn browser_images_by_program_name() {
+        for b in [
+            r"C:\Program Files\Google\Chrome\Application\chrome.exe",
+            r"C:\Program Files (x86)\Microsoft\Edge\Application\MSEDGE.EXE",
+            "/usr/lib/firefox/firefox",
+            "/Applications/Safari.app/Contents/MacOS/Safari",
+        ] {
+            assert!(is_browser_image(b), "{b}");
+        }
+        for n in [
+            r"C:\Windows\System32\WindowsPowerShell\v1.0\powershell.exe",
+            r"C:\Users\a\AppData\Local\Temp\upd.exe",
+            r"C:\Jenkins\tools\node.exe",
+            r"C:\Program Files (x86)\Microsoft\EdgeWebView\Application\msedgewebview2.exe",
+            "/usr/bin/curl",
+            "",
+            r"C:\chrome.exe\",
+        ] {
+            assert!(!is_browser_image(n), "{n}");
+        }
     }
 }

@@ -63,16 +63,17 @@ mod source;
 use std::io::Read;
 use std::path::Path;
 
-pub use allowlist::{AllowEntry, Allowlist, ServerNamePattern};
+pub use allowlist::{AllowEntry, Allowlist, ImagePattern, ServerNamePattern};
 pub use catalogue::{
     Catalogue, Entry as CatalogueEntry, Match, Pattern, PatternError, Platform, TenantRule, Tier,
 };
-pub use client::{shipped_ja4, KnownClass, KnownJa4};
+pub use client::{is_browser_image, shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
-    BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect, EveTarget, Flow,
-    Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode, RedisOutput, Run,
+    Attribution, BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect,
+    EveTarget, Flow, Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode,
+    RedisOutput, Run,
 };
 
 use error::Problem;
@@ -287,6 +288,24 @@ listen = 'nowhere'
 /etc/virga.toml:8: detect.prevalence.window_secs: 59 is out of range; expected 60 to 2592000
 /etc/virga.toml:9: detect.prevalence.max_names: 0 is out of range; expected 1 to 16777216
 /etc/virga.toml:10: detect.prevalence.redis: unknown key; expected one of: window_secs, max_names, redis_url";
+        assert_eq!(err.to_string(), want);
+    }
+
+    #[test]
+    fn attribution_keys() {
+        let ok = "[attribution]\nsysmon_paths = ['/var/log/sysmon', 'x.json']\nskew_secs = 2\n";
+        let c = from_str(ok, "a.toml").unwrap();
+        assert_eq!(c.attribution.sysmon_paths.len(), 2);
+        assert_eq!(c.attribution.skew, std::time::Duration::from_secs(2));
+        assert_eq!(c.attribution.max_events.get(), 262_144);
+        let bad = "[attribution]\nsysmon_paths = ['']\nskew_secs = 301\nmax_events = 5\n\
+                   [[allowlist]]\nimage = ''\nreason = 'x'\n";
+        let err = from_str(bad, "a.toml").unwrap_err();
+        let want = "\
+a.toml:2: attribution.sysmon_paths[0]: must not be empty
+a.toml:3: attribution.skew_secs: 301 is out of range; expected 0 to 300
+a.toml:4: attribution.max_events: 5 is out of range; expected 1024 to 16777216
+a.toml:6: allowlist[0].image: empty image pattern";
         assert_eq!(err.to_string(), want);
     }
 

@@ -12,9 +12,9 @@ use crate::catalogue::{Catalogue, Tier};
 use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
-    RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect, RawDnsDetect,
-    RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence, RawQueueFull,
-    RawRedisMode, RawRedisOutput, RawRun,
+    RawAttribution, RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect,
+    RawDnsDetect, RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence,
+    RawQueueFull, RawRedisMode, RawRedisOutput, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -40,6 +40,8 @@ pub struct Config {
     pub allowlist: Allowlist,
     /// `[detect]`: detectors.
     pub detect: Detect,
+    /// `[attribution]`: host events naming the process behind connections.
+    pub attribution: Attribution,
 }
 
 impl Default for Config {
@@ -90,6 +92,7 @@ impl Config {
             catalogue: Catalogue::from_raw(&raw.catalogue, &at("catalogue"), p),
             allowlist: Allowlist::from_raw(&raw.allowlist, &at("allowlist"), p),
             detect: Detect::build(&raw.detect, &at("detect"), p),
+            attribution: Attribution::build(&raw.attribution, &at("attribution"), p),
         }
     }
 }
@@ -721,6 +724,61 @@ fn is_account_name(name: &str) -> bool {
         && name
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'))
+}
+
+/// `[attribution]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Attribution {
+    /// Sysmon event files or folders `virga run` follows. Default: none.
+    pub sysmon_paths: Vec<PathBuf>,
+    /// Largest |event time − packet time| for an event to name a process. Default: 5 s.
+    pub skew: Duration,
+    /// Host events held at once. Default: 262144.
+    pub max_events: NonZeroUsize,
+}
+
+impl Default for Attribution {
+    fn default() -> Self {
+        Attribution::build(
+            &RawAttribution::default(),
+            &KeyPath::keys("attribution"),
+            &mut Problems::default(),
+        )
+    }
+}
+
+impl Attribution {
+    fn build(raw: &RawAttribution, path: &KeyPath, p: &mut Problems) -> Self {
+        let d = RawAttribution::default();
+        let sysmon_paths = raw
+            .sysmon_paths
+            .iter()
+            .enumerate()
+            .filter(|(i, text)| plain_text(p, &path.key("sysmon_paths").index(*i), text))
+            .map(|(_, text)| PathBuf::from(text))
+            .collect();
+        let skew = ranged(
+            p,
+            &path.key("skew_secs"),
+            raw.skew_secs,
+            0,
+            300,
+            d.skew_secs,
+        );
+        let max_events = ranged(
+            p,
+            &path.key("max_events"),
+            raw.max_events,
+            1024,
+            16_777_216,
+            d.max_events,
+        );
+        Attribution {
+            sysmon_paths,
+            skew: Duration::from_secs(skew),
+            max_events: non_zero(max_events),
+        }
+    }
 }
 
 /// `[metrics]`.

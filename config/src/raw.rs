@@ -35,6 +35,35 @@ pub struct RawConfig {
     pub allowlist: Vec<RawAllowEntry>,
     /// `[detect]`: detectors. Defaults: see [`RawDetect`].
     pub detect: RawDetect,
+    /// `[attribution]`: host events naming the process behind connections. Defaults: see
+    /// [`RawAttribution`].
+    pub attribution: RawAttribution,
+}
+
+/// `[attribution]`: Sysmon network (event 3) and DNS (event 22) events joined to connections and
+/// DNS queries, so alerts name the process.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawAttribution {
+    /// Sysmon event files (JSON lines or a JSON array, optionally gzip) or folders of them that
+    /// `virga run` follows as they grow and across rotation. Default: none (no attribution).
+    pub sysmon_paths: Vec<String>,
+    /// Largest difference between an event's `UtcTime` and the packet time for the event to name
+    /// a connection's or query's process. Default: 5 seconds. Range 0 to 300.
+    pub skew_secs: u64,
+    /// Host events held at once for the join (events older than the skew behind packet time are
+    /// dropped first; past this, the oldest). Default: 262144 events. Range 1024 to 16777216.
+    pub max_events: u64,
+}
+
+impl Default for RawAttribution {
+    fn default() -> Self {
+        RawAttribution {
+            sysmon_paths: Vec::new(),
+            skew_secs: 5,
+            max_events: 262_144,
+        }
+    }
 }
 
 /// What the capture thread does when a worker queue is full.
@@ -347,6 +376,11 @@ pub struct RawAllowEntry {
     /// JA4 TLS/QUIC client fingerprint, exact (`"t13d1516h2_8daaf6152771_02713d6af862"`).
     /// Default: any fingerprint.
     pub ja4: Option<String>,
+    /// Program image of the process that made the connection, as host events name it: a
+    /// case-insensitive glob over the full path (`*` any characters, `?` one), e.g.
+    /// `"*\\jenkins\\*"`. Matches only connections whose process is known (`[attribution]`).
+    /// Default: any program.
+    pub image: Option<String>,
     /// Why this traffic is allowed; shown in logs. Required, non-empty.
     pub reason: Option<String>,
 }

@@ -142,7 +142,11 @@ fn deploy_example_with_examples_switched_on() {
     assert!(c.output.socket_path.is_some());
     assert!(c.output.redis.is_some());
     assert!(c.detect.prevalence.redis_url.is_some());
-    assert_eq!(c.allowlist.len(), 2);
+    assert_eq!(c.allowlist.len(), 3);
+    assert!(c.allowlist.entries()[2]
+        .image()
+        .is_some_and(|p| p.matches(r"C:\Jenkins\tools\node.exe")));
+    assert_eq!(c.attribution.sysmon_paths.len(), 1);
     assert!(c.catalogue.platform("example_edge").is_some());
     assert!(c.catalogue.platform("google_apps_script").is_none());
 }
@@ -154,6 +158,10 @@ fn deploy_example_documents_every_key() {
     for key in [
         "interface",
         "snaplen_bytes",
+        "sysmon_paths",
+        "skew_secs",
+        "max_events",
+        "image",
         "buffer_size_bytes",
         "bpf_filter",
         "promiscuous",

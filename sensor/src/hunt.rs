@@ -40,6 +40,9 @@ pub struct HuntOptions {
     pub scope: Option<BeaconScope>,
     /// Where bad lines are reported (the first of each file); `None`: stderr.
     pub report_bad: Option<fn(&BadLine)>,
+    /// Host events joined to the logs' connections and DNS queries (read
+    /// with `attribution::load`); `None` = off.
+    pub attribution: Option<crate::attribution::AttributionConfig>,
 }
 
 impl Default for HuntOptions {
@@ -50,6 +53,7 @@ impl Default for HuntOptions {
             config: Config::default(),
             scope: None,
             report_bad: None,
+            attribution: None,
         }
     }
 }
@@ -97,7 +101,8 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
     }
     let known = virga_config::shipped_ja4()?;
     let join = settings::zeek_join_settings(&cfg, &known);
-    let engine_cfg = settings::engine_config(&cfg);
+    let mut engine_cfg = settings::engine_config(&cfg);
+    engine_cfg.attribution.clone_from(&opts.attribution);
     let mut targets = vec![opts.output.clone()];
     targets.extend(settings::redis_target(&cfg, true));
     let output = Output::start_all(&targets, cfg.output.flush_interval)

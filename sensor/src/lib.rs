@@ -16,6 +16,7 @@
 #![deny(missing_docs)]
 
 pub mod app;
+pub mod attribution;
 pub mod capture;
 pub mod client_class;
 pub mod detect;

@@ -1,8 +1,8 @@
 //! The `virga` command line: a thin layer over the library.
 //!
 //! ```text
-//! virga replay [-c FILE] [-o FILE|-] [--log-all] PCAP|DIR...
-//! virga hunt [-c FILE] [-o FILE|-] [--scope serverless|all] ZEEK-LOG|DIR...
+//! virga replay [-c FILE] [-o FILE|-] [--log-all] [--sysmon PATH]... PCAP|DIR...
+//! virga hunt [-c FILE] [-o FILE|-] [--scope serverless|all] [--sysmon PATH]... ZEEK-LOG|DIR...
 //! virga run [-i IFACE] [-c FILE] [-o FILE|-] [--log-all] [--allow-root]
 //! virga check-config FILE
 //! virga health [-c FILE] [--address ADDR:PORT]
@@ -68,6 +68,11 @@ enum Command {
         /// serverless names.
         #[arg(long = "log-all")]
         log_all: bool,
+        /// Sysmon event file (JSON lines or array, gzip or not) or folder of
+        /// them, joined to connections and DNS queries so alerts name the
+        /// process; repeatable.
+        #[arg(long = "sysmon", value_name = "PATH")]
+        sysmon: Vec<PathBuf>,
         /// Capture files or directories, replayed in order as one capture.
         #[arg(required = true, value_name = "PCAP")]
         inputs: Vec<String>,
@@ -87,6 +92,11 @@ enum Command {
         /// only, or all (overrides `[detect.beacon] scope`).
         #[arg(long = "scope", value_name = "SCOPE", value_parser = ["serverless", "all"])]
         scope: Option<String>,
+        /// Sysmon events (JSON lines or arrays, plain or gzip; a file or a
+        /// folder) joined to the logs' connections and DNS queries: alerts
+        /// name the process. Repeatable.
+        #[arg(long = "sysmon", value_name = "PATH")]
+        sysmon: Vec<PathBuf>,
         /// Zeek log files or folders of them.
         #[arg(required = true, value_name = "ZEEK-LOG")]
         inputs: Vec<String>,
@@ -178,14 +188,16 @@ fn main() -> ExitCode {
             config,
             output,
             log_all,
+            sysmon,
             inputs,
-        } => replay_cmd(config, output, log_all, inputs),
+        } => replay_cmd(config, output, log_all, &sysmon, inputs),
         Command::Hunt {
             config,
             output,
             scope,
+            sysmon,
             inputs,
-        } => hunt_cmd(config, output, scope, inputs),
+        } => hunt_cmd(config, output, scope, &sysmon, inputs),
         Command::Run {
             interface,
             config,
@@ -242,6 +254,7 @@ fn replay_cmd(
     config: Option<PathBuf>,
     output: Option<String>,
     log_all: bool,
+    sysmon: &[PathBuf],
     inputs: Vec<String>,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(config.as_ref())?;
@@ -253,6 +266,7 @@ fn replay_cmd(
     for f in &files {
         PcapFile::open(f).map_err(|e| (USAGE, e.to_string()))?;
     }
+    let attribution = sysmon_events(sysmon, &config)?;
     let output = eve_target(output.as_deref(), &config);
     check_output(&output)?;
     let opts = ReplayOptions {
@@ -261,6 +275,7 @@ fn replay_cmd(
         log_all,
         config,
         workers: None,
+        attribution,
     };
     let signals = Signals::install();
     let summary =
@@ -269,6 +284,14 @@ fn replay_cmd(
         eprintln!(
             "virga: stopped by signal after {} packets; every event up to there was written",
             summary.packets
+        );
+    }
+    if opts.attribution.is_some() {
+        let a = &summary.attribution;
+        eprintln!(
+            "virga: process attribution: {} connection records named, {} ambiguous, {} without \
+             an event; {} DNS records named",
+            a.conns_known, a.conns_ambiguous, a.conns_unmatched, a.dns_matched
         );
     }
     if summary.output.redis_lost_lines > 0 {
@@ -287,6 +310,7 @@ fn hunt_cmd(
     config: Option<PathBuf>,
     output: Option<String>,
     scope: Option<String>,
+    sysmon: &[PathBuf],
     inputs: Vec<String>,
 ) -> Result<ExitCode, Failure> {
     let config = load_config(config.as_ref())?;
@@ -300,6 +324,7 @@ fn hunt_cmd(
         Some(_) => Some(virga_config::BeaconScope::Serverless),
         None => None,
     };
+    let attribution = sysmon_events(sysmon, &config)?;
     let output = eve_target(output.as_deref(), &config);
     check_output(&output)?;
     let opts = virga::hunt::HuntOptions {
@@ -308,6 +333,7 @@ fn hunt_cmd(
         config,
         scope,
         report_bad: None,
+        attribution,
     };
     let signals = Signals::install();
     let summary = virga::hunt::run_until(&opts, &signals.shutdown_flag())
@@ -321,6 +347,26 @@ fn hunt_cmd(
         &summary.output,
         &describe_targets(std::slice::from_ref(&opts.output)),
     )
+}
+
+/// Reads the `--sysmon` files before anything is written: a path that
+/// cannot be read is an invocation error; what was read is reported on
+/// stderr in one line.
+fn sysmon_events(
+    paths: &[PathBuf],
+    config: &virga_config::Config,
+) -> Result<Option<virga::attribution::AttributionConfig>, Failure> {
+    if paths.is_empty() {
+        return Ok(None);
+    }
+    let (cfg, s) = virga::attribution::load(paths, &config.attribution)
+        .map_err(|e| (USAGE, format!("--sysmon: {e:#}")))?;
+    eprintln!(
+        "virga: sysmon: {} file(s): {} network connection and {} DNS events, {} other events \
+         skipped, {} bad lines",
+        s.files, s.stats.connections, s.stats.dns, s.stats.skipped, s.stats.bad
+    );
+    Ok(Some(cfg))
 }
 
 /// Exit 1 with one message when EVE lines were lost (the output could not be
@@ -350,6 +396,16 @@ fn run_cmd(
     let mut config = load_config(config_path.as_ref())?;
     if interface.is_some() {
         config.capture.interface = interface;
+    }
+    // A host event path may appear later (a collector not started yet):
+    // said once, then followed when it exists.
+    for p in &config.attribution.sysmon_paths {
+        if !p.exists() {
+            eprintln!(
+                "virga: [attribution] sysmon_paths: {} does not exist yet; followed once it appears",
+                p.display()
+            );
+        }
     }
     if config.capture.interface.is_none() {
         return Err((

@@ -1,6 +1,7 @@
 //! `virga replay`: reads capture files in order, as one capture, through a
 //! worker, and writes EVE events. Time comes only from packet timestamps.
 
+use crate::attribution::{AttributionConfig, AttributionStats};
 use crate::capture::{expand_inputs, pcap_file::PcapFile, Next, PacketSource};
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::Pipeline;
@@ -23,6 +24,9 @@ pub struct ReplayOptions {
     pub config: Config,
     /// Worker threads; `None` = the configuration's `pipeline.workers`.
     pub workers: Option<usize>,
+    /// Host events that name the processes behind connections (`--sysmon`,
+    /// read with `attribution::load`); `None` = off.
+    pub attribution: Option<AttributionConfig>,
 }
 
 impl Default for ReplayOptions {
@@ -33,6 +37,7 @@ impl Default for ReplayOptions {
             log_all: false,
             config: Config::default(),
             workers: None,
+            attribution: None,
         }
     }
 }
@@ -48,6 +53,8 @@ pub struct ReplaySummary {
     pub flows: u64,
     /// Writer counters.
     pub output: OutputStats,
+    /// Process attribution counters.
+    pub attribution: AttributionStats,
 }
 
 /// Replays the inputs. A file that cannot be opened or breaks off ends the
@@ -59,7 +66,8 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
 /// As [`run`], stopping early (and still draining) once `stop` is set.
 pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<ReplaySummary> {
     let files = expand_inputs(&opts.inputs)?;
-    let cfg = Settings::new(&opts.config, opts.log_all, false, opts.workers)?.pipeline;
+    let mut cfg = Settings::new(&opts.config, opts.log_all, false, opts.workers)?.pipeline;
+    cfg.engine.attribution.clone_from(&opts.attribution);
     let mut targets = vec![opts.output.clone()];
     targets.extend(crate::settings::redis_target(&opts.config, true));
     let output = Output::start_all(&targets, opts.config.output.flush_interval)
@@ -98,6 +106,7 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
     let stats = pipeline.finish();
     summary.packets = stats.packets;
     summary.flows = stats.flows;
+    summary.attribution = stats.attribution;
     summary.output = output.finish();
     match failure {
         Some(e) => Err(e.into()),

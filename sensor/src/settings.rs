@@ -3,6 +3,7 @@
 //! validated configuration here, and nowhere else.
 
 use crate::app::FlightLimits;
+use crate::attribution::AttributionConfig;
 use crate::client_class::BrowserTable;
 use crate::detect::engine::EngineConfig;
 use crate::flow::table::Timeouts;
@@ -127,6 +128,7 @@ pub fn engine_config(cfg: &Config) -> EngineConfig {
         prevalence_lockstep: false,
         dns: d.dns.enabled.then(|| d.dns.clone()),
         beacon: d.beacon.enabled.then(|| d.beacon.clone()),
+        attribution: None,
     }
 }
 
@@ -147,6 +149,13 @@ pub fn pipeline_config(
         worker: worker_settings(cfg, log_all, known),
         engine: EngineConfig {
             prevalence_lockstep: !live,
+            // Live runs follow `[attribution] sysmon_paths`; a replay is
+            // given its host event files (`--sysmon`) instead.
+            attribution: if live {
+                AttributionConfig::follow(&cfg.attribution)
+            } else {
+                None
+            },
             ..engine_config(cfg)
         },
     }

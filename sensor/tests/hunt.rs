@@ -591,3 +591,84 @@ fn requests_to_many_hosts_on_one_proxy_connection_are_beats_of_each_host() {
     assert_eq!(uids.len(), 1, "one connection: {uids:?}");
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// `virga hunt --sysmon`: the logs' connections are joined to the host's
+/// network-connection events as packets are, so the beacon alert names the
+/// program. The events are written by the test in NXLog's flat shape, one
+/// per ssl.log connection (its tuple, its time), all but the last five: the
+/// alert still names the program seen on the pair.
+#[test]
+fn hunt_with_sysmon_names_the_beaconing_program() {
+    let root = temp_dir("ssl-sysmon");
+    let (mut ssl, mut sysmon) = (String::new(), String::new());
+    let start = 1_700_000_000.0;
+    let image = r"C:\Users\lab\AppData\Local\Temp\upd.exe";
+    for n in 0..40u64 {
+        let t = start + n as f64 * 300.0 + 20.0 * jitter(n);
+        let port = 45_000 + n;
+        ssl.push_str(&format!(
+            "{{\"ts\":{t:.6},\"uid\":\"S{n}\",\"id.orig_h\":\"10.3.0.9\",\"id.orig_p\":{port},\"id.resp_h\":\"104.21.9.9\",\"id.resp_p\":443,\"proto\":\"tcp\",\"version\":\"TLSv13\",\"server_name\":\"relay.acme.workers.dev\",\"established\":true}}\n"
+        ));
+        if n < 35 {
+            let utc = iso(t + 0.4).replacen('T', " ", 1);
+            let utc: String = utc.chars().take(23).collect();
+            sysmon.push_str(
+                &serde_json::json!({
+                    "EventID": 3,
+                    "SourceName": "Microsoft-Windows-Sysmon",
+                    "Hostname": "WS-9",
+                    "UtcTime": utc,
+                    "ProcessId": "4242",
+                    "Image": image,
+                    "User": r"LAB\lab",
+                    "Protocol": "tcp",
+                    "Initiated": "true",
+                    "SourceIp": "10.3.0.9",
+                    "SourcePort": port.to_string(),
+                    "DestinationIp": "104.21.9.9",
+                    "DestinationPort": "443",
+                })
+                .to_string(),
+            );
+            sysmon.push('\n');
+        }
+    }
+    std::fs::write(root.join("ssl.log"), ssl).unwrap();
+    std::fs::write(root.join("sysmon.json"), sysmon).unwrap();
+    let config = virga_config::Config::default();
+    let (attribution, summary) =
+        virga::attribution::load(&[root.join("sysmon.json")], &config.attribution).unwrap();
+    assert_eq!(summary.stats.connections, 35);
+    let out = root.join("eve.json");
+    let opts = HuntOptions {
+        inputs: vec![root.join("ssl.log").display().to_string()],
+        output: Target::File(out.display().to_string()),
+        report_bad: Some(|_| {}),
+        attribution: Some(attribution),
+        ..HuntOptions::default()
+    };
+    hunt::run(&opts).unwrap();
+    let events: Vec<serde_json::Value> = std::fs::read_to_string(&out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let found = beacon_alerts(&events, "relay.acme.workers.dev");
+    assert!(!found.is_empty(), "no beacon alert");
+    for a in &found {
+        let ctx = &a["alert"]["context"]["virga"];
+        assert_eq!(ctx["process_images"][0], image, "{a}");
+        assert!(
+            ctx["zeek_uids"].as_array().is_some_and(|u| !u.is_empty()),
+            "{a}"
+        );
+    }
+    // The alerts raised on a connection with its event name the process.
+    assert!(
+        found
+            .iter()
+            .any(|a| a["alert"]["context"]["virga"]["process"]["image"] == image),
+        "{found:?}"
+    );
+    let _ = std::fs::remove_dir_all(&root);
+}

@@ -109,6 +109,7 @@ fn replay_names(out: &Path) -> BTreeMap<Conn, (String, String)> {
         log_all: true,
         config: scope_all(),
         workers: Some(1),
+        ..Default::default()
     };
     replay::run(&opts).unwrap();
     let mut names = BTreeMap::new();

@@ -61,6 +61,17 @@ const JSON_WRITING_NAMES: &[&str] = &["JsonWriter", "serde_json", "write_eve"];
 /// it: `zeek` reads Zeek's JSON-lines logs. The JSON writer, the EVE
 /// timestamp writer and JSON-looking literals stay forbidden there.
 const JSON_READERS: &[&str] = &["zeek"];
+/// The JSON library's reading entry points: `serde_json` followed by one of
+/// these (`serde_json::from_slice`) reads JSON (host event files, for one)
+/// and is not writing. Anything else it names (`to_string`, `Value`, whose
+/// `Display` writes JSON, a `use` of it) still counts as writing.
+const JSON_READING_PATHS: &[&str] = &[
+    "serde_json :: from_slice",
+    "serde_json :: from_str",
+    "serde_json :: from_reader",
+    "serde_json :: Deserializer :: from_reader",
+    "serde_json :: Deserializer :: from_slice",
+];
 
 /// At most this many circles are listed when modules are tangled.
 const MAX_LISTED_CYCLES: usize = 500;
@@ -501,7 +512,11 @@ fn looks_like_json(text: &str) -> bool {
 /// byte offset and a description.
 fn json_writing(lexed: &Lexed) -> Vec<(usize, String)> {
     let mut out = Vec::new();
-    for t in tokens(&lexed.code) {
+    let toks = tokens(&lexed.code);
+    for (i, t) in toks.iter().enumerate() {
+        if JSON_READING_PATHS.iter().any(|p| spells(&toks, i, p)) {
+            continue;
+        }
         if JSON_WRITING_NAMES.iter().any(|n| t.is(n)) {
             out.push((t.at, format!("names `{}`", t.as_str())));
         }
@@ -1207,6 +1222,20 @@ mod tests { fn t() { let _ = serde_json::json!({}); let _ = "{\"a\":1}"; } }
 }
 
 /// Circles are reported with a place per step; a graph without them layers.
+#[test]
+fn reading_json_is_not_writing_it() {
+    let found = |code: &str| json_writing(&lex(code)).len();
+    assert_eq!(found("let e: E = serde_json::from_slice(b)?;"), 0);
+    assert_eq!(
+        found("let mut de = serde_json::Deserializer::from_reader(r);"),
+        0
+    );
+    assert_eq!(found("let s = serde_json::to_string(&v)?;"), 1);
+    assert_eq!(found("use serde_json::from_slice;"), 0);
+    assert_eq!(found("use serde_json::Value;"), 1);
+    assert_eq!(found("fn f(v: serde_json::Value) {}"), 1);
+}
+
 #[test]
 fn cycle_check_reports_circles_and_layers() {
     let names: Vec<String> = ["a", "b", "c", "d", "e"].map(String::from).into();

@@ -29,6 +29,7 @@ fn replay(pcap: &Path, config: &str, log_all: bool) -> Vec<Value> {
         log_all,
         config: virga_config::from_str(config, "<third-party test>").unwrap(),
         workers: Some(2),
+        ..Default::default()
     };
     virga::replay::run(&opts).unwrap();
     let events = std::fs::read_to_string(&out)

@@ -122,6 +122,7 @@ fn replay(pcap: &Path, truth: &Value, scope: &str) -> anyhow::Result<Vec<Value>>
         log_all: false,
         config,
         workers: None,
+        attribution: None,
     };
     virga::replay::run(&opts)?;
     let text = std::fs::read_to_string(&out)?;

@@ -149,11 +149,14 @@ pub enum Reason {
     /// The HTTP User-Agent of a well-known non-browser tool (curl, python-requests, ...):
     /// the only evidence `virga hunt` has when a log holds no JA4.
     ToolUserAgent,
+    /// Host events name the process, and the class comes from its program (a shipped list of
+    /// browser programs), overriding the ClientHello's traits.
+    Process,
 }
 
 impl Reason {
     /// Every reason, in bit order.
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::Ja4InBrowserTable,
         Reason::Ja4InNonBrowserTable,
         Reason::Grease,
@@ -178,6 +181,7 @@ impl Reason {
         Reason::CipherCount15To20,
         Reason::PostQuantumKeyShare,
         Reason::ToolUserAgent,
+        Reason::Process,
     ];
 
     /// Stable snake_case name for output, e.g. `compress_certificate`.
@@ -207,6 +211,7 @@ impl Reason {
             Reason::CipherCount15To20 => "cipher_count_15_20",
             Reason::PostQuantumKeyShare => "pq_key_share",
             Reason::ToolUserAgent => "tool_user_agent",
+            Reason::Process => "process",
         }
     }
 
@@ -236,7 +241,8 @@ impl Reason {
             | Reason::AlpnH2Http11
             | Reason::AlpnH3
             | Reason::CipherCount15To20
-            | Reason::PostQuantumKeyShare => Leaning::Neutral,
+            | Reason::PostQuantumKeyShare
+            | Reason::Process => Leaning::Neutral,
         }
     }
 

@@ -74,6 +74,9 @@ pub struct ConnAlert<'a> {
     pub beacon: Option<&'a BeaconAlert>,
     /// The Zeek uids of the latest evidence (`virga hunt`; empty on the wire).
     pub zeek_uids: &'a [Arc<str>],
+    /// For beacon alerts, the program images host events named on the pair's connections
+    /// (sorted, at most 8); empty without attribution.
+    pub images: &'a [std::sync::Arc<str>],
 }
 
 /// An alert about a client's DNS towards a serverless domain.

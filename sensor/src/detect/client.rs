@@ -97,6 +97,7 @@ mod tests {
             client_bytes: 517,
             beat: crate::records::BeatSource::Connection,
             evidence_uid: None,
+            process: None,
         }
     }
 

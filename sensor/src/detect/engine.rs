@@ -9,6 +9,13 @@
 //! workers and however their threads are scheduled. Prevalence and "first
 //! sighting" need a view over all clients, which no worker has (the
 //! pipeline shards by client); this stage has it.
+//!
+//! With host events (`EngineConfig::attribution`), the stage first joins
+//! each record to the event that names its process (`crate::attribution`):
+//! the process goes on the record, a known program sets the client class,
+//! and the allowlist can match it. Live, records wait the attribution's skew
+//! before they are released, so events written a little after the packets
+//! still join.
 
 use super::alert::{self, Alert, ConnAlert, ConnDetector, DnsAlert};
 use super::beacon::BeaconDetector;
@@ -16,7 +23,9 @@ use super::client::{ClientDetector, ClientVerdict};
 use super::dns_anomaly::DnsAnomalyDetector;
 use super::prevalence::Prevalence;
 use super::prevalence_shared::SharedPrevalence;
-use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup};
+use crate::attribution::{AttributionConfig, AttributionStats, Attributor};
+use crate::client_class::{ClientClass, Reason};
+use crate::records::{BeatSource, ConnStart, DetectionRecord, DnsLookup, Process};
 use crate::telemetry::EngineStats;
 use crate::time::Timestamp;
 use crossbeam_channel::{bounded, Receiver, Sender};
@@ -57,6 +66,8 @@ pub struct EngineConfig {
     pub dns: Option<virga_config::DnsDetect>,
     /// Beacon detector settings (`None` = off).
     pub beacon: Option<virga_config::BeaconDetect>,
+    /// Host events that name the process behind records (`None` = off).
+    pub attribution: Option<AttributionConfig>,
 }
 
 /// Where the stage's alerts and counters go (the pipeline writes alerts as
@@ -104,7 +115,7 @@ impl StageSender {
 /// The running stage.
 pub struct Engine {
     tx: Sender<StageMsg>,
-    join: JoinHandle<EngineStats>,
+    join: JoinHandle<(EngineStats, AttributionStats)>,
 }
 
 impl Engine {
@@ -140,6 +151,11 @@ impl Engine {
     /// Waits until every worker's sender is gone and the last records are
     /// processed; returns the counters.
     pub fn finish(self) -> EngineStats {
+        self.finish_all().0
+    }
+
+    /// As [`Engine::finish`], with the attribution's counters.
+    pub fn finish_all(self) -> (EngineStats, AttributionStats) {
         drop(self.tx);
         self.join.join().unwrap_or_default()
     }
@@ -207,6 +223,7 @@ struct State {
     client: ClientDetector,
     dns: Option<DnsAnomalyDetector>,
     beacon: Option<BeaconDetector>,
+    attribution: Option<Attributor>,
     stats: EngineStats,
     /// The latest Zeek uids per (client, name), for records from logs.
     evidence: LruCache<(IpAddr, Arc<str>), Vec<Arc<str>>>,
@@ -222,9 +239,11 @@ impl State {
             .clone()
             .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
         let beacon = cfg.beacon.as_ref().map(BeaconDetector::new);
+        let attribution = cfg.attribution.as_ref().map(Attributor::new);
         State {
             dns,
             beacon,
+            attribution,
             client: ClientDetector::new(cfg.client_quiet_secs),
             cfg,
             sink,
@@ -239,7 +258,7 @@ impl State {
         }
     }
 
-    fn run(mut self, rx: &Receiver<StageMsg>) -> EngineStats {
+    fn run(mut self, rx: &Receiver<StageMsg>) -> (EngineStats, AttributionStats) {
         for msg in rx.iter() {
             match msg {
                 StageMsg::Records(w, records) => {
@@ -257,7 +276,17 @@ impl State {
                         .copied()
                         .min()
                         .unwrap_or(Timestamp(0));
-                    self.release(Some(low));
+                    // Live host events are written a little after the
+                    // packets: records wait the skew for them.
+                    let hold = self
+                        .cfg
+                        .attribution
+                        .as_ref()
+                        .map_or(0, AttributionConfig::hold_back_ns);
+                    if let Some(a) = &mut self.attribution {
+                        a.poll();
+                    }
+                    self.release(Some(Timestamp(low.0.saturating_sub(hold))));
                 }
                 StageMsg::Reconfigure(cfg) => self.reconfigure(*cfg),
             }
@@ -273,7 +302,12 @@ impl State {
             self.stats.dns_tracks_evicted = s.tracks_evicted;
             self.stats.dns_accounts_evicted = s.accounts_evicted;
         }
-        self.stats
+        let attribution = self
+            .attribution
+            .as_ref()
+            .map(Attributor::stats)
+            .unwrap_or_default();
+        (self.stats, attribution)
     }
 
     fn reconfigure(&mut self, cfg: EngineConfig) {
@@ -285,6 +319,9 @@ impl State {
                 .dns
                 .clone()
                 .map(|d| DnsAnomalyDetector::new(d, cfg.catalogue.clone()));
+        }
+        if cfg.attribution != self.cfg.attribution {
+            self.attribution = cfg.attribution.as_ref().map(Attributor::new);
         }
         self.client.set_quiet_secs(cfg.client_quiet_secs);
         self.cfg = cfg;
@@ -307,9 +344,20 @@ impl State {
         ready.sort_by_key(order_key);
         for r in ready {
             match r {
-                DetectionRecord::ConnStart(c) => self.on_conn(&c),
-                DetectionRecord::DnsLookup(d) => self.on_dns(&d),
+                DetectionRecord::ConnStart(mut c) => {
+                    self.attribute_conn(&mut c);
+                    self.on_conn(&c);
+                }
+                DetectionRecord::DnsLookup(mut d) => {
+                    if let Some(a) = &mut self.attribution {
+                        d.process = a.dns(&d);
+                    }
+                    self.on_dns(&d);
+                }
             }
+        }
+        if let (Some(a), Some(t)) = (&mut self.attribution, upto) {
+            a.advance(t);
         }
         if let Some(t) = upto {
             self.prevalence.advance(t);
@@ -319,17 +367,38 @@ impl State {
             self.stats.beacon_browser_held = b.stats().browser_held;
         }
         self.stats.prevalence_local = self.prevalence.local_decisions();
+        if let Some(a) = &self.attribution {
+            a.stats().publish(&mut self.stats);
+        }
         if self.stats != self.published {
             self.published = self.stats;
             self.sink.counters(&self.stats);
         }
     }
 
+    /// Names the connection's process from host events; a known program
+    /// decides the client class (a browser's or not), over the ClientHello.
+    fn attribute_conn(&mut self, c: &mut ConnStart) {
+        let Some(a) = &mut self.attribution else {
+            return;
+        };
+        c.process = a.conn(c);
+        if let Some(image) = c.process.as_deref().and_then(Process::image) {
+            c.client_class = if virga_config::is_browser_image(image) {
+                ClientClass::Browser
+            } else {
+                ClientClass::NonBrowser
+            };
+            c.class_reasons.insert(Reason::Process);
+        }
+    }
+
     fn allowed(&self, c: &ConnStart) -> bool {
         let ja4 = c.hello.as_ref().map(|h| &*h.ja4);
+        let image = c.process.as_deref().and_then(Process::image);
         self.cfg
             .allowlist
-            .matches(c.client.ip, Some(&c.name), ja4)
+            .matches_process(c.client.ip, Some(&c.name), ja4, image)
             .is_some()
     }
 
@@ -351,13 +420,7 @@ impl State {
 
     /// The Zeek uids of the latest evidence of `c`'s (client, name).
     fn zeek_uids(&self, c: &ConnStart) -> Vec<Arc<str>> {
-        if c.evidence_uid.is_none() {
-            return Vec::new();
-        }
-        self.evidence
-            .peek(&(c.client.ip, Arc::clone(&c.name)))
-            .cloned()
-            .unwrap_or_default()
+        uids_of(&self.evidence, c)
     }
 
     fn on_conn(&mut self, c: &ConnStart) {
@@ -410,6 +473,7 @@ impl State {
                     prevalence,
                     beacon: None,
                     zeek_uids: &uids,
+                    images: &[],
                 }));
                 self.stats.alerts += 1;
                 self.stats.alerts_client += 1;
@@ -440,10 +504,15 @@ impl State {
         let Some(det) = self.beacon.as_mut() else {
             return;
         };
+        // The programs seen on the pair, for its alert.
+        let images = match &mut self.attribution {
+            Some(a) => a.pair_images(c.client.ip, &c.name, c.process.as_deref()),
+            None => &[],
+        };
         let Some(b) = det.on_record(c, prevalence) else {
             return;
         };
-        let uids = self.zeek_uids(c);
+        let uids = uids_of(&self.evidence, c);
         let rule = alert::beacon_rule(platform, c.client_class.non_browser() == Some(true));
         self.sink.alert(&Alert::Conn(ConnAlert {
             rule: &rule,
@@ -454,6 +523,7 @@ impl State {
             prevalence: b.prevalence,
             beacon: Some(&b),
             zeek_uids: &uids,
+            images,
         }));
         self.stats.alerts += 1;
         self.stats.alerts_beacon += 1;
@@ -492,6 +562,18 @@ fn order_key(r: &DetectionRecord) -> (Timestamp, IpAddr, u64, u8) {
     }
 }
 
+/// The Zeek uids of the latest evidence of `c`'s (client, name), from
+/// `evidence` (empty for a record from the wire).
+fn uids_of(evidence: &LruCache<(IpAddr, Arc<str>), Vec<Arc<str>>>, c: &ConnStart) -> Vec<Arc<str>> {
+    if c.evidence_uid.is_none() {
+        return Vec::new();
+    }
+    evidence
+        .peek(&(c.client.ip, Arc::clone(&c.name)))
+        .cloned()
+        .unwrap_or_default()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -517,6 +599,7 @@ mod tests {
             prevalence_lockstep: false,
             dns: None,
             beacon: None,
+            attribution: None,
         };
         let mut state = State::new(cfg, 1, Box::new(NoSink));
         let key = |s: &State, n: &str| s.prevalence_key(&Arc::from(n)).to_string();
@@ -544,5 +627,117 @@ mod tests {
             seen = state.prevalence.observe(&k, false, client, ts);
         }
         assert_eq!(seen, 2, "two clients of one site, through two deploy names");
+    }
+
+    /// Images of the alerts, as the sink saw them (`-` for none, `?` for
+    /// ambiguous).
+    struct Images(std::sync::Arc<std::sync::Mutex<Vec<String>>>);
+
+    impl AlertSink for Images {
+        fn alert(&mut self, a: &Alert<'_>) {
+            if let Alert::Conn(c) = a {
+                let shown = match c.conn.process.as_deref() {
+                    Some(Process::Known(p)) => p.image.to_string(),
+                    Some(Process::Ambiguous { .. }) => "?".into(),
+                    None => "-".into(),
+                };
+                self.0.lock().unwrap().push(shown);
+            }
+        }
+        fn flush(&mut self) {}
+        fn counters(&mut self, _: &EngineStats) {}
+    }
+
+    #[test]
+    fn live_attribution_follows_files_and_waits_the_skew() {
+        use crate::attribution::{AttributionConfig, EventSource};
+        use crate::client_class::Reasons;
+        use crate::flow::key::Endpoint;
+        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
+        let dir = std::env::temp_dir().join(format!("virga-engine-follow-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let catalogue = Arc::new(Catalogue::builtin());
+        let name = "relay.acme.workers.dev";
+        let platform = catalogue.lookup(name).map(|m| m.platform.clone());
+        let cfg = EngineConfig {
+            catalogue,
+            allowlist: Allowlist::default(),
+            client_enabled: true,
+            client_quiet_secs: 0,
+            prevalence_window_secs: 3600,
+            prevalence_max_names: NonZeroUsize::MIN,
+            prevalence_redis_url: None,
+            prevalence_lockstep: false,
+            dns: None,
+            beacon: None,
+            attribution: Some(AttributionConfig {
+                source: EventSource::Follow(vec![dir.clone()]),
+                skew_ns: 5_000_000_000,
+                max_events: NonZeroUsize::new(1024).unwrap(),
+                read: Default::default(),
+            }),
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let engine = Engine::start(cfg, 1, Box::new(Images(seen.clone()))).unwrap();
+        let tx = engine.sender(0);
+        let t0 = 1_772_445_600; // 2026-03-02 10:00:00 UTC
+        let conn = |secs: i64, port: u16| {
+            DetectionRecord::ConnStart(Box::new(ConnStart {
+                packet: PacketRef {
+                    ts: Timestamp::from_secs_nanos(secs, 0),
+                    pcap_cnt: 1,
+                },
+                origin: PacketOrigin::default(),
+                flow_id: u64::from(port),
+                client: Endpoint {
+                    ip: "10.0.0.5".parse().unwrap(),
+                    port,
+                },
+                server: Endpoint {
+                    ip: "104.21.0.1".parse().unwrap(),
+                    port: 443,
+                },
+                proto: 6,
+                app_proto: AppProto::Tls,
+                name: Arc::from(name),
+                name_source: NameSource::Sni,
+                platform: platform.clone(),
+                hello: None,
+                client_class: ClientClass::Unknown,
+                class_reasons: Reasons::default(),
+                client_bytes: 517,
+                beat: BeatSource::Connection,
+                process: None,
+                evidence_uid: None,
+            }))
+        };
+        // First poll: the folder is empty.
+        tx.watermark(Timestamp::from_secs_nanos(t0, 0));
+        // The connection is seen; its host event is written a moment later.
+        tx.records(vec![conn(t0 + 1, 50_001), conn(t0 + 2, 50_002)]);
+        tx.watermark(Timestamp::from_secs_nanos(t0 + 2, 0));
+        let line = format!(
+            concat!(
+                r#"{{"EventID":3,"UtcTime":"2026-03-02 10:00:01.200","Image":"C:\\Temp\\upd.exe","#,
+                r#""ProcessId":"9","Protocol":"tcp","SourceIp":"10.0.0.5","SourcePort":"{}","#,
+                r#""DestinationIp":"104.21.0.1","DestinationPort":"443","Computer":"WS1"}}"#,
+                "\n"
+            ),
+            50_001
+        );
+        std::fs::write(dir.join("sysmon.json"), line).unwrap();
+        // Packet time moves past the skew: the records are released.
+        tx.watermark(Timestamp::from_secs_nanos(t0 + 10, 0));
+        drop(tx);
+        let (_, stats) = engine.finish_all();
+        let seen = seen.lock().unwrap().clone();
+        // Unknown class without the process: only the named one is alerted,
+        // as a non-browser, because of its program.
+        assert_eq!(seen, [r"C:\Temp\upd.exe"]);
+        assert_eq!(stats.conns_known, 1);
+        assert_eq!(stats.conns_unmatched, 1);
+        assert_eq!(stats.read.connections, 1);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -12,7 +12,7 @@ use super::{begin, finish, Head, Origin};
 use crate::detect::alert::{Alert, ConnAlert, DnsAlert, Rule};
 use crate::flow::community_id::community_id_v1;
 use crate::flow::key::Endpoint;
-use crate::records::{AppProto, BeatSource, ConnStart, NameSource, PacketOrigin};
+use crate::records::{AppProto, BeatSource, ConnStart, NameSource, PacketOrigin, Process};
 use crate::time::Timestamp;
 use virga_parsers::fingerprint::Transport;
 use virga_parsers::quic::QuicVersion;
@@ -145,6 +145,45 @@ fn write_conn_context(w: &mut JsonWriter<'_>, a: &ConnAlert<'_>) {
         }
         w.end_array();
     }
+    if let Some(p) = &c.process {
+        write_process(w, p);
+    }
+    if !a.images.is_empty() {
+        w.array("process_images");
+        for i in a.images {
+            w.elem_str(i);
+        }
+        w.end_array();
+    }
+}
+
+/// `alert.context.virga.process`: the process host events name, or the
+/// candidates when several programs match (`ambiguous`, no choice made).
+fn write_process(w: &mut JsonWriter<'_>, p: &Process) {
+    w.object("process");
+    match p {
+        Process::Known(k) => {
+            w.str("image", &k.image);
+            if let Some(pid) = k.pid {
+                w.u64("pid", u64::from(pid));
+            }
+            if let Some(u) = &k.user {
+                w.str("user", u);
+            }
+            if let Some(h) = &k.host {
+                w.str("host", h);
+            }
+            w.str("event", k.event.name()).i64("skew_ms", k.skew_ms);
+        }
+        Process::Ambiguous { images, event } => {
+            w.bool("ambiguous", true).array("images");
+            for i in images.iter() {
+                w.elem_str(i);
+            }
+            w.end_array().str("event", event.name());
+        }
+    }
+    w.end_object();
 }
 
 fn write_dns(out: &mut Vec<u8>, seed: u16, a: &DnsAlert<'_>) {
@@ -181,6 +220,9 @@ fn write_dns(out: &mut Vec<u8>, seed: u16, a: &DnsAlert<'_>) {
             w.elem_str(e);
         }
         w.end_array().end_object();
+        if let Some(p) = &d.process {
+            write_process(w, p);
+        }
     };
     let after = |w: &mut JsonWriter<'_>| {
         w.str("app_proto", AppProto::Dns.name());

@@ -96,6 +96,17 @@ pub fn write_event(out: &mut Vec<u8>, snap: &Snapshot) {
                 .u64("dns_tracks", e.dns_tracks_evicted)
                 .u64("dns_accounts", e.dns_accounts_evicted)
                 .end_object();
+            if e.attribution_on {
+                w.object("attribution")
+                    .u64("events", e.attribution_events)
+                    .u64("skipped", e.attribution_skipped)
+                    .u64("bad", e.attribution_bad)
+                    .u64("named", e.attribution_named)
+                    .u64("ambiguous", e.attribution_ambiguous)
+                    .u64("unmatched", e.attribution_unmatched)
+                    .u64("evicted", e.attribution_evicted)
+                    .end_object();
+            }
         }
         if let Some(h) = &c.hunt {
             w.object("hunt")
@@ -195,6 +206,19 @@ mod tests {
         assert_eq!(virga["alerts"]["beacon"], 2);
         assert_eq!(virga["suppressed"]["client_quiet"], 5);
         assert_eq!(virga["output"]["lines_lost"], 7);
+        assert!(virga.get("attribution").is_none());
+        let with = line(Counters {
+            engine: Some(EngineStats {
+                attribution_on: true,
+                attribution_named: 3,
+                attribution_bad: 1,
+                ..EngineStats::default()
+            }),
+            ..Counters::default()
+        });
+        let a = &with["stats"]["virga"]["attribution"];
+        assert_eq!((a["named"].as_u64(), a["bad"].as_u64()), (Some(3), Some(1)));
+        assert_eq!(a["events"], 0);
     }
 
     /// A live writer's delays go in `stats.virga.latency`, per event type,

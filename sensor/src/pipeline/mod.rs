@@ -65,6 +65,8 @@ pub struct PipelineStats {
     pub capture: CaptureStats,
     /// Detection stage counters.
     pub engine: EngineStats,
+    /// Process attribution counters (zero without it).
+    pub attribution: crate::attribution::AttributionStats,
 }
 
 /// Packet bytes after which a batch is sent whatever its packet count, so a
@@ -406,7 +408,7 @@ impl Pipeline {
             }
         }
         if let Some(e) = self.engine.take() {
-            stats.engine = e.finish();
+            (stats.engine, stats.attribution) = e.finish_all();
             total.alerts = stats.engine.alerts;
             total.alerts_suppressed = stats.engine.suppressed_allowlist
                 + stats.engine.suppressed_quiet

@@ -1,7 +1,7 @@
 //! The connection record the detectors read: a connection start whose
 //! server name is known, with the client's class.
 
-use super::{AppProto, NameSource, PacketOrigin, PacketRef};
+use super::{AppProto, NameSource, PacketOrigin, PacketRef, Process};
 use crate::client_class::{ClientClass, Reasons};
 use crate::flow::key::Endpoint;
 use std::sync::Arc;
@@ -46,6 +46,9 @@ pub struct ConnStart {
     /// The Zeek `uid` of the log rows this record was made from (`virga
     /// hunt`); `None` on the wire.
     pub evidence_uid: Option<Arc<str>>,
+    /// The process that made the connection, when host events name it (set by the detection
+    /// stage; workers leave it `None`).
+    pub process: Option<Arc<Process>>,
 }
 
 /// Where a beat of a (client, destination) pair comes from.

@@ -48,4 +48,7 @@ pub struct DnsLookup {
     pub rcode: Option<u16>,
     /// Answer records in a response.
     pub answers: u16,
+    /// The process that asked, when host events name it (set by the detection stage; workers
+    /// leave it `None`).
+    pub process: Option<Arc<super::Process>>,
 }

@@ -12,13 +12,15 @@
 //! - [`http`]: [`HttpRequest`], a request head;
 //! - [`conn`]: [`ConnStart`], a named connection start for the detectors;
 //! - [`flow_end`]: [`FlowEnd`], a flow leaving the table;
-//! - [`name`]: a flow's server name, where it came from and its platform.
+//! - [`name`]: a flow's server name, where it came from and its platform;
+//! - [`process`]: the process behind a record, when host events name it.
 
 pub mod conn;
 pub mod dns;
 pub mod flow_end;
 pub mod http;
 pub mod name;
+pub mod process;
 pub mod quic;
 pub mod tls;
 
@@ -27,6 +29,7 @@ pub use dns::{DnsLookup, DnsTransaction};
 pub use flow_end::FlowEnd;
 pub use http::HttpRequest;
 pub use name::{FlowName, NameSource};
+pub use process::{HostEventSource, Process, ProcessInfo};
 pub use quic::QuicHello;
 pub use tls::TlsHello;
 

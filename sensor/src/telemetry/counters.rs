@@ -130,6 +130,23 @@ pub struct EngineStats {
     /// Prevalence decisions made with this sensor's count alone because the
     /// shared Redis was unreachable (`[detect.prevalence] redis_url`).
     pub prevalence_local: u64,
+    /// Process attribution is on (host events given): the `attribution_*`
+    /// counters are published.
+    pub attribution_on: bool,
+    /// Host events read (Sysmon events 3 and 22).
+    pub attribution_events: u64,
+    /// Host events of other kinds, skipped.
+    pub attribution_skipped: u64,
+    /// Host event lines that could not be read.
+    pub attribution_bad: u64,
+    /// Records (connections, beats, DNS messages) given one process.
+    pub attribution_named: u64,
+    /// Records with events of several programs (no process chosen).
+    pub attribution_ambiguous: u64,
+    /// Connection records without a matching event.
+    pub attribution_unmatched: u64,
+    /// Host events dropped before they aged out (`[attribution] max_events`).
+    pub attribution_evicted: u64,
 }
 
 /// Counters kept by the writer thread.

@@ -177,6 +177,10 @@ pub enum Metric {
     DetectAlerts,
     /// Alerts or candidates suppressed, by reason.
     DetectSuppressed,
+    /// Host events read for process attribution, by outcome.
+    AttributionEvents,
+    /// Records the process attribution was asked about, by result.
+    AttributionRecords,
     /// EVE lines written.
     OutputLines,
     /// EVE write errors.
@@ -212,6 +216,8 @@ impl Metric {
             Metric::AppParseErrors => "virga_app_parse_errors_total",
             Metric::DetectAlerts => "virga_detect_written_alerts_total",
             Metric::DetectSuppressed => "virga_detect_suppressed_alerts_total",
+            Metric::AttributionEvents => "virga_attribution_host_events_total",
+            Metric::AttributionRecords => "virga_attribution_records_total",
             Metric::OutputLines => "virga_output_written_lines_total",
             Metric::OutputWriteErrors => "virga_output_write_errors_total",
             Metric::OutputLost => "virga_output_lost_lines_total",
@@ -261,6 +267,15 @@ impl Metric {
             }
             Metric::DetectAlerts => "Alerts written, by detector.",
             Metric::DetectSuppressed => "Alerts or candidates not written, by reason.",
+            Metric::AttributionEvents => {
+                "Sysmon events read for process attribution: read (events 3 and 22), skipped \
+                 (other events), bad (unreadable lines), evicted (dropped to stay within \
+                 [attribution] max_events)."
+            }
+            Metric::AttributionRecords => {
+                "Records joined to host events: named (one process), ambiguous (several \
+                 programs), unmatched (connections without an event)."
+            }
             Metric::OutputLines => "EVE lines written.",
             Metric::OutputWriteErrors => "Failed write attempts to an EVE file or stdout.",
             Metric::OutputLost => "EVE lines a file or stdout never got (dropped whole while it could not be written).",
@@ -360,6 +375,27 @@ pub fn render(v: &Values) -> String {
             ("reason=\"beacon_browser_held\"", e.beacon_browser_held),
         ],
     );
+    if e.attribution_on {
+        family(
+            &mut o,
+            Metric::AttributionEvents,
+            &[
+                ("outcome=\"read\"", e.attribution_events),
+                ("outcome=\"skipped\"", e.attribution_skipped),
+                ("outcome=\"bad\"", e.attribution_bad),
+                ("outcome=\"evicted\"", e.attribution_evicted),
+            ],
+        );
+        family(
+            &mut o,
+            Metric::AttributionRecords,
+            &[
+                ("result=\"named\"", e.attribution_named),
+                ("result=\"ambiguous\"", e.attribution_ambiguous),
+                ("result=\"unmatched\"", e.attribution_unmatched),
+            ],
+        );
+    }
     family(&mut o, Metric::OutputLines, &[("", v.output.lines)]);
     family(
         &mut o,
@@ -589,6 +625,8 @@ mod tests {
         hub.set_engine(EngineStats {
             alerts_dns: 5,
             suppressed_quiet: 6,
+            attribution_on: true,
+            attribution_ambiguous: 3,
             ..EngineStats::default()
         });
         hub.output_finished(OutputStats {
@@ -640,6 +678,10 @@ mod tests {
         assert_eq!(get("virga_output_written_lines_total", ""), Some(42));
         assert_eq!(get("virga_output_write_errors_total", ""), Some(1));
         assert_eq!(get("virga_output_lag_batches", ""), Some(9));
+        assert_eq!(
+            get("virga_attribution_records_total", "result=\"ambiguous\""),
+            Some(3)
+        );
         assert!(t.contains("# TYPE virga_flow_active_flows gauge\n"));
         assert!(t.contains("# TYPE virga_capture_received_packets_total counter\n"));
     }

@@ -199,5 +199,6 @@ fn report(
         client_bytes: flow.bytes[0],
         beat,
         evidence_uid: None,
+        process: None,
     });
 }

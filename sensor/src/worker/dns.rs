@@ -97,6 +97,7 @@ pub(super) fn on_message(
                 qtype: q.qtype.0,
                 rcode: response.then(|| msg.full_rcode()),
                 answers: msg.header().ancount,
+                process: None,
             });
         }
         *app.serverless = true;

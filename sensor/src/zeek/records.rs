@@ -328,6 +328,7 @@ impl Joiner {
             qtype: *qtype,
             rcode,
             answers: u16::try_from(answers.len()).unwrap_or(u16::MAX),
+            process: None,
         };
         self.out
             .push(DetectionRecord::DnsLookup(Box::new(lookup(r.ts, None))));
@@ -571,6 +572,7 @@ impl Joiner {
             client_bytes: p.orig_bytes,
             beat: BeatSource::Connection,
             evidence_uid: uid,
+            process: None,
         });
         self.stats.conn_starts += 1;
         // A connection that conn.log says was over within the join window
@@ -824,6 +826,7 @@ mod tests {
                 qtype: 1,
                 rcode: None,
                 answers: 0,
+                process: None,
             }))
         };
         let mut r = Reorder::with_cap(100);
