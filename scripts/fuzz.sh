@@ -16,7 +16,7 @@ if [ "${1:-}" = "-t" ]; then
   shift 2
 fi
 parsers_targets=(dns_parse dns_tcp tls_client_hello tls_records tls_server_hello quic_initial http_request packet_decode defrag)
-sensor_targets=(sensor_frames report_eve zeek_logs)
+sensor_targets=(sensor_frames report_eve zeek_logs sysmon_events)
 targets=("$@")
 [ ${#targets[@]} -gt 0 ] || targets=("${parsers_targets[@]}" "${sensor_targets[@]}")
 

@@ -15,7 +15,12 @@ fuzz_target!(|data: &[u8]| {
     let known = virga_config::shipped_ja4().expect("shipped table");
     let mut joiner = Joiner::new(virga::settings::zeek_join_settings(&cfg, &known));
     let origin: Arc<str> = Arc::from("fuzz.log");
-    for kind in [None, Some(LogKind::Conn), Some(LogKind::Dns), Some(LogKind::Http)] {
+    for kind in [
+        None,
+        Some(LogKind::Conn),
+        Some(LogKind::Dns),
+        Some(LogKind::Http),
+    ] {
         let input = Box::new(std::io::Cursor::new(data.to_vec()));
         let mut r = LogReader::from_reader(PathBuf::from("fuzz.log"), kind, input);
         while let Some(item) = r.next_item() {
