@@ -69,14 +69,8 @@ pub struct HuntSummary {
     pub output: OutputStats,
 }
 
-/// A new batch goes to the detection stage after this much log time, once
-/// [`BATCH_RECORDS`] records wait (or the reorder buffer is full): one
-/// hand-over and one wake-up of the stage per batch, whatever the logs'
-/// density. The stage decides in log-time order whatever the batch sizes.
+/// A new batch goes to the detection stage after this much log time.
 const BATCH_NS: u64 = 10_000_000_000;
-
-/// Records held before a batch goes (see [`BATCH_NS`]).
-const BATCH_RECORDS: usize = 16_384;
 
 /// Hunts through the inputs.
 ///
@@ -150,9 +144,7 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
         }
         counters.late_records += reorder.push(joiner.take());
         let now = joiner.now();
-        if reorder.full()
-            || (now.0.saturating_sub(sent_at.0) >= BATCH_NS && reorder.len() >= BATCH_RECORDS)
-        {
+        if now.0.saturating_sub(sent_at.0) >= BATCH_NS || reorder.full() {
             sent_at = now;
             let (batch, upto) = reorder.release(Some(now));
             stage.records(batch);
