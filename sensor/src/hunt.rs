@@ -7,9 +7,10 @@
 //! join, the name cache and the detectors' state have fixed capacities, and
 //! records wait at most [`crate::zeek::records::HOLD_SECS`] of log time.
 
-use crate::detect::engine::Engine;
+use crate::detect::engine::{Engine, StageSender};
 use crate::output::{Output, OutputStats, Target};
 use crate::pipeline::lines::{AlertLines, StatsExtras};
+use crate::records::DetectionRecord;
 use crate::settings;
 use crate::telemetry::counters::{Counters, HuntCounters};
 use crate::telemetry::snapshot::Snapshot;
@@ -72,6 +73,29 @@ pub struct HuntSummary {
 /// A new batch goes to the detection stage after this much log time.
 const BATCH_NS: u64 = 10_000_000_000;
 
+/// Most records in one batch to the detection stage (a longer release is
+/// sent in several).
+const BATCH_MAX_RECORDS: usize = 4096;
+
+/// Messages queued in front of the detection stage. The reader outruns the
+/// stage (with `scope = "all"` every connection is a record), so what waits
+/// is bounded by this times [`BATCH_MAX_RECORDS`], whatever the logs' density.
+const STAGE_QUEUE: usize = 64;
+
+/// Hands `batch` to the stage in pieces of at most [`BATCH_MAX_RECORDS`],
+/// then the watermark `upto`.
+fn send(stage: &StageSender, batch: Vec<DetectionRecord>, upto: Timestamp) {
+    let mut records = batch.into_iter();
+    loop {
+        let piece: Vec<DetectionRecord> = records.by_ref().take(BATCH_MAX_RECORDS).collect();
+        if piece.is_empty() {
+            break;
+        }
+        stage.records(piece);
+    }
+    stage.watermark(upto);
+}
+
 /// Hunts through the inputs.
 ///
 /// # Errors
@@ -111,7 +135,8 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
     let extras = StatsExtras::default();
     let seed = Arc::new(AtomicU16::new(cfg.output.community_id_seed));
     let alerts = AlertLines::new(sender.clone(), seed, extras.clone());
-    let engine = Engine::start(engine_cfg, 1, Box::new(alerts)).context("cannot start")?;
+    let engine = Engine::start_with_queue(engine_cfg, 1, Box::new(alerts), STAGE_QUEUE)
+        .context("cannot start")?;
     let stage = engine.sender(0);
 
     let mut counters = HuntCounters {
@@ -147,8 +172,7 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
         if now.0.saturating_sub(sent_at.0) >= BATCH_NS || reorder.full() {
             sent_at = now;
             let (batch, upto) = reorder.release(Some(now));
-            stage.records(batch);
-            stage.watermark(upto);
+            send(&stage, batch, upto);
         }
         n += 1;
         if n.is_multiple_of(65_536) {
@@ -161,8 +185,7 @@ pub fn run_until(opts: &HuntOptions, stop: &AtomicBool) -> anyhow::Result<HuntSu
     joiner.finish();
     counters.late_records += reorder.push(joiner.take());
     let (batch, upto) = reorder.release(None);
-    stage.records(batch);
-    stage.watermark(upto.max(joiner.now()));
+    send(&stage, batch, upto.max(joiner.now()));
     drop(stage);
     progress.finish(&merge.stats, merge.files_read);
     let engine_stats = engine.finish();

@@ -125,7 +125,19 @@ impl Engine {
         workers: usize,
         sink: Box<dyn AlertSink>,
     ) -> std::io::Result<Engine> {
-        let (tx, rx) = bounded::<StageMsg>(1024);
+        Engine::start_with_queue(cfg, workers, sink, 1024)
+    }
+
+    /// As [`Engine::start`] with a queue of `queue` messages (batches and
+    /// watermarks) in front of the stage: a sender that can outrun the
+    /// stage (a log reader) bounds what waits by its batch size times this.
+    pub fn start_with_queue(
+        cfg: EngineConfig,
+        workers: usize,
+        sink: Box<dyn AlertSink>,
+        queue: usize,
+    ) -> std::io::Result<Engine> {
+        let (tx, rx) = bounded::<StageMsg>(queue.max(1));
         let n = workers.max(1);
         let join = std::thread::Builder::new()
             .name("virga-detect".into())
