@@ -30,6 +30,7 @@ pub mod pipeline;
 pub mod privilege;
 pub mod progress;
 pub mod records;
+pub mod redis_conn;
 pub mod replay;
 pub mod report;
 pub mod settings;

@@ -405,15 +405,7 @@ impl SharedPrevalence {
         if self.conn.is_some() || Instant::now() < self.next_attempt {
             return;
         }
-        let attempt = self
-            .client
-            .get_connection_with_timeout(IO_TIMEOUT)
-            .and_then(|c| {
-                c.set_read_timeout(Some(IO_TIMEOUT))?;
-                c.set_write_timeout(Some(IO_TIMEOUT))?;
-                Ok(c)
-            });
-        match attempt {
+        match crate::redis_conn::connect(&self.client, IO_TIMEOUT) {
             Ok(c) => self.conn = Some(c),
             Err(e) => self.failed(&e),
         }

@@ -285,14 +285,7 @@ impl Courier {
         if self.conn.is_some() || Instant::now() < self.next_attempt {
             return;
         }
-        let attempt = self
-            .client
-            .get_connection_with_timeout(IO_TIMEOUT)
-            .and_then(|c| {
-                c.set_write_timeout(Some(IO_TIMEOUT))?;
-                c.set_read_timeout(Some(IO_TIMEOUT))?;
-                Ok(c)
-            });
+        let attempt = crate::redis_conn::connect(&self.client, IO_TIMEOUT);
         match attempt {
             Ok(c) => {
                 self.conn = Some(c);
