@@ -181,3 +181,39 @@ mod tests {
         assert_eq!(median(&[7]), 7);
     }
 }
+
+/// The medians of `repeat` runs of one command.
+#[derive(Debug, Clone)]
+pub struct Medians {
+    /// Wall time of the run with the median wall time.
+    pub wall: Duration,
+    /// Median CPU time.
+    pub cpu: Duration,
+    /// Median peak RSS, KiB.
+    pub rss_kib: u64,
+    /// Per-thread CPU of the run with the median wall time.
+    pub threads: Vec<(String, Duration)>,
+    /// Standard output of the run with the median wall time.
+    pub stdout: String,
+}
+
+/// Runs `cmd` `repeat` times (at least once), each measured by [`measure`].
+///
+/// # Errors
+/// A run that cannot be measured or exits with a failure.
+pub fn runs(cmd: &[OsString], repeat: usize) -> Result<Medians> {
+    let mut r: Vec<Run> = (0..repeat.max(1))
+        .map(|_| measure(cmd))
+        .collect::<Result<_>>()?;
+    let cpu = median(&r.iter().map(|x| x.cpu).collect::<Vec<_>>());
+    let rss_kib = median(&r.iter().map(|x| x.max_rss_kib).collect::<Vec<_>>());
+    r.sort_by_key(|x| x.wall);
+    let mid = r.swap_remove((r.len() - 1) / 2);
+    Ok(Medians {
+        wall: mid.wall,
+        cpu,
+        rss_kib,
+        threads: mid.threads,
+        stdout: mid.stdout,
+    })
+}

@@ -15,7 +15,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 use virga_benches::gen::rng::Rng;
-use virga_benches::measure::{self, median, Run, MEASURE_ARG};
+use virga_benches::measure::{self, runs, MEASURE_ARG};
 
 /// Measures `virga hunt` on generated Zeek logs.
 #[derive(Debug, Parser)]
@@ -154,31 +154,6 @@ fn floor(dir: &Path) -> Result<()> {
 
 fn os(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     parts.iter().map(|p| p.as_ref().to_os_string()).collect()
-}
-
-/// The medians of some runs of one command.
-struct Medians {
-    wall: Duration,
-    cpu: Duration,
-    rss_kib: u64,
-    /// Per-thread CPU of the run with the median wall time.
-    threads: Vec<(String, Duration)>,
-}
-
-fn runs(cmd: &[OsString], repeat: usize) -> Result<Medians> {
-    let mut r: Vec<Run> = (0..repeat.max(1))
-        .map(|_| measure::measure(cmd))
-        .collect::<Result<_>>()?;
-    let cpu = median(&r.iter().map(|x| x.cpu).collect::<Vec<_>>());
-    let rss_kib = median(&r.iter().map(|x| x.max_rss_kib).collect::<Vec<_>>());
-    r.sort_by_key(|x| x.wall);
-    let mid = r.swap_remove((r.len() - 1) / 2);
-    Ok(Medians {
-        wall: mid.wall,
-        cpu,
-        rss_kib,
-        threads: mid.threads,
-    })
 }
 
 fn main() -> Result<()> {

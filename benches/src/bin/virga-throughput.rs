@@ -17,7 +17,7 @@ use std::time::Duration;
 use virga_benches::gen::flood::{self, Flood};
 use virga_benches::gen::rng::Rng;
 use virga_benches::gen::sink::Sink;
-use virga_benches::measure::{self, median, Run, MEASURE_ARG};
+use virga_benches::measure::{self, runs, Medians, MEASURE_ARG};
 
 /// Measures virga against the libpcap floor on one capture.
 #[derive(Debug, Parser)]
@@ -76,33 +76,6 @@ fn config(dir: &Path, name: &str, workers: usize, max_flows: Option<u64>) -> Res
 
 fn os(parts: &[&dyn AsRef<std::ffi::OsStr>]) -> Vec<OsString> {
     parts.iter().map(|p| p.as_ref().to_os_string()).collect()
-}
-
-/// The medians of `repeat` runs of `cmd`.
-struct Medians {
-    wall: Duration,
-    cpu: Duration,
-    rss_kib: u64,
-    /// Per-thread CPU of the run with the median wall time.
-    threads: Vec<(String, Duration)>,
-    stdout: String,
-}
-
-fn runs(cmd: &[OsString], repeat: usize) -> Result<Medians> {
-    let mut r: Vec<Run> = (0..repeat.max(1))
-        .map(|_| measure::measure(cmd))
-        .collect::<Result<_>>()?;
-    let cpu = median(&r.iter().map(|x| x.cpu).collect::<Vec<_>>());
-    let rss_kib = median(&r.iter().map(|x| x.max_rss_kib).collect::<Vec<_>>());
-    r.sort_by_key(|x| x.wall);
-    let mid = r.swap_remove((r.len() - 1) / 2);
-    Ok(Medians {
-        wall: mid.wall,
-        cpu,
-        rss_kib,
-        threads: mid.threads,
-        stdout: mid.stdout,
-    })
 }
 
 /// (CPU s of the threads that are not workers, CPU s of all threads) of
