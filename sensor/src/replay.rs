@@ -2,13 +2,15 @@
 //! worker, and writes EVE events. Time comes only from packet timestamps.
 
 use crate::attribution::{AttributionConfig, AttributionStats};
-use crate::capture::{expand_inputs, pcap_file::PcapFile, Next, PacketSource};
+use crate::capture::expand_inputs;
 use crate::output::{Output, OutputStats, Target};
-use crate::pipeline::Pipeline;
+use crate::pipeline::lines::StatsExtras;
+use crate::pipeline::run_to_completion::{Feed, Keep, RunToCompletion, Sources};
 use crate::progress::Progress;
 use crate::settings::Settings;
 use anyhow::Context as _;
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use virga_config::Config;
 
 /// What to replay and where to write.
@@ -64,7 +66,7 @@ pub fn run(opts: &ReplayOptions) -> anyhow::Result<ReplaySummary> {
 }
 
 /// As [`run`], stopping early (and still draining) once `stop` is set.
-pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<ReplaySummary> {
+pub fn run_until(opts: &ReplayOptions, outer_stop: &AtomicBool) -> anyhow::Result<ReplaySummary> {
     let files = expand_inputs(&opts.inputs)?;
     let mut cfg = Settings::new(&opts.config, opts.log_all, false, opts.workers)?.pipeline;
     cfg.engine.attribution.clone_from(&opts.attribution);
@@ -72,72 +74,55 @@ pub fn run_until(opts: &ReplayOptions, stop: &AtomicBool) -> anyhow::Result<Repl
     targets.extend(crate::settings::redis_target(&opts.config, true));
     let output = Output::start_all(&targets, opts.config.output.flush_interval)
         .with_context(|| format!("cannot open EVE output {targets:?}"))?;
-    let mut pipeline = Pipeline::start(cfg, &output.sender()).context("cannot start workers")?;
-    let mut summary = ReplaySummary::default();
-    let mut failure = None;
+    let workers = cfg.workers.max(1);
     let total_bytes: u64 = files
         .iter()
         .filter_map(|f| std::fs::metadata(f).ok())
         .map(|m| m.len())
         .sum();
-    let mut progress = Progress::on_stderr_terminal(total_bytes);
-    for path in &files {
-        if stop.load(std::sync::atomic::Ordering::Relaxed) {
-            break;
+    let mut progress = Some(Progress::on_stderr_terminal(total_bytes));
+    // Every worker walks the files and keeps its shard: no capture thread.
+    let feeds = (0..workers)
+        .map(|_| Feed {
+            sources: file_sources(files.clone()),
+            keep: Keep::Shard,
+            progress: progress.take(),
+        })
+        .collect();
+    let stop = Arc::new(AtomicBool::new(false));
+    let run = RunToCompletion::start(
+        &cfg,
+        feeds,
+        &output.sender(),
+        StatsExtras::default(),
+        stop.clone(),
+    )
+    .context("cannot start workers")?;
+    while !run.is_finished() {
+        if outer_stop.load(Ordering::Relaxed) {
+            stop.store(true, Ordering::Relaxed);
         }
-        let mut f = match PcapFile::open(path) {
-            Ok(f) => f,
-            Err(e) => {
-                failure = Some(e);
-                break;
-            }
-        };
-        summary.files += 1;
-        let mut shown = Progressed {
-            file: &mut f,
-            progress: &mut progress,
-        };
-        if let Err(e) = pipeline.run_source(&mut shown, stop) {
-            failure = Some(e);
-            break;
-        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
     }
-    progress.finish();
-    let stats = pipeline.finish();
-    summary.packets = stats.packets;
-    summary.flows = stats.flows;
-    summary.attribution = stats.attribution;
-    summary.output = output.finish();
-    match failure {
+    let stats = run.finish();
+    let summary = ReplaySummary {
+        files: stats.sources,
+        packets: stats.pipeline.packets,
+        flows: stats.pipeline.flows,
+        attribution: stats.pipeline.attribution,
+        output: output.finish(),
+    };
+    match stats.error {
         Some(e) => Err(e.into()),
         None => Ok(summary),
     }
 }
 
-/// A capture file that moves the progress display as it is read.
-struct Progressed<'a> {
-    file: &'a mut PcapFile,
-    progress: &'a mut Progress,
-}
-
-impl PacketSource for Progressed<'_> {
-    fn next_packet(&mut self) -> Result<Next<'_>, crate::capture::CaptureError> {
-        let n = PacketSource::next_packet(self.file)?;
-        if let Next::Packet(p) = &n {
-            self.progress.tick(p.data.len() as u64);
-        }
-        Ok(n)
-    }
-
-    fn origin(&self) -> &str {
-        self.file.origin()
-    }
-
-    fn is_live(&self) -> bool {
-        false
-    }
-
-    fn stats(&mut self) -> crate::capture::CaptureStats {
-        PacketSource::stats(self.file)
-    }
+/// The capture files, opened one after the other.
+fn file_sources(files: Vec<String>) -> Sources {
+    Box::new(
+        files
+            .into_iter()
+            .map(|path| crate::capture::mapped_pcap::open(&path)),
+    )
 }

@@ -5,6 +5,8 @@
 //! timestamp; the rest of the sensor never reads the wall clock.
 
 pub mod live;
+pub mod mapped_pcap;
+mod os;
 pub mod pcap_file;
 mod pcap_parser_file;
 

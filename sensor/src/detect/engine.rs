@@ -230,6 +230,8 @@ struct State {
     cfg: EngineConfig,
     sink: Box<dyn AlertSink>,
     pending: Vec<Vec<DetectionRecord>>,
+    /// Records being released (a buffer kept between releases).
+    ready: Vec<DetectionRecord>,
     watermarks: Vec<Timestamp>,
     prevalence: PrevalenceCount,
     client: ClientDetector,
@@ -260,6 +262,7 @@ impl State {
             cfg,
             sink,
             pending: (0..workers).map(|_| Vec::new()).collect(),
+            ready: Vec::new(),
             watermarks: vec![Timestamp(0); workers],
             prevalence,
             stats: EngineStats::default(),
@@ -342,19 +345,16 @@ impl State {
     /// Processes every pending record up to `upto` (all when `None`), in
     /// (time, client, flow) order.
     fn release(&mut self, upto: Option<Timestamp>) {
-        let mut ready = Vec::new();
+        let mut ready = std::mem::take(&mut self.ready);
         for p in &mut self.pending {
             match upto {
-                Some(t) => {
-                    let (now, later): (Vec<_>, Vec<_>) = p.drain(..).partition(|r| r.ts() <= t);
-                    ready.extend(now);
-                    *p = later;
-                }
+                // In place: what stays keeps its order and its buffer.
+                Some(t) => ready.extend(p.extract_if(.., |r| r.ts() <= t)),
                 None => ready.append(p),
             }
         }
         ready.sort_by_key(order_key);
-        for r in ready {
+        for r in ready.drain(..) {
             match r {
                 DetectionRecord::ConnStart(mut c) => {
                     self.attribute_conn(&mut c);
@@ -368,6 +368,7 @@ impl State {
                 }
             }
         }
+        self.ready = ready;
         if let (Some(a), Some(t)) = (&mut self.attribution, upto) {
             a.advance(t);
         }

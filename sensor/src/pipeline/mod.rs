@@ -14,6 +14,7 @@
 //! counts it when the policy says so.
 
 pub mod lines;
+pub mod run_to_completion;
 
 use crate::capture::{CaptureError, Next, PacketSource, RawPacket};
 use crate::detect::engine::{Engine, EngineConfig};
