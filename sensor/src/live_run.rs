@@ -17,11 +17,15 @@
 
 use crate::capture::{CaptureError, CaptureStats, Next, PacketSource};
 use crate::output::{Output, OutputStats, Target};
-use crate::pipeline::Pipeline;
+use crate::pipeline::lines::StatsExtras;
+use crate::pipeline::run_to_completion::{Feed, Keep, RunToCompletion};
+use crate::pipeline::{Pipeline, PipelineConfig};
 use crate::settings::pipeline_config;
 use crate::signals::Signals;
 use anyhow::Context as _;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use virga_config::{Config, EveTarget, KnownJa4};
 
@@ -94,7 +98,11 @@ pub fn run_live(
     opts: &LiveOptions,
     signals: &Signals,
 ) -> anyhow::Result<LiveSummary> {
-    let mut run = Running::start(opts.config.clone(), opts, source.origin(), source.is_live())?;
+    let mut run = Running::start(
+        opts.config.clone(),
+        opts,
+        Start::Fed(source.origin().to_string(), source.is_live()),
+    )?;
     let mut summary = LiveSummary::default();
     let mut last_flush = Instant::now();
     let mut last_publish = last_flush;
@@ -104,7 +112,7 @@ pub fn run_live(
             break;
         }
         if signals.take_reload() {
-            match run.reload(opts, source.origin(), source.is_live()) {
+            match run.reload(opts) {
                 Ok(()) => summary.reloads += 1,
                 Err(()) => summary.reload_errors += 1,
             }
@@ -159,12 +167,133 @@ fn publish(opts: &LiveOptions, source: &mut dyn PacketSource, run: &mut Running,
     }
 }
 
+/// How often the loop of [`run_live_workers`] looks at its signals and
+/// publishes the capture counters.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// Like [`run_live`] with one source per worker (the sockets of one fanout
+/// group, each delivering its worker's share): every worker reads its own
+/// source to completion, and this loop only watches the signals, applies
+/// reloads and publishes counters.
+///
+/// # Errors
+/// Only when the EVE output cannot be opened or the workers cannot start; a
+/// failing source is reported in [`LiveSummary::error`] after everything
+/// before it is written.
+pub fn run_live_workers(
+    sources: Vec<Box<dyn PacketSource + Send>>,
+    opts: &LiveOptions,
+    signals: &Signals,
+) -> anyhow::Result<LiveSummary> {
+    let mut run = Running::start(opts.config.clone(), opts, Start::Own(sources))?;
+    let mut summary = LiveSummary::default();
+    loop {
+        if signals.shutdown_requested() {
+            break;
+        }
+        if signals.take_reload() {
+            match run.reload(opts) {
+                Ok(()) => summary.reloads += 1,
+                Err(()) => summary.reload_errors += 1,
+            }
+        }
+        if let (Some(hub), Some(Workers::Own(w, _))) = (&opts.metrics, &run.workers) {
+            let (capture, read) = w.capture_now();
+            hub.set_capture(capture, read, 0);
+        }
+        if matches!(&run.workers, Some(Workers::Own(w, _)) if w.is_finished()) {
+            break;
+        }
+        std::thread::sleep(WATCH_EVERY);
+    }
+    let (flows, output, last) = run.finish_all();
+    if let Some(last) = last {
+        summary.packets = last.pipeline.packets;
+        summary.capture = last.pipeline.capture;
+        summary.error = last.error;
+        if let Some(hub) = &opts.metrics {
+            hub.set_capture(summary.capture, summary.packets, 0);
+        }
+    }
+    summary.flows = flows;
+    add_stats(&mut summary.output, output);
+    Ok(summary)
+}
+
+/// What the loop reads from.
+enum Start {
+    /// One source the loop reads and feeds to the workers: (origin, live).
+    Fed(String, bool),
+    /// One source per worker, read by the worker itself.
+    Own(Vec<Box<dyn PacketSource + Send>>),
+}
+
+/// The running workers.
+enum Workers {
+    /// Fed by the loop, through the capture-thread pipeline.
+    Fed(Pipeline),
+    /// Reading their own sources; the flag stops them.
+    Own(RunToCompletion, Arc<AtomicBool>),
+}
+
+impl Workers {
+    /// Starts the workers of `start` writing to `output`.
+    fn start(
+        cfg: PipelineConfig,
+        output: &Output,
+        metrics: Option<Arc<crate::telemetry::metrics::LatestCounters>>,
+        start: Start,
+    ) -> std::io::Result<Workers> {
+        match start {
+            Start::Fed(origin, live) => {
+                let mut p = Pipeline::start_live(cfg, &output.sender(), metrics)?;
+                p.set_origin(&origin, live);
+                Ok(Workers::Fed(p))
+            }
+            Start::Own(sources) => {
+                let extras = StatsExtras {
+                    periodic_extras: true,
+                    metrics,
+                    ..StatsExtras::default()
+                };
+                let feeds = sources
+                    .into_iter()
+                    .map(|s| Feed {
+                        sources: Box::new(std::iter::once(Ok(s))),
+                        keep: Keep::All,
+                        progress: None,
+                    })
+                    .collect();
+                let stop = Arc::new(AtomicBool::new(false));
+                let w =
+                    RunToCompletion::start(&cfg, feeds, &output.sender(), extras, stop.clone())?;
+                Ok(Workers::Own(w, stop))
+            }
+        }
+    }
+
+    /// Ends the workers' flows and flushes: (flows, the run's counters when
+    /// the workers read their own sources).
+    fn finish(self) -> (u64, Option<crate::pipeline::run_to_completion::RunStats>) {
+        match self {
+            Workers::Fed(p) => (p.finish().flows, None),
+            Workers::Own(w, stop) => {
+                stop.store(true, Ordering::Relaxed);
+                let s = w.finish();
+                (s.pipeline.flows, Some(s))
+            }
+        }
+    }
+}
+
 /// What the loop holds: rebuilt on a reload that changes the settings.
 struct Running {
     config: Config,
     targets: Vec<Target>,
     output: Output,
-    pipeline: Option<Pipeline>,
+    workers: Option<Workers>,
+    /// Where the fed pipeline's packets come from: (origin, live).
+    origin: (String, bool),
     flush_interval: Duration,
     /// Flows of workers already finished.
     flows_done: u64,
@@ -175,25 +304,30 @@ struct Running {
 }
 
 impl Running {
-    fn start(config: Config, opts: &LiveOptions, origin: &str, live: bool) -> anyhow::Result<Self> {
+    fn start(config: Config, opts: &LiveOptions, start: Start) -> anyhow::Result<Self> {
+        let origin = match &start {
+            Start::Fed(o, live) => (o.clone(), *live),
+            Start::Own(_) => (String::new(), true),
+        };
         let known = virga_config::shipped_ja4()?;
         let targets = output_targets(&config, opts.output.as_ref());
         let output =
             Output::start_live(&targets, config.output.flush_interval, opts.metrics.clone())
                 .with_context(|| format!("cannot open EVE output {:?}", targets[0]))?;
-        let mut pipeline = Pipeline::start_live(
-            pipeline_config(&config, opts.log_all, live, &known),
-            &output.sender(),
+        let workers = Workers::start(
+            pipeline_config(&config, opts.log_all, origin.1, &known),
+            &output,
             opts.metrics.clone(),
+            start,
         )
         .context("cannot start workers")?;
-        pipeline.set_origin(origin, live);
         Ok(Running {
             flush_interval: config.output.flush_interval,
             config,
             targets,
             output,
-            pipeline: Some(pipeline),
+            workers: Some(workers),
+            origin,
             flows_done: 0,
             output_done: OutputStats::default(),
             known,
@@ -202,7 +336,7 @@ impl Running {
 
     /// Applies SIGHUP; `Err` when the file had errors (nothing changed
     /// but the output reopen).
-    fn reload(&mut self, opts: &LiveOptions, origin: &str, live: bool) -> Result<(), ()> {
+    fn reload(&mut self, opts: &LiveOptions) -> Result<(), ()> {
         let Some(path) = opts.config_path.as_deref() else {
             self.output.reopen();
             eprintln!("virga: SIGHUP: EVE output reopened (no configuration file to reload)");
@@ -259,33 +393,23 @@ impl Running {
                 }
             }
         };
-        match &new_output {
+        let cfg = pipeline_config(&new, opts.log_all, self.origin.1, &self.known);
+        match (&new_output, self.workers.as_mut()) {
             // Same outputs: change the settings in place, keeping flows,
             // names and detector state.
-            None => {
-                let cfg = pipeline_config(&new, opts.log_all, live, &self.known);
-                self.pipeline().reconfigure(cfg);
-            }
+            (None, Some(Workers::Fed(p))) => p.reconfigure(cfg),
+            (None, Some(Workers::Own(w, _))) => w.reconfigure(&cfg),
             // Other outputs: the workers write to the new writer, so start
-            // them under the new settings, then end the old ones' flows.
-            Some(o) => {
-                let mut fresh = match Pipeline::start_live(
-                    pipeline_config(&new, opts.log_all, live, &self.known),
-                    &o.sender(),
-                    opts.metrics.clone(),
-                ) {
-                    Ok(p) => p,
-                    Err(e) => {
-                        eprintln!("virga: reload of {shown} refused, running configuration kept: cannot start workers: {e}");
-                        self.output.reopen();
-                        return Err(());
-                    }
-                };
-                fresh.set_origin(origin, live);
-                if let Some(old) = self.pipeline.replace(fresh) {
-                    self.flows_done += old.finish().flows;
+            // them under the new settings and end the old ones' flows (the
+            // old workers first when the new ones take over their sources).
+            (Some(o), _) => {
+                if let Err(e) = self.restart_workers(cfg, o, opts) {
+                    eprintln!("virga: reload of {shown} refused, running configuration kept: cannot start workers: {e}");
+                    self.output.reopen();
+                    return Err(());
                 }
             }
+            (None, None) => {}
         }
         match new_output {
             Some(o) => {
@@ -305,27 +429,73 @@ impl Running {
         Ok(())
     }
 
+    /// Starts workers under `cfg` writing to `output` in place of the
+    /// running ones, whose flows end.
+    fn restart_workers(
+        &mut self,
+        cfg: PipelineConfig,
+        output: &Output,
+        opts: &LiveOptions,
+    ) -> std::io::Result<()> {
+        let metrics = opts.metrics.clone();
+        match self.workers.take() {
+            Some(Workers::Fed(old)) => {
+                let (origin, live) = self.origin.clone();
+                let start = Start::Fed(origin, live);
+                match Workers::start(cfg, output, metrics, start) {
+                    Ok(fresh) => {
+                        self.workers = Some(fresh);
+                        self.flows_done += old.finish().flows;
+                        Ok(())
+                    }
+                    Err(e) => {
+                        self.workers = Some(Workers::Fed(old));
+                        Err(e)
+                    }
+                }
+            }
+            Some(own @ Workers::Own(..)) => {
+                let (flows, stats) = own.finish();
+                self.flows_done += flows;
+                let sources = stats.map(|s| s.sources_left).unwrap_or_default();
+                self.workers = Some(Workers::start(cfg, output, metrics, Start::Own(sources))?);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
     /// Ends every flow, flushes, stops the writer: (flows, output counters).
-    fn finish(mut self) -> (u64, OutputStats) {
-        let flows = self.flows_done + self.pipeline.take().map_or(0, |p| p.finish().flows);
+    fn finish(self) -> (u64, OutputStats) {
+        let (flows, output, _) = self.finish_all();
+        (flows, output)
+    }
+
+    /// As [`Running::finish`], with the last workers' own run counters.
+    fn finish_all(
+        mut self,
+    ) -> (
+        u64,
+        OutputStats,
+        Option<crate::pipeline::run_to_completion::RunStats>,
+    ) {
+        let (flows, last) = self.workers.take().map_or((0, None), Workers::finish);
         let mut stats = self.output_done;
         add_stats(&mut stats, self.output.finish());
-        (flows, stats)
+        (self.flows_done + flows, stats, last)
     }
-}
 
-impl Running {
-    /// The running pipeline (always present between start and finish).
+    /// The pipeline the loop feeds (always there in [`run_live`]'s loop).
     fn pipeline(&mut self) -> &mut Pipeline {
-        match self.pipeline.as_mut() {
-            Some(p) => p,
-            None => unreachable_pipeline(),
+        match self.workers.as_mut() {
+            Some(Workers::Fed(p)) => p,
+            _ => unreachable_pipeline(),
         }
     }
 }
 
-/// `pipeline` is only `None` inside `reload` and `finish`, which never
-/// return to the loop without a pipeline.
+/// The workers are only missing inside `reload` and `finish`, which never
+/// return to the loop without them.
 #[cold]
 fn unreachable_pipeline() -> ! {
     unreachable!("live loop without a pipeline")
@@ -662,5 +832,132 @@ mod tests {
         for p in [out, out2, cfg_path] {
             let _ = std::fs::remove_file(p);
         }
+    }
+
+    /// One worker's share of the sample, as a fanout socket delivers it
+    /// (the packets of the clients `shard` gives that worker).
+    struct Share {
+        file: PcapFile,
+        mine: Vec<bool>,
+        n: usize,
+        read: u64,
+    }
+
+    impl Share {
+        fn of(index: usize, workers: usize) -> Share {
+            let mut f = PcapFile::open(&sample()).unwrap();
+            let mut mine = Vec::new();
+            while let Some(p) = f.next_packet().unwrap() {
+                mine.push(crate::shard::shard(&p, workers) == index);
+            }
+            Share {
+                file: PcapFile::open(&sample()).unwrap(),
+                mine,
+                n: 0,
+                read: 0,
+            }
+        }
+    }
+
+    impl PacketSource for Share {
+        fn next_packet(&mut self) -> Result<Next<'_>, CaptureError> {
+            loop {
+                let Some(&mine) = self.mine.get(self.n) else {
+                    return Ok(Next::End);
+                };
+                self.n += 1;
+                if !mine {
+                    self.file.next_packet()?;
+                    continue;
+                }
+                self.read += 1;
+                return Ok(match self.file.next_packet()? {
+                    Some(p) => Next::Packet(p),
+                    None => Next::End,
+                });
+            }
+        }
+        fn origin(&self) -> &str {
+            "test0"
+        }
+        fn is_live(&self) -> bool {
+            true
+        }
+        fn stats(&mut self) -> CaptureStats {
+            CaptureStats {
+                received: self.read,
+                kernel_drops: 1,
+                ..CaptureStats::default()
+            }
+        }
+    }
+
+    /// Workers reading their own shares give the application-layer events
+    /// and alerts a replay gives, every packet is counted once, the
+    /// sources' drop counters add up, and the `stats` events are complete.
+    #[test]
+    fn workers_on_their_own_sources_see_what_replay_sees() {
+        let live_out = temp("own.json");
+        let replay_out = temp("own-replay.json");
+        let hub = crate::telemetry::metrics::LatestCounters::new();
+        let opts = LiveOptions {
+            output: Some(Target::File(live_out.to_string_lossy().into_owned())),
+            log_all: true,
+            metrics: Some(hub.clone()),
+            ..LiveOptions::default()
+        };
+        let sources: Vec<Box<dyn PacketSource + Send>> =
+            vec![Box::new(Share::of(0, 2)), Box::new(Share::of(1, 2))];
+        let s = run_live_workers(sources, &opts, &Signals::inert()).unwrap();
+        assert!(s.error.is_none());
+        assert_eq!(s.packets, 255);
+        assert_eq!(s.capture.received, 255);
+        assert_eq!(s.capture.kernel_drops, 2, "one per socket, added up");
+        replay::run(&ReplayOptions {
+            inputs: vec![sample()],
+            output: Target::File(replay_out.to_string_lossy().into_owned()),
+            log_all: true,
+            ..ReplayOptions::default()
+        })
+        .unwrap();
+        let events = |p: &PathBuf| {
+            let mut out: Vec<String> = lines(p)
+                .iter()
+                .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+                .filter(|v| !matches!(v["event_type"].as_str(), Some("flow" | "stats")))
+                .map(|mut v| {
+                    let o = v.as_object_mut().unwrap();
+                    o.remove("in_iface");
+                    o.remove("pcap_filename");
+                    v.to_string()
+                })
+                .collect();
+            out.sort();
+            out
+        };
+        let (live, replayed) = (events(&live_out), events(&replay_out));
+        assert!(live.len() > 20, "{} events", live.len());
+        assert_eq!(live, replayed);
+        let count = |p: &PathBuf, kind: &str| {
+            lines(p)
+                .iter()
+                .filter(|l| l.contains(&format!("\"event_type\":\"{kind}\"")))
+                .count()
+        };
+        assert_eq!(count(&live_out, "flow"), count(&replay_out, "flow"));
+        let last: serde_json::Value = serde_json::from_str(
+            lines(&live_out)
+                .iter()
+                .rfind(|l| l.contains("\"event_type\":\"stats\""))
+                .unwrap(),
+        )
+        .unwrap();
+        assert_eq!(last["stats"]["decoder"]["pkts"].as_u64(), Some(255));
+        assert_eq!(last["stats"]["capture"]["kernel_drops"].as_u64(), Some(2));
+        let v = hub.values();
+        assert_eq!(v.capture.received, 255);
+        assert_eq!(v.packets_read, 255);
+        let _ = std::fs::remove_file(live_out);
+        let _ = std::fs::remove_file(replay_out);
     }
 }

@@ -51,6 +51,15 @@ pub trait PacketSource {
     fn stats(&mut self) -> CaptureStats;
 }
 
+impl std::fmt::Debug for dyn PacketSource + Send {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PacketSource")
+            .field("origin", &self.origin())
+            .field("live", &self.is_live())
+            .finish()
+    }
+}
+
 /// A failure to open or read a packet source; fatal for that source.
 #[derive(Debug, thiserror::Error)]
 pub enum CaptureError {

@@ -70,6 +70,9 @@ struct Ending {
     /// The last source's counters (a file), or the sum (sockets).
     capture: CaptureStats,
     error: Option<CaptureError>,
+    /// The source being read when a stop request came (a socket, handed
+    /// back so that a restart can go on reading it).
+    left: Option<Box<dyn PacketSource + Send>>,
 }
 
 /// Counters of a finished run.
@@ -81,6 +84,47 @@ pub struct RunStats {
     pub sources: usize,
     /// The first source failure (a file that cannot be read further).
     pub error: Option<CaptureError>,
+    /// Each worker's source at a stop request, in worker order (sockets a
+    /// restarted run goes on reading); empty after files.
+    pub sources_left: Vec<Box<dyn PacketSource + Send>>,
+}
+
+/// Each worker's capture counters and packets read, as last published
+/// (sockets only; see [`RunToCompletion::capture_now`]).
+#[derive(Default)]
+struct LiveCounters {
+    workers: Vec<[AtomicU64; 4]>,
+}
+
+impl LiveCounters {
+    fn new(n: usize) -> LiveCounters {
+        LiveCounters {
+            workers: (0..n).map(|_| Default::default()).collect(),
+        }
+    }
+
+    fn set(&self, me: usize, c: CaptureStats, read: u64) {
+        if let Some(w) = self.workers.get(me) {
+            for (slot, v) in w
+                .iter()
+                .zip([c.received, c.kernel_drops, c.interface_drops, read])
+            {
+                slot.store(v, Ordering::Relaxed);
+            }
+        }
+    }
+
+    fn sum(&self) -> (CaptureStats, u64) {
+        let mut c = CaptureStats::default();
+        let mut read = 0;
+        for w in &self.workers {
+            c.received += w[0].load(Ordering::Relaxed);
+            c.kernel_drops += w[1].load(Ordering::Relaxed);
+            c.interface_drops += w[2].load(Ordering::Relaxed);
+            read += w[3].load(Ordering::Relaxed);
+        }
+        (c, read)
+    }
 }
 
 /// Packet time shared by the workers: the first packet's and the latest.
@@ -209,6 +253,7 @@ pub struct RunToCompletion {
     engine: Option<Engine>,
     keep: Keep,
     clock: Arc<SharedClock>,
+    live: Arc<LiveCounters>,
     sender: LineSender,
     extras: StatsExtras,
     community_id_seed: Arc<AtomicU16>,
@@ -233,6 +278,7 @@ impl RunToCompletion {
         let clock = Arc::new(SharedClock::default());
         let stop_point = Arc::new(StopPoint::default());
         let pace = Arc::new(Pace::new(n));
+        let live = Arc::new(LiveCounters::new(n));
         let mut workers = Vec::with_capacity(n);
         for (index, feed) in feeds.into_iter().enumerate() {
             let (tx, rx) = unbounded();
@@ -246,6 +292,7 @@ impl RunToCompletion {
                 stop: stop.clone(),
                 stop_point: stop_point.clone(),
                 pace: pace.clone(),
+                live: live.clone(),
                 offered: false,
                 clock: clock.clone(),
                 snapshots: snapshots.clone(),
@@ -266,6 +313,7 @@ impl RunToCompletion {
             engine: Some(engine),
             keep,
             clock,
+            live,
             sender: sender.clone(),
             extras,
             community_id_seed,
@@ -283,6 +331,13 @@ impl RunToCompletion {
         }
         self.community_id_seed
             .store(cfg.worker.community_id_seed, Ordering::Relaxed);
+    }
+
+    /// The sockets' capture counters and the packets read, summed over the
+    /// workers as they last published them (every few thousand packets and
+    /// whenever a socket is idle).
+    pub fn capture_now(&self) -> (CaptureStats, u64) {
+        self.live.sum()
     }
 
     /// True once every worker has stopped reading.
@@ -318,6 +373,7 @@ impl RunToCompletion {
             if run.error.is_none() {
                 run.error = end.error;
             }
+            run.sources_left.extend(end.left);
         }
         run.pipeline.capture = capture;
         total.capture = capture;
@@ -352,6 +408,7 @@ struct Reader {
     stop: Arc<AtomicBool>,
     stop_point: Arc<StopPoint>,
     pace: Arc<Pace>,
+    live: Arc<LiveCounters>,
     /// This worker made its offer to `stop_point`.
     offered: bool,
     clock: Arc<SharedClock>,
@@ -364,6 +421,11 @@ struct Reader {
     stats_epoch: u64,
 }
 
+/// Skipped `stats` intervals a socket's worker gives its part to at once
+/// (as many as the snapshot aggregator keeps open).
+const MAX_PARTS_AT_ONCE: u64 = 255;
+/// Packets between two publications of a socket's counters.
+const PUBLISH_EVERY: u64 = 4096;
 /// Packets between two looks at the control channel.
 const CONTROL_EVERY: u64 = 1024;
 
@@ -384,6 +446,9 @@ impl Reader {
             loop {
                 if self.stop.load(Ordering::Relaxed) && self.stops_here(end.read, keep_all) {
                     end.add_capture(source.stats(), keep_all);
+                    if keep_all {
+                        end.left = Some(source);
+                    }
                     break 'sources;
                 }
                 if end.read % CONTROL_EVERY == 0 {
@@ -391,6 +456,9 @@ impl Reader {
                 }
                 if !keep_all && end.read % PACE_EVERY == 0 {
                     self.keep_pace(end.read);
+                }
+                if keep_all && end.read % PUBLISH_EVERY == 0 {
+                    self.live.set(self.index, source.stats(), end.read);
                 }
                 match source.next_packet() {
                     Ok(Next::Packet(p)) => {
@@ -409,6 +477,7 @@ impl Reader {
                     }
                     Ok(Next::Idle) => {
                         self.look_at_control();
+                        self.live.set(self.index, source.stats(), end.read);
                         let latest = self.clock.latest();
                         if self.tick(latest) {
                             self.maybe_stats(source.as_mut(), keep_all);
@@ -497,6 +566,15 @@ impl Reader {
         if epoch <= self.stats_epoch {
             return;
         }
+        // Workers on sockets reach intervals on their own packets: one that
+        // passed several at once (nothing to read in between) gives its part
+        // to each, so that every snapshot gets all its parts. Workers on
+        // files all pass the same intervals.
+        let from = if keep_all {
+            (self.stats_epoch + 1).max(epoch.saturating_sub(MAX_PARTS_AT_ONCE))
+        } else {
+            epoch
+        };
         self.stats_epoch = epoch;
         self.worker.flush();
         let mut counters = self.worker.counters();
@@ -508,8 +586,10 @@ impl Reader {
             uptime_secs: uptime,
             counters,
         };
-        for snap in self.snapshots.add(epoch, part) {
-            self.extras.send(&self.lines, snap, false);
+        for e in from..=epoch {
+            for snap in self.snapshots.add(e, part) {
+                self.extras.send(&self.lines, snap, false);
+            }
         }
     }
 }
