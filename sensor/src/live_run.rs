@@ -231,7 +231,7 @@ enum Start {
 /// The running workers.
 enum Workers {
     /// Fed by the loop, through the capture-thread pipeline.
-    Fed(Pipeline),
+    Fed(Box<Pipeline>),
     /// Reading their own sources; the flag stops them.
     Own(RunToCompletion, Arc<AtomicBool>),
 }
@@ -248,7 +248,7 @@ impl Workers {
             Start::Fed(origin, live) => {
                 let mut p = Pipeline::start_live(cfg, &output.sender(), metrics)?;
                 p.set_origin(&origin, live);
-                Ok(Workers::Fed(p))
+                Ok(Workers::Fed(Box::new(p)))
             }
             Start::Own(sources) => {
                 let extras = StatsExtras {
