@@ -289,7 +289,7 @@ fn write_grouped(w: &mut JsonWriter<'_>, msg: &DnsMessage<'_>, s: &mut DnsText) 
             }
             if !arr {
                 type_text(g, &mut s.b);
-                w.array(&s.b.clone());
+                w.array_named(&s.b);
                 arr = true;
             }
             w.elem_str(&s.c);

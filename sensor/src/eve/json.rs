@@ -71,43 +71,57 @@ impl<'b> JsonWriter<'b> {
         self
     }
 
-    /// Writes `"key":` inside an object (keys are trusted constants).
-    fn key(&mut self, key: &str) {
+    /// Writes `"key":` inside an object. Keys are constants of this crate
+    /// that need no escape (debug builds, and so every test, check each key
+    /// written), so they are copied as they are.
+    fn key(&mut self, key: &'static str) {
+        self.sep();
+        debug_assert!(!needs_escape(key), "{key}");
+        self.buf.reserve(key.len() + 3);
+        self.buf.push(b'"');
+        self.buf.extend_from_slice(key.as_bytes());
+        self.buf.extend_from_slice(b"\":");
+    }
+
+    /// Opens `"key":[` for a key made at run time (escaped as any string).
+    pub fn array_named(&mut self, key: &str) -> &mut Self {
         self.sep();
         write_str(self.buf, key);
         self.buf.push(b':');
+        self.open(b'[');
+        self
     }
 
     /// Opens `"key":{`.
-    pub fn object(&mut self, key: &str) -> &mut Self {
+    pub fn object(&mut self, key: &'static str) -> &mut Self {
         self.key(key);
         self.open(b'{');
         self
     }
 
     /// Opens `"key":[`.
-    pub fn array(&mut self, key: &str) -> &mut Self {
+    pub fn array(&mut self, key: &'static str) -> &mut Self {
         self.key(key);
         self.open(b'[');
         self
     }
 
     /// Writes `"key":"value"`.
-    pub fn str(&mut self, key: &str, value: &str) -> &mut Self {
+    pub fn str(&mut self, key: &'static str, value: &str) -> &mut Self {
         self.key(key);
         write_str(self.buf, value);
         self
     }
 
     /// Writes `"key":"value"` for bytes that may not be UTF-8.
-    pub fn bytes(&mut self, key: &str, value: &[u8]) -> &mut Self {
+    pub fn bytes(&mut self, key: &'static str, value: &[u8]) -> &mut Self {
         self.key(key);
         write_bytes(self.buf, value);
         self
     }
 
     /// Writes `"key":<unsigned integer>`.
-    pub fn u64(&mut self, key: &str, value: u64) -> &mut Self {
+    pub fn u64(&mut self, key: &'static str, value: u64) -> &mut Self {
         self.key(key);
         let mut b = itoa_buf(value);
         self.buf.extend_from_slice(b.as_bytes_mut());
@@ -115,7 +129,7 @@ impl<'b> JsonWriter<'b> {
     }
 
     /// Writes `"key":<signed integer>`.
-    pub fn i64(&mut self, key: &str, value: i64) -> &mut Self {
+    pub fn i64(&mut self, key: &'static str, value: i64) -> &mut Self {
         self.key(key);
         if value < 0 {
             self.buf.push(b'-');
@@ -126,14 +140,14 @@ impl<'b> JsonWriter<'b> {
     }
 
     /// Writes `"key":<float>` (non-finite values become `null`).
-    pub fn f64(&mut self, key: &str, value: f64) -> &mut Self {
+    pub fn f64(&mut self, key: &'static str, value: f64) -> &mut Self {
         self.key(key);
         write_f64(self.buf, value);
         self
     }
 
     /// Writes `"key":true|false`.
-    pub fn bool(&mut self, key: &str, value: bool) -> &mut Self {
+    pub fn bool(&mut self, key: &'static str, value: bool) -> &mut Self {
         self.key(key);
         self.buf
             .extend_from_slice(if value { b"true" } else { b"false" });
@@ -186,10 +200,7 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
     // a vector loop; serde_json's escaper walks them byte by byte through
     // its writer. Anything else goes to serde_json, which never fails when
     // writing into a Vec. Both give the same bytes for a clean string.
-    let dirty = s
-        .bytes()
-        .fold(false, |d, b| d | (b < 0x20) | (b == b'"') | (b == b'\\'));
-    if dirty {
+    if needs_escape(s) {
         let _ = serde_json::to_writer(&mut *buf, s);
     } else {
         buf.reserve(s.len() + 2);
@@ -197,6 +208,13 @@ pub fn write_str(buf: &mut Vec<u8>, s: &str) {
         buf.extend_from_slice(s.as_bytes());
         buf.push(b'"');
     }
+}
+
+/// True when `s` holds a byte JSON escapes (a control character, `"` or
+/// `\\`). No early exit, so it compiles to a vector loop.
+fn needs_escape(s: &str) -> bool {
+    s.bytes()
+        .fold(false, |d, b| d | (b < 0x20) | (b == b'"') | (b == b'\\'))
 }
 
 /// Writes a JSON string literal for bytes that may not be UTF-8.

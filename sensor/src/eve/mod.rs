@@ -166,7 +166,7 @@ pub fn timestamp_text(ts: Timestamp) -> String {
 }
 
 /// Writes an address field in its standard text form.
-pub fn write_ip(w: &mut JsonWriter<'_>, key: &str, ip: IpAddr, scratch: &mut String) {
+pub fn write_ip(w: &mut JsonWriter<'_>, key: &'static str, ip: IpAddr, scratch: &mut String) {
     scratch.clear();
     let _ = write!(scratch, "{ip}");
     w.str(key, scratch);

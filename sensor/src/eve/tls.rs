@@ -60,7 +60,11 @@ pub fn write_tls_object(
 }
 
 /// Writes an ALPN list, or nothing when it is empty.
-pub fn write_alpns<'a>(w: &mut JsonWriter<'_>, key: &str, alpns: impl Iterator<Item = &'a [u8]>) {
+pub fn write_alpns<'a>(
+    w: &mut JsonWriter<'_>,
+    key: &'static str,
+    alpns: impl Iterator<Item = &'a [u8]>,
+) {
     let mut open = false;
     for a in alpns {
         if !open {
