@@ -5,7 +5,6 @@
 
 use super::EventLines;
 use crate::records::{AppProto, FlowEnd, FlowName};
-use std::fmt::Write as _;
 
 impl EventLines {
     /// Writes the `flow` event of a flow that ended.
@@ -60,7 +59,9 @@ impl EventLines {
                     ("tcp_flags_tc", flags[1]),
                 ] {
                     hex.clear();
-                    let _ = write!(hex, "{v:02x}");
+                    for nibble in [v >> 4, v & 0x0f] {
+                        hex.push(char::from_digit(u32::from(nibble), 16).unwrap_or('0'));
+                    }
                     w.str(k, &hex);
                 }
                 for (bit, k) in [

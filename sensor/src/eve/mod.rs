@@ -116,12 +116,65 @@ pub fn finish(w: &mut JsonWriter<'_>, origin: Origin<'_>) {
 /// microseconds, offset without a colon, as Suricata writes it).
 pub fn write_timestamp(ts: Timestamp, out: &mut String) {
     let (y, mo, d, h, mi, s) = ts.civil();
-    // Writing into a String cannot fail.
-    let _ = write!(
-        out,
-        "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
-        ts.subsec_micros()
-    );
+    let Ok(year) = u32::try_from(y) else {
+        // Before year 0 (and past 9999 below): the formatter's sign and
+        // width.
+        let _ = write!(
+            out,
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
+            ts.subsec_micros()
+        );
+        return;
+    };
+    if year > 9999 {
+        let _ = write!(
+            out,
+            "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
+            ts.subsec_micros()
+        );
+        return;
+    }
+    // Every EVE line starts with this: the digits go into a fixed layout
+    // rather than through the formatter's padding machinery.
+    let mut t = *b"0000-00-00T00:00:00.000000+0000";
+    put_digits(&mut t[0..4], year);
+    put_digits(&mut t[5..7], mo);
+    put_digits(&mut t[8..10], d);
+    put_digits(&mut t[11..13], h);
+    put_digits(&mut t[14..16], mi);
+    put_digits(&mut t[17..19], s);
+    put_digits(&mut t[20..26], ts.subsec_micros());
+    // Only ASCII digits were written into an ASCII layout.
+    out.push_str(std::str::from_utf8(&t).unwrap_or_default());
+}
+
+/// Writes the low `field.len()` decimal digits of `v` into `field`.
+fn put_digits(field: &mut [u8], mut v: u32) {
+    for b in field.iter_mut().rev() {
+        // The remainder is below 10: the cast cannot truncate.
+        *b = b'0' + (v % 10) as u8;
+        v /= 10;
+    }
+}
+
+/// Writes `v` in decimal, zero-padded to at least `width` digits (as
+/// `{v:0width$}`).
+fn push_digits(out: &mut String, v: u32, width: usize) {
+    let mut digits = [b'0'; 10];
+    let mut n = v;
+    let mut len = 0;
+    while n > 0 || len == 0 {
+        // The remainder is below 10: the cast cannot truncate.
+        digits[len] = b'0' + (n % 10) as u8;
+        n /= 10;
+        len += 1;
+    }
+    for _ in len..width {
+        out.push('0');
+    }
+    for &b in digits[..len].iter().rev() {
+        out.push(char::from(b));
+    }
 }
 
 /// The packet time and `event_type` of a line this module wrote, read back
@@ -168,7 +221,20 @@ pub fn timestamp_text(ts: Timestamp) -> String {
 /// Writes an address field in its standard text form.
 pub fn write_ip(w: &mut JsonWriter<'_>, key: &'static str, ip: IpAddr, scratch: &mut String) {
     scratch.clear();
-    let _ = write!(scratch, "{ip}");
+    match ip {
+        // Dotted quad, digit by digit (two on every line).
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    scratch.push('.');
+                }
+                push_digits(scratch, u32::from(octet), 1);
+            }
+        }
+        IpAddr::V6(_) => {
+            let _ = write!(scratch, "{ip}");
+        }
+    }
     w.str(key, scratch);
 }
 
@@ -273,6 +339,44 @@ impl<'a> Origin<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The digit writers give what the formatter gives, over times from
+    /// 1970 to past 9999 and every kind of IPv4 address.
+    #[test]
+    fn timestamps_and_addresses_are_written_as_the_formatter_writes_them() {
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        for i in 0..20_000u64 {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            let secs = match i % 4 {
+                0 => x % 4_000_000_000,
+                1 => x % 300_000_000_000,
+                2 => i,
+                _ => 253_402_300_799 + (x % 1_000),
+            };
+            let ts = Timestamp::from_secs_nanos(secs as i64, (x % 1_000_000_000) as u32);
+            let (y, mo, d, h, mi, s) = ts.civil();
+            let want = format!(
+                "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{:06}+0000",
+                ts.subsec_micros()
+            );
+            let mut got = String::new();
+            write_timestamp(ts, &mut got);
+            assert_eq!(got, want);
+            let ip = IpAddr::V4(std::net::Ipv4Addr::from((x >> 11) as u32 >> (i % 32)));
+            let mut buf = Vec::new();
+            let mut scratch = String::new();
+            let mut w = JsonWriter::new(&mut buf);
+            w.begin_object();
+            write_ip(&mut w, "ip", ip, &mut scratch);
+            w.end_object();
+            assert_eq!(
+                String::from_utf8(buf).unwrap(),
+                format!("{{\"ip\":\"{ip}\"}}")
+            );
+        }
+    }
 
     #[test]
     fn head_matches_suricata_layout() {
