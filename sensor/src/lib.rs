@@ -12,7 +12,7 @@
 //! capture files and [`live_run`] over an interface; [`signals`] turns
 //! SIGTERM/SIGINT/SIGHUP into flags those loops poll. [`report`] reads EVE
 //! back (through [`eve::read`]) and makes an analyst's HTML view of alerts.
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(missing_docs)]
 
 pub mod app;

@@ -35,6 +35,7 @@
 //!   that does not exist or cannot be switched to, or still being root after
 //!   start-up without `allow_root`; for `report`, an EVE file that cannot be
 //!   opened or a report file that cannot be created.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;

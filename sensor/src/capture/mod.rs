@@ -4,6 +4,7 @@
 //! A source yields [`RawPacket`]s in capture order with the packet's own
 //! timestamp; the rest of the sensor never reads the wall clock.
 
+pub mod cbpf;
 pub mod live;
 pub mod pcap_file;
 mod pcap_parser_file;
