@@ -4,6 +4,8 @@
 //! A source yields [`RawPacket`]s in capture order with the packet's own
 //! timestamp; the rest of the sensor never reads the wall clock.
 
+#[cfg(target_os = "linux")]
+pub mod af_packet;
 pub mod cbpf;
 pub mod live;
 pub mod pcap_file;
