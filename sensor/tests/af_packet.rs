@@ -393,3 +393,67 @@ fn a_ring_that_is_not_read_drops_and_counts_the_drops() {
     assert_eq!(read + second.kernel_drops, sent);
     eprintln!("sent {sent}, read {read}, dropped {}", second.kernel_drops);
 }
+
+/// The sample's frames 24 times over, the clients (10.66.0.x) renumbered
+/// to 10.66.k.x in copy k: about a hundred clients, each resolving names
+/// and then connecting.
+fn many_clients() -> Vec<Vec<u8>> {
+    let sample = frames(&[data("sample.pcap")]);
+    let mut out = Vec::new();
+    for k in 1..=24u8 {
+        for f in &sample {
+            let mut f = f.clone();
+            if f.len() >= 34 && f[12..14] == [0x08, 0x00] {
+                for at in [26, 30] {
+                    if f[at..at + 2] == [10, 66] {
+                        f[at + 2] = k;
+                    }
+                }
+            }
+            out.push(f);
+        }
+    }
+    out
+}
+
+#[test]
+fn many_clients_each_keep_their_dns_and_connections_on_one_socket() {
+    if !prerequisites_met("af_packet many clients") {
+        return;
+    }
+    let all = many_clients();
+    let path = std::env::temp_dir().join(format!("virga-afp-clients-{}.pcap", std::process::id()));
+    write_pcap(&path, &all);
+    let file = path.to_string_lossy().into_owned();
+    let net = Netns::create("c");
+    let reads = capture_while(&net, settings(&net.veth_b, ""), 3, || {
+        net.replay_from_a(&file, &["--pps", "10000"]);
+    });
+    let _ = std::fs::remove_file(&path);
+    let got = sorted(
+        reads
+            .iter()
+            .flat_map(|r| r.frames.iter().map(|(f, _)| f.clone()))
+            .collect(),
+    );
+    assert!(got == sorted(all), "the bytes differ");
+    let both = assert_grouped(&reads);
+    assert!(both >= 48, "only {both} clients with DNS and TCP");
+    for (i, r) in reads.iter().enumerate() {
+        assert!(r.frames.len() > 255, "socket {i}: {} packets", r.frames.len());
+        for (f, _) in &r.frames {
+            let p = RawPacket {
+                ts: virga::time::Timestamp(0),
+                linktype: 1,
+                data: f,
+                wire_len: f.len() as u32,
+                pcap_cnt: 0,
+            };
+            assert_eq!(virga::shard::shard(&p, 3), i);
+        }
+    }
+    eprintln!(
+        "{both} clients with DNS and TCP; packets per socket {:?}",
+        reads.iter().map(|r| r.frames.len()).collect::<Vec<_>>()
+    );
+}
