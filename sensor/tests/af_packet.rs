@@ -187,7 +187,10 @@ fn assert_grouped(reads: &[Read]) -> usize {
     for (c, (socks, _, _)) in &clients {
         assert_eq!(socks.len(), 1, "client {c} on sockets {socks:?}");
     }
-    clients.values().filter(|(_, dns, tcp)| *dns && *tcp).count()
+    clients
+        .values()
+        .filter(|(_, dns, tcp)| *dns && *tcp)
+        .count()
 }
 
 #[test]
@@ -233,11 +236,17 @@ fn a_group_receives_every_packet_once_each_on_its_clients_socket() {
                 assert!(*ts >= started, "timestamp {ts} before the test began");
             }
         }
-        assert_eq!(off_shard, 0, "{workers} workers: packets not on shard()'s worker");
+        assert_eq!(
+            off_shard, 0,
+            "{workers} workers: packets not on shard()'s worker"
+        );
         let both = assert_grouped(&reads);
         assert!(both > 0, "no client with both DNS and TCP in the captures");
         for (i, r) in reads.iter().enumerate() {
-            assert!(!r.frames.is_empty(), "{workers} workers: socket {i} got nothing");
+            assert!(
+                !r.frames.is_empty(),
+                "{workers} workers: socket {i} got nothing"
+            );
             assert_eq!(r.stats.received, r.frames.len() as u64, "socket {i}");
             assert_eq!(r.stats.kernel_drops, 0, "socket {i}");
         }
@@ -291,7 +300,11 @@ fn the_bpf_filter_keeps_what_libpcap_keeps() {
         .flat_map(|r| r.frames.iter().map(|(f, _)| f.clone()))
         .collect();
     got.sort();
-    let cut = sorted(want.iter().map(|f| f[..f.len().min(100)].to_vec()).collect());
+    let cut = sorted(
+        want.iter()
+            .map(|f| f[..f.len().min(100)].to_vec())
+            .collect(),
+    );
     assert!(got == cut, "snap length 100 not applied");
 }
 
@@ -440,7 +453,11 @@ fn many_clients_each_keep_their_dns_and_connections_on_one_socket() {
     let both = assert_grouped(&reads);
     assert!(both >= 48, "only {both} clients with DNS and TCP");
     for (i, r) in reads.iter().enumerate() {
-        assert!(r.frames.len() > 255, "socket {i}: {} packets", r.frames.len());
+        assert!(
+            r.frames.len() > 255,
+            "socket {i}: {} packets",
+            r.frames.len()
+        );
         for (f, _) in &r.frames {
             let p = RawPacket {
                 ts: virga::time::Timestamp(0),

@@ -235,10 +235,7 @@ impl Ring {
         // write to it until `release`, which takes `&self` only after every
         // borrow from here has ended (callers hold `&mut AfPacketSource`).
         unsafe {
-            std::slice::from_raw_parts(
-                self.base.as_ptr().add(i * self.block_size),
-                self.block_size,
-            )
+            std::slice::from_raw_parts(self.base.as_ptr().add(i * self.block_size), self.block_size)
         }
     }
 
@@ -261,10 +258,7 @@ impl Drop for Ring {
         // SAFETY: unmaps exactly the mapping made in `Ring::map`; no borrow
         // of it can outlive `self`.
         unsafe {
-            libc::munmap(
-                self.base.as_ptr().cast(),
-                self.block_size * self.blocks,
-            );
+            libc::munmap(self.base.as_ptr().cast(), self.block_size * self.blocks);
         }
     }
 }
@@ -389,15 +383,8 @@ fn set_opt<T>(fd: &OwnedFd, level: libc::c_int, name: libc::c_int, value: &T) ->
         .map_err(|_| io::Error::other("option too large"))?;
     // SAFETY: `value` is a live, initialised T of exactly `len` bytes for
     // the whole call, and setsockopt only reads it.
-    let rc = unsafe {
-        libc::setsockopt(
-            fd.as_raw_fd(),
-            level,
-            name,
-            (value as *const T).cast(),
-            len,
-        )
-    };
+    let rc =
+        unsafe { libc::setsockopt(fd.as_raw_fd(), level, name, (value as *const T).cast(), len) };
     if rc == 0 {
         Ok(())
     } else {
@@ -501,8 +488,13 @@ fn open_socket(
     // SAFETY: `raw` is a new descriptor that nothing else owns.
     let fd = unsafe { OwnedFd::from_raw_fd(raw) };
     let err = |what: &str, e: io::Error| os_error(interface, what, &e);
-    attach(&fd, libc::SOL_SOCKET, libc::SO_ATTACH_FILTER, &cbpf::drop_all())
-        .map_err(|e| err("SO_ATTACH_FILTER", e))?;
+    attach(
+        &fd,
+        libc::SOL_SOCKET,
+        libc::SO_ATTACH_FILTER,
+        &cbpf::drop_all(),
+    )
+    .map_err(|e| err("SO_ATTACH_FILTER", e))?;
     set_opt(&fd, libc::SOL_PACKET, libc::PACKET_VERSION, &TPACKET_V3)
         .map_err(|e| err("PACKET_VERSION (TPACKET_V3)", e))?;
     let reserve = VLAN_TAG_LEN as libc::c_uint;
@@ -614,13 +606,14 @@ pub fn open_group(
             cbpf::MAX_WORKERS
         ),
     })?;
-    let filter = cbpf::socket_filter(&settings.bpf_filter, settings.snaplen_bytes).map_err(
-        |reason| CaptureError::Filter {
-            interface: interface.to_string(),
-            filter: settings.bpf_filter.clone(),
-            reason,
-        },
-    )?;
+    let filter =
+        cbpf::socket_filter(&settings.bpf_filter, settings.snaplen_bytes).map_err(|reason| {
+            CaptureError::Filter {
+                interface: interface.to_string(),
+                filter: settings.bpf_filter.clone(),
+                reason,
+            }
+        })?;
     let geometry = RingGeometry::new(
         settings.buffer_size_bytes,
         workers,
@@ -784,8 +777,8 @@ impl AfPacketSource {
         let _ = poll(&mut fds, Some(&timeout));
         let rev = fds[0].revents();
         if rev.intersects(PollFlags::ERR | PollFlags::HUP) {
-            let code: libc::c_int = get_opt(&self.fd, libc::SOL_SOCKET, libc::SO_ERROR, 0)
-                .unwrap_or(libc::EIO);
+            let code: libc::c_int =
+                get_opt(&self.fd, libc::SOL_SOCKET, libc::SO_ERROR, 0).unwrap_or(libc::EIO);
             if code != 0 {
                 let e = io::Error::from_raw_os_error(code);
                 return Err(CaptureError::Read {
@@ -802,32 +795,36 @@ impl AfPacketSource {
     /// `None` when the block is done (or broken, then counted).
     fn next_frame(&mut self) -> Option<Frame> {
         let c = self.cursor?;
-        if c.left == 0 {
-            return None;
-        }
-        match parse_frame(self.ring.block(self.block), c.next) {
-            Some(f) => {
-                let left = c.left - 1;
-                let next = c.next + f.next_offset;
-                if left > 0 && (f.next_offset < HDR_SIZE || next >= self.ring.block_size) {
-                    // The rest of the block cannot be found: count it, keep this frame.
-                    self.malformed += u64::from(left);
-                    self.cursor = Some(Cursor { next, left: 0 });
-                } else {
-                    self.cursor = Some(Cursor { next, left });
-                }
-                Some(f)
-            }
-            None => {
-                self.malformed += u64::from(c.left);
-                self.cursor = Some(Cursor {
-                    next: c.next,
-                    left: 0,
-                });
-                None
-            }
-        }
+        let (frame, next, lost) = step(self.ring.block(self.block), c);
+        self.cursor = Some(next);
+        self.malformed += u64::from(lost);
+        frame
     }
+}
+
+/// One step of the walk through a held block: the frame at `c` (if any is
+/// left and it fits), the cursor after it, and how many frames of the block
+/// were given up because their headers do not fit (the frame itself, or the
+/// ones after it when `tp_next_offset` does not lead forward inside the
+/// block). Frames of a block are laid out in increasing order, so the walk
+/// also always ends.
+fn step(block: &[u8], c: Cursor) -> (Option<Frame>, Cursor, u32) {
+    let done = Cursor {
+        next: c.next,
+        left: 0,
+    };
+    if c.left == 0 {
+        return (None, done, 0);
+    }
+    let Some(f) = parse_frame(block, c.next) else {
+        return (None, done, c.left);
+    };
+    let left = c.left - 1;
+    let next = c.next.saturating_add(f.next_offset);
+    if left > 0 && (f.next_offset < HDR_SIZE || next >= block.len()) {
+        return (Some(f), done, left);
+    }
+    (Some(f), Cursor { next, left }, 0)
 }
 
 impl PacketSource for AfPacketSource {
@@ -922,5 +919,226 @@ impl AsFd for AfPacketSource {
     /// The socket (to wait on it alongside other descriptors).
     fn as_fd(&self) -> std::os::fd::BorrowedFd<'_> {
         self.fd.as_fd()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::mem::{offset_of, size_of};
+
+    #[test]
+    fn ring_layout_matches_the_kernel_headers() {
+        assert_eq!(size_of::<libc::tpacket3_hdr>(), HDR_SIZE);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_next_offset), HDR_NEXT);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_sec), HDR_SEC);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_nsec), HDR_NSEC);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_snaplen), HDR_SNAPLEN);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_len), HDR_LEN);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_status), HDR_STATUS);
+        assert_eq!(offset_of!(libc::tpacket3_hdr, tp_mac), HDR_MAC);
+        let hv1 = offset_of!(libc::tpacket3_hdr, hv1);
+        assert_eq!(
+            hv1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tci),
+            HDR_VLAN_TCI
+        );
+        assert_eq!(
+            hv1 + offset_of!(libc::tpacket_hdr_variant1, tp_vlan_tpid),
+            HDR_VLAN_TPID
+        );
+        assert_eq!(size_of::<libc::tpacket_block_desc>(), BLOCK_DESC_LEN);
+        assert_eq!(offset_of!(libc::tpacket_block_desc, hdr), 8);
+        assert_eq!(
+            offset_of!(libc::tpacket_hdr_v1, block_status),
+            BLOCK_STATUS - 8
+        );
+        assert_eq!(
+            offset_of!(libc::tpacket_hdr_v1, num_pkts),
+            BLOCK_NUM_PKTS - 8
+        );
+        assert_eq!(
+            offset_of!(libc::tpacket_hdr_v1, offset_to_first_pkt),
+            BLOCK_FIRST_PKT - 8
+        );
+        assert_eq!(libc::TPACKET3_HDRLEN, FRAME_HEADERS);
+    }
+
+    #[test]
+    fn ring_geometry() {
+        let g = RingGeometry::new(32 << 20, 1, 65_535, 4096, true);
+        assert_eq!((g.block_size, g.block_nr), (1 << 20, 32));
+        assert_eq!(g.retire_ms, 1);
+        let g = RingGeometry::new(32 << 20, 2, 65_535, 4096, false);
+        assert_eq!((g.block_size, g.block_nr, g.retire_ms), (1 << 20, 16, 50));
+        let g = RingGeometry::new(65_536, 1, 64, 4096, true);
+        assert_eq!((g.block_size, g.block_nr), (8192, 8));
+        // A share smaller than two blocks of one frame still gets two.
+        let g = RingGeometry::new(65_536, 4, 65_535, 4096, true);
+        assert_eq!((g.block_size, g.block_nr), (128 << 10, 2));
+        for buffer in [65_536u32, 1 << 20, 32 << 20, i32::MAX as u32] {
+            for workers in [1usize, 2, 3, 7, 64, 1024] {
+                for snap in [64u32, 1514, 65_535, 262_144] {
+                    for page in [4096u32, 16_384, 65_536] {
+                        let g = RingGeometry::new(buffer, workers, snap, page, true);
+                        assert!(g.block_size.is_power_of_two());
+                        assert_eq!(g.block_size % page, 0);
+                        assert!(g.block_size as usize >= snap as usize + 200);
+                        assert!(g.block_nr >= 2);
+                        assert_eq!(
+                            g.frame_nr as u64,
+                            g.block_nr as u64 * (g.block_size / g.frame_size) as u64
+                        );
+                        let share = (buffer as usize / workers).max(2 * g.block_size as usize);
+                        assert!(g.bytes() <= share, "{g:?}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// A block as the kernel lays it out, with frames of the given bytes
+    /// (the second one with a VLAN tag in its metadata).
+    fn block_with(frames: &[&[u8]], size: usize) -> Vec<u8> {
+        let mut b = vec![0u8; size];
+        let first = BLOCK_DESC_LEN;
+        b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4].copy_from_slice(&(frames.len() as u32).to_ne_bytes());
+        b[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&(first as u32).to_ne_bytes());
+        let mut at = first;
+        for (i, f) in frames.iter().enumerate() {
+            let mac = 86usize;
+            let len = (mac + f.len()).next_multiple_of(16);
+            let put = |b: &mut Vec<u8>, off: usize, v: u32| {
+                b[at + off..at + off + 4].copy_from_slice(&v.to_ne_bytes())
+            };
+            put(
+                &mut b,
+                HDR_NEXT,
+                if i + 1 < frames.len() { len as u32 } else { 0 },
+            );
+            put(&mut b, HDR_SEC, 1_700_000_000 + i as u32);
+            put(&mut b, HDR_NSEC, 123_456_789);
+            put(&mut b, HDR_SNAPLEN, f.len() as u32);
+            put(&mut b, HDR_LEN, f.len() as u32 + 10);
+            if i == 1 {
+                put(&mut b, HDR_STATUS, libc::TP_STATUS_VLAN_VALID);
+                put(&mut b, HDR_VLAN_TCI, 42);
+            }
+            b[at + HDR_MAC..at + HDR_MAC + 2].copy_from_slice(&(mac as u16).to_ne_bytes());
+            b[at + mac..at + mac + f.len()].copy_from_slice(f);
+            at += len;
+        }
+        b
+    }
+
+    fn walk(block: &[u8]) -> (Vec<Frame>, u32) {
+        let mut c = Cursor {
+            next: u32_at(block, BLOCK_FIRST_PKT).unwrap_or(0) as usize,
+            left: u32_at(block, BLOCK_NUM_PKTS).unwrap_or(0),
+        };
+        let (mut out, mut lost) = (Vec::new(), 0);
+        // Each step consumes a frame or ends the walk.
+        for _ in 0..=c.left {
+            let (f, next, l) = step(block, c);
+            lost += l;
+            c = next;
+            match f {
+                Some(f) => {
+                    assert!(f.mac + f.caplen <= block.len());
+                    out.push(f);
+                }
+                None => break,
+            }
+        }
+        assert_eq!(c.left, 0);
+        (out, lost)
+    }
+
+    #[test]
+    fn a_block_is_walked_frame_by_frame() {
+        let frames: [&[u8]; 3] = [&[1; 60], &[2; 1514], &[3; 64]];
+        let b = block_with(&frames, 8192);
+        let (got, lost) = walk(&b);
+        assert_eq!(lost, 0);
+        assert_eq!(got.len(), 3);
+        for (f, want) in got.iter().zip(frames) {
+            assert_eq!(&b[f.mac..f.mac + f.caplen], want);
+            assert_eq!(f.wire_len as usize, want.len() + 10);
+        }
+        assert_eq!(got[0].ts.0, 1_700_000_000 * 1_000_000_000 + 123_456_789);
+        assert_eq!(got[0].vlan, None);
+        assert_eq!(got[1].vlan, Some((0x8100, 42)));
+    }
+
+    #[test]
+    fn hostile_blocks_never_read_out_of_bounds() {
+        // A frame longer than the block, a next offset pointing back, a
+        // first offset past the end: each ends the walk, counted.
+        let mut b = block_with(&[&[1; 60], &[2; 60]], 4096);
+        b[BLOCK_DESC_LEN + HDR_SNAPLEN..BLOCK_DESC_LEN + HDR_SNAPLEN + 4]
+            .copy_from_slice(&5000u32.to_ne_bytes());
+        let (got, lost) = walk(&b);
+        assert_eq!((got.len(), lost), (0, 2));
+        let mut b = block_with(&[&[1; 60], &[2; 60], &[3; 60]], 4096);
+        b[BLOCK_DESC_LEN..BLOCK_DESC_LEN + 4].copy_from_slice(&0u32.to_ne_bytes());
+        let (got, lost) = walk(&b);
+        assert_eq!((got.len(), lost), (1, 2));
+        let mut b = block_with(&[&[1; 60]], 4096);
+        b[BLOCK_FIRST_PKT..BLOCK_FIRST_PKT + 4].copy_from_slice(&u32::MAX.to_ne_bytes());
+        assert_eq!(walk(&b).0.len(), 0);
+        // Random bytes everywhere, and random headers in a sound block.
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3000 {
+            let mut b = if round % 2 == 0 {
+                (0..4096).map(|_| rnd() as u8).collect::<Vec<u8>>()
+            } else {
+                block_with(&[&[1; 60], &[2; 700], &[3; 64]], 4096)
+            };
+            for _ in 0..8 {
+                let at = (rnd() % 4096) as usize;
+                b[at] = rnd() as u8;
+            }
+            b[BLOCK_NUM_PKTS..BLOCK_NUM_PKTS + 4]
+                .copy_from_slice(&((rnd() % 64) as u32).to_ne_bytes());
+            walk(&b);
+        }
+    }
+
+    fn settings(interface: Option<&str>) -> virga_config::Capture {
+        virga_config::Capture {
+            interface: interface.map(str::to_string),
+            ..virga_config::Capture::default()
+        }
+    }
+
+    #[test]
+    fn bad_settings_are_named_errors() {
+        let err = open_group(&settings(None), 2).unwrap_err();
+        assert!(err.to_string().contains("no interface given"), "{err}");
+        let err = open_group(&settings(Some("lo")), 0).unwrap_err();
+        assert!(
+            err.to_string().starts_with("lo: cannot capture: 0 workers"),
+            "{err}"
+        );
+        let err = open_group(&settings(Some("lo")), 1025).unwrap_err();
+        assert!(matches!(err, CaptureError::Interface { .. }), "{err}");
+        let mut s = settings(Some("lo"));
+        s.bpf_filter = "tcp and and".into();
+        let err = open_group(&s, 2).unwrap_err();
+        assert!(matches!(err, CaptureError::Filter { .. }), "{err}");
+        let err = open_group(&settings(Some("vg-nonexistent0")), 2).unwrap_err();
+        assert!(
+            matches!(
+                err,
+                CaptureError::NoSuchInterface { .. } | CaptureError::PermissionDenied { .. }
+            ),
+            "{err:?}"
+        );
+        assert!(err.to_string().starts_with("vg-nonexistent0: "), "{err}");
     }
 }

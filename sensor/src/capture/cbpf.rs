@@ -830,10 +830,7 @@ mod tests {
                     let mut tagged = p.data[..12].to_vec();
                     tagged.extend_from_slice(&[0x81, 0x00, 0x00, 0x07]);
                     tagged.extend_from_slice(&p.data[12..]);
-                    let t = RawPacket {
-                        data: &tagged,
-                        ..p
-                    };
+                    let t = RawPacket { data: &tagged, ..p };
                     assert_eq!(
                         run(&progs[1].1, &tagged) as usize,
                         crate::shard::shard(&t, 3),
@@ -866,7 +863,15 @@ mod tests {
     #[test]
     fn socket_filter_applies_the_snap_length() {
         let all = socket_filter("", 96).unwrap();
-        assert_eq!(all, vec![Insn { code: RET_K, jt: 0, jf: 0, k: 96 }]);
+        assert_eq!(
+            all,
+            vec![Insn {
+                code: RET_K,
+                jt: 0,
+                jf: 0,
+                k: 96
+            }]
+        );
         let tcp = socket_filter("tcp", 200).unwrap();
         assert!(tcp.iter().any(|i| i.code == RET_K && i.k == 200));
         assert!(tcp

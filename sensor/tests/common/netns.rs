@@ -136,7 +136,15 @@ impl Netns {
     /// Sends `pcap` from side A with the extra tcpreplay `args` (speed,
     /// loops); returns when tcpreplay has sent everything.
     pub fn replay_from_a(&self, pcap: &str, args: &[&str]) {
-        let mut all = vec!["netns", "exec", &self.ns_a, "tcpreplay", "-q", "-i", &self.veth_a];
+        let mut all = vec![
+            "netns",
+            "exec",
+            &self.ns_a,
+            "tcpreplay",
+            "-q",
+            "-i",
+            &self.veth_a,
+        ];
         all.extend_from_slice(args);
         all.push(pcap);
         must("ip", &all);
