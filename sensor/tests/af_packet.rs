@@ -27,6 +27,16 @@ use virga::capture::af_packet::{open_group, AfPacketSource};
 use virga::capture::pcap_file::PcapFile;
 use virga::capture::{CaptureStats, Next, PacketSource, RawPacket};
 
+/// One test at a time: each floods a link, and they share the CPUs'
+/// receive queues.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 fn data(name: &str) -> String {
     format!("{}/tests/data/pcaps/{name}", env!("CARGO_MANIFEST_DIR"))
 }
@@ -198,6 +208,7 @@ fn a_group_receives_every_packet_once_each_on_its_clients_socket() {
     if !prerequisites_met("af_packet group capture") {
         return;
     }
+    let _one = serial();
     let files = inputs();
     let want = sorted(frames(&files));
     let net = Netns::create("f");
@@ -268,6 +279,7 @@ fn the_bpf_filter_keeps_what_libpcap_keeps() {
     if !prerequisites_met("af_packet filter") {
         return;
     }
+    let _one = serial();
     let filter = "udp port 53 or tcp port 443";
     let file = data("sample.pcap");
     let prog = pcap::Capture::dead(pcap::Linktype::ETHERNET)
@@ -332,6 +344,7 @@ fn vlan_tags_taken_out_by_the_kernel_are_put_back() {
     if !prerequisites_met("af_packet vlan") {
         return;
     }
+    let _one = serial();
     let tagged: Vec<Vec<u8>> = frames(&[data("sample.pcap")])
         .into_iter()
         .enumerate()
@@ -368,6 +381,7 @@ fn a_ring_that_is_not_read_drops_and_counts_the_drops() {
     if !prerequisites_met("af_packet drops") {
         return;
     }
+    let _one = serial();
     let net = Netns::create("d");
     let mut s = settings(&net.veth_b, "");
     s.buffer_size_bytes = 65_536;
@@ -434,6 +448,7 @@ fn many_clients_each_keep_their_dns_and_connections_on_one_socket() {
     if !prerequisites_met("af_packet many clients") {
         return;
     }
+    let _one = serial();
     let all = many_clients();
     let path = std::env::temp_dir().join(format!("virga-afp-clients-{}.pcap", std::process::id()));
     write_pcap(&path, &all);

@@ -95,6 +95,15 @@ const VLAN_TAG_LEN: usize = 4;
 
 /// Largest block size chosen when the buffer allows (1 MiB).
 const MAX_BLOCK: u32 = 1 << 20;
+/// Blocks a ring keeps when the buffer allows. On a slow link every block
+/// is handed over after the block timeout however little it holds, so the
+/// number of blocks, not their size, is how long a reader may stall without
+/// loss there (64 blocks of 10 ms: 640 ms).
+const MIN_BLOCKS: u32 = 64;
+/// The block timeout in immediate mode, in milliseconds: the most a packet
+/// waits in a block that is not full. (libpcap avoids the wait by using
+/// TPACKET_V2 in immediate mode; a V3 ring always has one.)
+pub const IMMEDIATE_RETIRE_MS: u32 = 10;
 /// Frame size given to the kernel: with TPACKET_V3 it only has to divide the
 /// block and hold the frame headers; frames are packed by their real size.
 const FRAME_SIZE: u32 = 2048;
@@ -112,7 +121,8 @@ pub struct RingGeometry {
     /// `tp_frame_nr`: `block_nr * block_size / frame_size`.
     pub frame_nr: u32,
     /// How long the kernel keeps a block that is not full before handing it
-    /// over, in milliseconds: 1 in immediate mode (as libpcap), else 50.
+    /// over, in milliseconds: [`IMMEDIATE_RETIRE_MS`] in immediate mode,
+    /// else the read timeout (as libpcap uses its timeout).
     pub retire_ms: u32,
 }
 
@@ -120,8 +130,8 @@ impl RingGeometry {
     /// The geometry for `buffer_bytes` divided over `workers` rings, frames
     /// of up to `snaplen` bytes and pages of `page` bytes: blocks grow from
     /// the smallest that holds one frame up to 1 MiB as long as the ring
-    /// keeps at least 8 of them; a share smaller than two blocks still gets
-    /// two.
+    /// keeps at least [`MIN_BLOCKS`] of them; a share smaller than two blocks
+    /// still gets two.
     pub fn new(
         buffer_bytes: u32,
         workers: usize,
@@ -139,7 +149,7 @@ impl RingGeometry {
             .max(FRAME_SIZE)
             .checked_next_power_of_two()
             .unwrap_or(1 << 31);
-        while block < MAX_BLOCK && share / block.saturating_mul(2) >= 8 {
+        while block < MAX_BLOCK && share / block.saturating_mul(2) >= MIN_BLOCKS {
             block *= 2;
         }
         let block_nr = (share / block).max(2);
@@ -148,7 +158,11 @@ impl RingGeometry {
             block_nr,
             frame_size: FRAME_SIZE,
             frame_nr: block_nr.saturating_mul(block / FRAME_SIZE),
-            retire_ms: if immediate { 1 } else { 50 },
+            retire_ms: if immediate {
+                IMMEDIATE_RETIRE_MS
+            } else {
+                READ_TIMEOUT_MS.unsigned_abs()
+            },
         }
     }
 
@@ -966,12 +980,17 @@ mod tests {
     #[test]
     fn ring_geometry() {
         let g = RingGeometry::new(32 << 20, 1, 65_535, 4096, true);
-        assert_eq!((g.block_size, g.block_nr), (1 << 20, 32));
-        assert_eq!(g.retire_ms, 1);
+        assert_eq!((g.block_size, g.block_nr), (512 << 10, 64));
+        assert_eq!(g.retire_ms, 10);
         let g = RingGeometry::new(32 << 20, 2, 65_535, 4096, false);
-        assert_eq!((g.block_size, g.block_nr, g.retire_ms), (1 << 20, 16, 50));
+        assert_eq!(
+            (g.block_size, g.block_nr, g.retire_ms),
+            (256 << 10, 64, 100)
+        );
+        let g = RingGeometry::new(1 << 30, 2, 1514, 4096, true);
+        assert_eq!((g.block_size, g.block_nr), (1 << 20, 512));
         let g = RingGeometry::new(65_536, 1, 64, 4096, true);
-        assert_eq!((g.block_size, g.block_nr), (8192, 8));
+        assert_eq!((g.block_size, g.block_nr), (4096, 16));
         // A share smaller than two blocks of one frame still gets two.
         let g = RingGeometry::new(65_536, 4, 65_535, 4096, true);
         assert_eq!((g.block_size, g.block_nr), (128 << 10, 2));
