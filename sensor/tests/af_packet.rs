@@ -405,14 +405,9 @@ fn a_ring_that_is_not_read_drops_and_counts_the_drops() {
     assert!(first.kernel_drops > 0, "{first:?}");
     assert!(src.ring_full_events() > 0);
     let mut read = 0u64;
-    loop {
-        match src.next_packet().unwrap() {
-            Next::Packet(p) => {
-                assert!(p.data.len() <= 64);
-                read += 1;
-            }
-            _ => break,
-        }
+    while let Next::Packet(p) = src.next_packet().unwrap() {
+        assert!(p.data.len() <= 64);
+        read += 1;
     }
     // Counters are cumulative: a second read keeps the first's numbers.
     let second = src.stats();
