@@ -414,13 +414,26 @@ fn run_cmd(
             "no interface: give -i IFACE or set capture.interface".into(),
         ));
     }
+    let shown = config_path
+        .as_ref()
+        .map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+    // `run` reads live traffic on one capture thread; the per-worker
+    // AF_PACKET sources (virga::capture::af_packet) need a pipeline that
+    // runs each worker on its own ring. Refused rather than captured
+    // another way than configured.
+    if config.capture.method == virga_config::CaptureMethod::AfPacket {
+        return Err((
+            USAGE,
+            format!(
+                "{shown}: capture.method: \"af_packet\" is not supported by `virga run` \
+                 in this version; use \"pcap\""
+            ),
+        ));
+    }
     // Privileged steps first: the capture, then the metrics port (which may
     // be below 1024); then privileges go, before any thread is started or
     // any packet read (virga::privilege).
     let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
-    let shown = config_path
-        .as_ref()
-        .map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
     let listener = match config.metrics.listen {
         Some(addr) => Some(virga::telemetry::metrics::bind(addr).map_err(|e| {
             (

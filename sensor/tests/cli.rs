@@ -136,6 +136,22 @@ fn run_on_a_missing_interface_names_it_and_exits_2() {
 }
 
 #[test]
+fn run_refuses_the_af_packet_method() {
+    let cfg = temp("method.toml");
+    std::fs::write(&cfg, "[capture]\nmethod = \"af_packet\"\n").unwrap();
+    let out = virga(&["run", "-i", "lo", "-c", cfg.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    let want = if cfg!(target_os = "linux") {
+        "capture.method: \"af_packet\" is not supported by `virga run`"
+    } else {
+        "capture.method: \"af_packet\" needs Linux"
+    };
+    assert!(err.contains(want), "{err}");
+    std::fs::remove_file(cfg).unwrap();
+}
+
+#[test]
 fn run_with_a_bad_bpf_filter_or_output_exits_2() {
     let cfg = temp("bpf.toml");
     std::fs::write(&cfg, "[capture]\nbpf_filter = \"tcp and and\"\n").unwrap();
