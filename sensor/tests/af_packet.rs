@@ -484,3 +484,30 @@ fn many_clients_each_keep_their_dns_and_connections_on_one_socket() {
         reads.iter().map(|r| r.frames.len()).collect::<Vec<_>>()
     );
 }
+
+#[test]
+fn an_interface_that_goes_away_ends_the_read_with_an_error() {
+    if !prerequisites_met("af_packet interface gone") {
+        return;
+    }
+    let _one = serial();
+    let net = Netns::create("x");
+    let s = settings(&net.veth_b, "");
+    let mut sources = net.in_b(move || open_group(&s, 2).unwrap());
+    netns::must("ip", &["-n", &net.ns_b, "link", "del", &net.veth_b]);
+    for src in &mut sources {
+        let start = std::time::Instant::now();
+        let err = loop {
+            match src.next_packet() {
+                Err(e) => break e,
+                Ok(Next::Idle) => assert!(start.elapsed() < Duration::from_secs(2), "no error"),
+                Ok(other) => panic!("{other:?}"),
+            }
+        };
+        let shown = err.to_string();
+        assert!(
+            shown.starts_with(&format!("{}: read error", net.veth_b)),
+            "{shown}"
+        );
+    }
+}

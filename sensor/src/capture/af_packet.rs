@@ -942,6 +942,12 @@ mod tests {
     use std::mem::{offset_of, size_of};
 
     #[test]
+    fn a_source_can_move_to_its_worker_thread() {
+        fn send<T: Send>() {}
+        send::<AfPacketSource>();
+    }
+
+    #[test]
     fn ring_layout_matches_the_kernel_headers() {
         assert_eq!(size_of::<libc::tpacket3_hdr>(), HDR_SIZE);
         assert_eq!(offset_of!(libc::tpacket3_hdr, tp_next_offset), HDR_NEXT);
