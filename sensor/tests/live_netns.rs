@@ -10,9 +10,14 @@
 //! unprivileged user, on a capture of ../shared/corpus.
 //!
 //! Needs root, `ip` (iproute2) and `tcpreplay`; without them each test prints
-//! a note and returns. Traffic stays on the veth pair inside the two
-//! namespaces; they are deleted at the end, also when a test fails.
+//! a note and returns, except under CI, where it fails. Traffic stays on the
+//! veth pair inside the two namespaces; they are deleted at the end, also
+//! when a test fails.
 
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, prerequisites_met, runs, Netns};
 use virga_test_support::eve_schema;
 
 use serde_json::Value;
@@ -36,117 +41,6 @@ fn temp(name: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::env::temp_dir().join(format!("virga-netns-{}-{n}-{name}", std::process::id()))
-}
-
-/// True if `cmd args` runs and exits 0.
-fn runs(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Why the live tests cannot run here, if they cannot.
-fn missing_prerequisite() -> Option<&'static str> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not running as root");
-    }
-    if !runs("ip", &["-V"]) {
-        return Some("`ip` (iproute2) not found");
-    }
-    if !runs("tcpreplay", &["-V"]) {
-        return Some("`tcpreplay` not found");
-    }
-    None
-}
-
-/// Runs a command that must succeed.
-fn must(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop.
-struct Netns {
-    ns_a: String,
-    ns_b: String,
-    veth_a: String,
-    veth_b: String,
-}
-
-impl Netns {
-    fn create(tag: &str) -> Netns {
-        let id = format!("{}{tag}", std::process::id() % 100_000);
-        // Interface names are at most 15 bytes: "vg" + 5 digits + tag + a/b.
-        let n = Netns {
-            ns_a: format!("vg-{id}-a"),
-            ns_b: format!("vg-{id}-b"),
-            veth_a: format!("vg{id}a"),
-            veth_b: format!("vg{id}b"),
-        };
-        // Leftovers of an earlier, killed run of the same pid.
-        n.delete();
-        must("ip", &["netns", "add", &n.ns_a]);
-        must("ip", &["netns", "add", &n.ns_b]);
-        for ns in [&n.ns_a, &n.ns_b] {
-            // No IPv6 autoconfiguration chatter on the link (best effort).
-            let _ = runs(
-                "ip",
-                &["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"],
-            );
-        }
-        must(
-            "ip",
-            &[
-                "-n", &n.ns_a, "link", "add", &n.veth_a, "type", "veth", "peer", "name", &n.veth_b,
-                "netns", &n.ns_b,
-            ],
-        );
-        must("ip", &["-n", &n.ns_a, "link", "set", &n.veth_a, "up"]);
-        must("ip", &["-n", &n.ns_b, "link", "set", &n.veth_b, "up"]);
-        // Loopback (down in a new namespace) carries the metrics scrapes.
-        must("ip", &["-n", &n.ns_b, "link", "set", "lo", "up"]);
-        n
-    }
-
-    fn delete(&self) {
-        // Deleting a namespace deletes the veth end in it, and so the pair.
-        let _ = runs("ip", &["netns", "del", &self.ns_a]);
-        let _ = runs("ip", &["netns", "del", &self.ns_b]);
-    }
-
-    /// Sends `pcap` from side A at `pps` packets per second.
-    fn replay_from_a(&self, pcap: &str, pps: u32) {
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.ns_a,
-                "tcpreplay",
-                "-q",
-                "-i",
-                &self.veth_a,
-                "--pps",
-                &pps.to_string(),
-                pcap,
-            ],
-        );
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.delete();
-    }
 }
 
 /// `virga run` in namespace B, with its stderr lines forwarded to a channel.
@@ -316,8 +210,7 @@ fn replay_events(pcap: &str) -> Vec<Value> {
 
 #[test]
 fn live_capture_matches_replay_and_sigterm_flushes_everything() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
     let net = Netns::create("m");
@@ -377,7 +270,7 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
             "--allow-root",
         ],
     );
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     // Wait until the socket has every tls/quic/dns event: all packets are
     // processed (the worker hands its lines over when the link goes idle).
     let mut from_socket: Vec<Value> = Vec::new();
@@ -447,8 +340,7 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
 /// before stay in the old; a quiet link still stops promptly on SIGTERM.
 #[test]
 fn sighup_reopens_the_eve_file() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
     let second_pcap = format!(
@@ -467,7 +359,7 @@ fn sighup_reopens_the_eve_file() {
         &net,
         &["-o", eve.to_str().unwrap(), "--log-all", "--allow-root"],
     );
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     // Wait until every event of the first capture is in the file (the
     // worker hands lines over when idle, the writer flushes every second).
     let end = Instant::now() + Duration::from_secs(15);
@@ -481,7 +373,7 @@ fn sighup_reopens_the_eve_file() {
     std::fs::rename(&eve, &rotated).unwrap();
     sensor.signal("HUP");
     sensor.wait_for("EVE output reopened", Duration::from_secs(10));
-    net.replay_from_a(&second_pcap, 2000);
+    net.replay_from_a(&second_pcap, &["--pps", "2000"]);
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     let (code, log) = sensor.terminate();
@@ -591,8 +483,7 @@ fn metric(text: &str, name_and_labels: &str) -> u64 {
 /// exits 0 with everything flushed.
 #[test]
 fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live deployment test skipped: {why}");
+    if !prerequisites_met("live deployment test") {
         return;
     }
     let Some((uid, gid)) = account("nobody", "nogroup") else {
@@ -686,7 +577,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         "the EVE file is created by the unprivileged user"
     );
 
-    net.replay_from_a(&first, 2000);
+    net.replay_from_a(&first, &["--pps", "2000"]);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         let ev = events(&eve);
@@ -732,7 +623,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
     std::fs::rename(&eve, &rotated).unwrap();
     sensor.signal("HUP");
     sensor.wait_for("EVE output reopened", Duration::from_secs(10));
-    net.replay_from_a(&second, 2000);
+    net.replay_from_a(&second, &["--pps", "2000"]);
     // Some events of the second capture are only written when their flows
     // end: the SIGTERM drain must write them.
     std::thread::sleep(Duration::from_millis(500));
@@ -785,8 +676,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
 
 #[test]
 fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
     let want = normalised(&replay_events(&sample()));
@@ -811,7 +701,7 @@ fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
                 eve.to_str().unwrap(),
             ],
         );
-        net.replay_from_a(&sample(), 2000);
+        net.replay_from_a(&sample(), &["--pps", "2000"]);
         // Well past two flush intervals after the last packet.
         std::thread::sleep(Duration::from_millis(1500));
         let (code, log) = s.stop_with(sig);
@@ -844,8 +734,7 @@ fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
 /// while packets are read, and the capture still works.
 #[test]
 fn started_with_ambient_capabilities_gives_them_up_after_opening_the_interface() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: ambient capabilities test skipped: {why}");
+    if !prerequisites_met("ambient capabilities test") {
         return;
     }
     if !runs("setpriv", &["--version"]) {
@@ -895,7 +784,7 @@ fn started_with_ambient_capabilities_gives_them_up_after_opening_the_interface()
         format!("{uid}\t{uid}\t{uid}\t{uid}")
     );
     assert_eq!(capabilities_held(pid), Vec::<String>::new());
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     std::thread::sleep(Duration::from_millis(500));
     // Still none after the packets (no thread regained any).
     assert_eq!(capabilities_held(pid), Vec::<String>::new());
