@@ -593,6 +593,8 @@ fn open_socket(
 /// one fanout group that sends each packet to the worker of its client
 /// address (see the module documentation). Source `i` is worker `i`.
 ///
+/// One worker gets one socket and no fanout group.
+///
 /// Until every socket has joined the group, the sockets drop everything,
 /// so no packet is seen twice while the group forms; the counters start at
 /// zero once it has.
