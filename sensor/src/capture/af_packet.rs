@@ -116,7 +116,8 @@ pub struct RingGeometry {
     pub block_size: u32,
     /// Blocks in the ring (at least 2).
     pub block_nr: u32,
-    /// `tp_frame_size` (see [`FRAME_SIZE`]).
+    /// `tp_frame_size`: 2048 bytes (with TPACKET_V3 it only has to divide
+    /// the block; frames are packed by their real size).
     pub frame_size: u32,
     /// `tp_frame_nr`: `block_nr * block_size / frame_size`.
     pub frame_nr: u32,
@@ -130,7 +131,7 @@ impl RingGeometry {
     /// The geometry for `buffer_bytes` divided over `workers` rings, frames
     /// of up to `snaplen` bytes and pages of `page` bytes: blocks grow from
     /// the smallest that holds one frame up to 1 MiB as long as the ring
-    /// keeps at least [`MIN_BLOCKS`] of them; a share smaller than two blocks
+    /// keeps at least 64 of them; a share smaller than two blocks
     /// still gets two.
     pub fn new(
         buffer_bytes: u32,
