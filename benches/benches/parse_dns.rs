@@ -6,7 +6,6 @@
 //! record and writes every name into a stack buffer, as the sensor does for
 //! an EVE `dns` event.
 #![forbid(unsafe_code)]
-
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

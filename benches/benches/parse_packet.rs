@@ -2,7 +2,6 @@
 //! reassembly of a fragmented DNS answer; the captures are read from the
 //! shared folder (never copied into the repository).
 #![forbid(unsafe_code)]
-
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 
