@@ -511,3 +511,39 @@ fn an_interface_that_goes_away_ends_the_read_with_an_error() {
         );
     }
 }
+
+/// The interface's promiscuity count (`ip -d link show`).
+fn promiscuity(net: &Netns) -> u32 {
+    let out = std::process::Command::new("ip")
+        .args(["-n", &net.ns_b, "-d", "link", "show", &net.veth_b])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let mut words = text.split_whitespace();
+    while let Some(w) = words.next() {
+        if w == "promiscuity" {
+            return words.next().and_then(|n| n.parse().ok()).expect("a count");
+        }
+    }
+    panic!("no promiscuity in {text}");
+}
+
+#[test]
+fn each_socket_puts_the_interface_in_promiscuous_mode_while_open() {
+    if !prerequisites_met("af_packet promiscuous") {
+        return;
+    }
+    let _one = serial();
+    let net = Netns::create("p");
+    assert_eq!(promiscuity(&net), 0);
+    let s = settings(&net.veth_b, "");
+    let sources = net.in_b(move || open_group(&s, 3).unwrap());
+    assert_eq!(promiscuity(&net), 3);
+    drop(sources);
+    assert_eq!(promiscuity(&net), 0);
+    let mut s = settings(&net.veth_b, "");
+    s.promiscuous = false;
+    let sources = net.in_b(move || open_group(&s, 2).unwrap());
+    assert_eq!(promiscuity(&net), 0);
+    drop(sources);
+}
