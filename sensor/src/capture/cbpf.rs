@@ -937,7 +937,7 @@ mod tests {
                     o[0] = 0x20;
                     o[1] = 0x01;
                     o[8..].copy_from_slice(&r.to_be_bytes());
-                    if r % 4 == 0 {
+                    if r.is_multiple_of(4) {
                         o[15] = 1;
                         o[8..15].fill(0);
                     }
@@ -949,13 +949,13 @@ mod tests {
             let (s, d) = (addr(rnd()), addr(rnd()));
             let proto = [6u8, 17, 17, 6, 1][round / 2 % 5];
             let sp = ports[(rnd() % ports.len() as u64) as usize];
-            let dp = if rnd() % 7 == 0 {
+            let dp = if rnd().is_multiple_of(7) {
                 sp
             } else {
                 ports[(rnd() % ports.len() as u64) as usize]
             };
             let tags = (rnd() % 3) as usize;
-            let frag = if !v6 && rnd() % 5 == 0 {
+            let frag = if !v6 && rnd().is_multiple_of(5) {
                 [0x2000u16, 0x0010, 0x2020][(rnd() % 3) as usize]
             } else {
                 0
