@@ -33,12 +33,21 @@
 //! `vlan` filter expressions compiled for Ethernet do not match tagged
 //! traffic here; use `method = "pcap"` for them.
 //!
+//! A read waits at most [`READ_TIMEOUT_MS`] (`poll(2)` on the socket), then
+//! returns [`Next::Idle`]. When the interface goes down or away the socket
+//! reports it and the read returns [`CaptureError::Read`], as libpcap live
+//! capture does.
+//!
 //! Timestamps are the kernel's nanosecond ones. Link type: Ethernet only
 //! (and the loopback device, whose frames carry an Ethernet header); other
 //! interfaces are refused at open.
 //!
-//! Requires Linux 4.5 or later (`PACKET_FANOUT_FLAG_UNIQUEID` gives the
-//! group an id no other process uses).
+//! One worker gets a socket without a fanout group. Groups need a kernel
+//! with classic BPF fanout and kernel-chosen group ids
+//! (`PACKET_FANOUT_CBPF`, `PACKET_FANOUT_FLAG_UNIQUEID`, both from the
+//! Linux 4 series): the kernel picks an id no other group in the network
+//! namespace uses, so two sensors (or two groups of one) never share a
+//! group. On an older kernel [`open_group`] fails and says which step.
 //!
 //! # Why this module uses `unsafe`
 //! The ring is memory shared with the kernel (`mmap(2)`), and the socket
