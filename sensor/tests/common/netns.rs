@@ -151,6 +151,7 @@ impl Netns {
     }
 
     /// Runs `f` on a thread inside namespace B (sockets it opens stay in B).
+    #[cfg(target_os = "linux")]
     pub fn in_b<T: Send + 'static>(&self, f: impl FnOnce() -> T + Send + 'static) -> T {
         let path = format!("/var/run/netns/{}", self.ns_b);
         std::thread::spawn(move || {
