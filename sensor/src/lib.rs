@@ -12,6 +12,9 @@
 //! capture files and [`live_run`] over an interface; [`signals`] turns
 //! SIGTERM/SIGINT/SIGHUP into flags those loops poll. [`report`] reads EVE
 //! back (through [`eve::read`]) and makes an analyst's HTML view of alerts.
+//!
+//! `unsafe` is denied everywhere but `capture::af_packet` (Linux), whose
+//! ring is memory shared with the kernel.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 
