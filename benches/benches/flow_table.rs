@@ -1,6 +1,7 @@
 //! The flow table (`virga::flow::table`): a packet of a tracked flow in a
 //! table with room (the hit path: key, hash lookup, LRU touch, counters), and a new flow in a full
 //! table (a SYN flood: eviction of the oldest flow, then an insert).
+#![forbid(unsafe_code)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

@@ -1,6 +1,7 @@
 //! The name cache (`virga::name_cache::NameCache`): learning a (client, server)
 //! → name entry from a DNS answer, a lookup that finds a live entry (a new
 //! flow named from its client's DNS), and a lookup that finds nothing.
+#![forbid(unsafe_code)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

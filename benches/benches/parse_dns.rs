@@ -5,6 +5,7 @@
 //! one skip pass over the sections); "walk" also decodes every question and
 //! record and writes every name into a stack buffer, as the sensor does for
 //! an EVE `dns` event.
+#![forbid(unsafe_code)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

@@ -2,6 +2,7 @@
 //! public captures, read from the shared folder: wget behind three VLAN tags
 //! (zeek `vlan-qinqinq.pcap` frame 4), Konqueror over IPv6 and a CryptoAPI
 //! CRL fetch (PcapPlusPlus `raw_ip.pcap` frames 4 and 55).
+#![forbid(unsafe_code)]
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 

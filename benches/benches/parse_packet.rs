@@ -1,6 +1,7 @@
 //! `packet::decode` on every frame of real public captures, and IPv4
 //! reassembly of a fragmented DNS answer; the captures are read from the
 //! shared folder (never copied into the repository).
+#![forbid(unsafe_code)]
 // criterion_group! expands to an undocumented `pub fn`.
 #![allow(missing_docs)]
 

@@ -6,7 +6,7 @@
 //! Key derivation (HKDF-Extract plus four HKDF-Expand-Label, AES and GHASH
 //! key schedules) is the expensive step and happens once per connection;
 //! header parsing and decryption happen per packet.
-
+#![forbid(unsafe_code)]
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
 

@@ -1,7 +1,7 @@
 //! TLS ClientHello parsing and JA3/JA4 on real hellos: curl (512-byte
 //! hello, one record) and Chromium 156 (2031-byte post-quantum hello, the
 //! sensor's worst common case, joined from its two TCP segments first).
-
+#![forbid(unsafe_code)]
 // `criterion_group!` generates an undocumented `pub fn`.
 #![allow(missing_docs)]
 

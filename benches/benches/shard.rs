@@ -1,6 +1,7 @@
 //! Choosing a packet's worker on the capture thread
 //! (`virga::shard`): the header peek the pipeline uses against the full
 //! decoder it falls back to, over every frame of the corpus captures.
+#![forbid(unsafe_code)]
 // criterion_group! generates an undocumented `pub fn benches`.
 #![allow(missing_docs)]
 

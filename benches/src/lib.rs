@@ -1,4 +1,5 @@
 //! Shared helpers for virga benchmarks and measurement harnesses.
+#![forbid(unsafe_code)]
 
 pub mod gen;
 pub mod measure;

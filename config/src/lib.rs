@@ -71,9 +71,9 @@ pub use client::{is_browser_image, shipped_ja4, KnownClass, KnownJa4};
 pub use error::{ConfigError, ConfigErrors};
 pub use ipnet::IpNet;
 pub use model::{
-    Attribution, BeaconDetect, BeaconScope, Capture, ClientDetect, Config, Detect, DnsDetect,
-    EveTarget, Flow, Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy, RedisMode,
-    RedisOutput, Run,
+    Attribution, BeaconDetect, BeaconScope, Capture, CaptureMethod, ClientDetect, Config, Detect,
+    DnsDetect, EveTarget, Flow, Metrics, Names, Output, Pipeline, Prevalence, QueueFullPolicy,
+    RedisMode, RedisOutput, Run,
 };
 
 use error::Problem;
@@ -225,13 +225,38 @@ listen = 'nowhere'
         let shown = err.to_string();
         let want = "\
 /etc/virga.toml:2: capture.snaplen_bytes: invalid type: string \"big\", expected a non-negative integer
-/etc/virga.toml:3: capture.typo: unknown key; expected one of: interface, snaplen_bytes, buffer_size_bytes, bpf_filter, promiscuous, immediate_mode, live_queue_full
+/etc/virga.toml:3: capture.typo: unknown key; expected one of: interface, snaplen_bytes, buffer_size_bytes, bpf_filter, promiscuous, immediate_mode, live_queue_full, method
 /etc/virga.toml:6: pipeline.batch_packets: 0 is out of range; expected 1 to 4096
 /etc/virga.toml:9: allowlist[0].client: `10.0.0.1/8` has host bits set; did you mean `10.0.0.0/8`?
 /etc/virga.toml:13: allowlist[1].client: invalid type: integer `5`, expected a string
 /etc/virga.toml:14: allowlist[1].reason: must not be empty
 /etc/virga.toml:17: metrics.listen: `nowhere` is not an address:port (`127.0.0.1:9911`, `[::1]:9911`)";
         assert_eq!(shown, want);
+    }
+
+    #[test]
+    fn capture_method_names_and_errors() {
+        let c = from_str("[capture]\nmethod = 'pcap'\n", "m.toml").unwrap();
+        assert_eq!(c.capture.method, CaptureMethod::Pcap);
+        assert_eq!(Config::default().capture.method, CaptureMethod::Pcap);
+        let af = from_str("[capture]\nmethod = \"af_packet\"\n", "m.toml");
+        if cfg!(target_os = "linux") {
+            assert_eq!(af.unwrap().capture.method, CaptureMethod::AfPacket);
+        } else {
+            let err = af.unwrap_err();
+            assert_eq!(err.len(), 1);
+            assert!(err
+                .to_string()
+                .starts_with("m.toml:2: capture.method: \"af_packet\" needs Linux"));
+        }
+        let err = from_str("[capture]\nmethod = 'afpacket'\n", "m.toml").unwrap_err();
+        assert_eq!(err.len(), 1, "{err}");
+        let shown = err.to_string();
+        assert!(shown.starts_with("m.toml:2: capture.method: "), "{shown}");
+        assert!(
+            shown.contains("afpacket") && shown.contains("af_packet"),
+            "{shown}"
+        );
     }
 
     #[test]

@@ -12,9 +12,9 @@ use crate::catalogue::{Catalogue, Tier};
 use crate::error::{ConfigError, ConfigErrors, Problem, Problems};
 use crate::path::KeyPath;
 use crate::raw::{
-    RawAttribution, RawBeacon, RawBeaconScope, RawCapture, RawClientDetect, RawConfig, RawDetect,
-    RawDnsDetect, RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline, RawPrevalence,
-    RawQueueFull, RawRedisMode, RawRedisOutput, RawRun,
+    RawAttribution, RawBeacon, RawBeaconScope, RawCapture, RawCaptureMethod, RawClientDetect,
+    RawConfig, RawDetect, RawDnsDetect, RawFlow, RawMetrics, RawNames, RawOutput, RawPipeline,
+    RawPrevalence, RawQueueFull, RawRedisMode, RawRedisOutput, RawRun,
 };
 
 /// The validated sensor configuration.
@@ -142,6 +142,18 @@ pub enum QueueFullPolicy {
     Block,
 }
 
+/// How live capture reads the interface.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum CaptureMethod {
+    /// libpcap on one capture thread that hands packets to the workers. The default.
+    #[default]
+    Pcap,
+    /// Linux AF_PACKET: one socket and TPACKET_V3 ring per worker in a fanout group that sends
+    /// each packet to the worker of its client address. Linux only: choosing it on another
+    /// system is a configuration error.
+    AfPacket,
+}
+
 /// `[capture]`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Capture {
@@ -160,6 +172,8 @@ pub struct Capture {
     pub immediate_mode: bool,
     /// Live capture policy when a worker queue is full. Default: [`QueueFullPolicy::Drop`].
     pub live_queue_full: QueueFullPolicy,
+    /// How live capture reads the interface. Default: [`CaptureMethod::Pcap`].
+    pub method: CaptureMethod,
 }
 
 impl Default for Capture {
@@ -214,6 +228,25 @@ impl Capture {
                 RawQueueFull::Drop => QueueFullPolicy::Drop,
                 RawQueueFull::Block => QueueFullPolicy::Block,
             },
+            method: capture_method(raw.method, &path.key("method"), p),
+        }
+    }
+}
+
+/// The capture method; `af_packet` is a problem (and `pcap` is used) where it cannot work.
+fn capture_method(raw: RawCaptureMethod, at: &KeyPath, p: &mut Problems) -> CaptureMethod {
+    match raw {
+        RawCaptureMethod::Pcap => CaptureMethod::Pcap,
+        RawCaptureMethod::AfPacket if cfg!(target_os = "linux") => CaptureMethod::AfPacket,
+        RawCaptureMethod::AfPacket => {
+            p.push(
+                at.clone(),
+                format!(
+                    "\"af_packet\" needs Linux (this is {}); use \"pcap\"",
+                    std::env::consts::OS
+                ),
+            );
+            CaptureMethod::Pcap
         }
     }
 }

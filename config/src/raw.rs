@@ -77,6 +77,17 @@ pub enum RawQueueFull {
     Block,
 }
 
+/// How live capture reads the interface.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RawCaptureMethod {
+    /// libpcap, one capture thread. The default.
+    #[default]
+    Pcap,
+    /// Linux AF_PACKET sockets, one TPACKET_V3 ring per worker in a fanout group.
+    AfPacket,
+}
+
 /// Which pairs the beacon detector scores.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -108,6 +119,10 @@ pub struct RawCapture {
     /// Live capture policy when a worker queue is full: `"drop"` or `"block"`. Default: `"drop"`.
     /// Reading a pcap file always blocks.
     pub live_queue_full: RawQueueFull,
+    /// How live capture reads the interface: `"pcap"` (libpcap, one capture thread) or
+    /// `"af_packet"` (Linux only: one AF_PACKET ring per worker, the kernel spreading packets
+    /// over them by client address). Default: `"pcap"`.
+    pub method: RawCaptureMethod,
 }
 
 impl Default for RawCapture {
@@ -120,6 +135,7 @@ impl Default for RawCapture {
             promiscuous: true,
             immediate_mode: true,
             live_queue_full: RawQueueFull::Drop,
+            method: RawCaptureMethod::Pcap,
         }
     }
 }
@@ -609,6 +625,7 @@ mod tests {
         assert_eq!(r.capture.buffer_size_bytes, 33_554_432);
         assert!(r.capture.promiscuous && r.capture.immediate_mode);
         assert_eq!(r.capture.live_queue_full, RawQueueFull::Drop);
+        assert_eq!(r.capture.method, RawCaptureMethod::Pcap);
         assert_eq!(r.pipeline.workers, 0);
         assert_eq!(r.flow.tcp_idle_timeout_secs, 600);
         assert_eq!(r.flow.tcp_new_timeout_secs, 30);

@@ -167,6 +167,7 @@ fn deploy_example_documents_every_key() {
         "promiscuous",
         "immediate_mode",
         "live_queue_full",
+        "method",
         "workers",
         "batch_packets",
         "queue_batches",

@@ -12,7 +12,10 @@
 //! capture files and [`live_run`] over an interface; [`signals`] turns
 //! SIGTERM/SIGINT/SIGHUP into flags those loops poll. [`report`] reads EVE
 //! back (through [`eve::read`]) and makes an analyst's HTML view of alerts.
-// `unsafe` is allowed in one module only: `capture::os`.
+//!
+//! `unsafe` is denied everywhere but `capture::os`: capture files mapped
+//! into memory, and (Linux) the AF_PACKET rings, memory shared with the
+//! kernel.
 #![deny(unsafe_code)]
 #![deny(missing_docs)]
 

@@ -35,6 +35,7 @@
 //!   that does not exist or cannot be switched to, or still being root after
 //!   start-up without `allow_root`; for `report`, an EVE file that cannot be
 //!   opened or a report file that cannot be created.
+#![forbid(unsafe_code)]
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -413,13 +414,23 @@ fn run_cmd(
             "no interface: give -i IFACE or set capture.interface".into(),
         ));
     }
-    // Privileged steps first: the capture, then the metrics port (which may
-    // be below 1024); then privileges go, before any thread is started or
-    // any packet read (virga::privilege).
-    let mut source = LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?;
     let shown = config_path
         .as_ref()
         .map_or_else(|| "(defaults)".to_string(), |p| p.display().to_string());
+    // Privileged steps first: the capture, then the metrics port (which may
+    // be below 1024); then privileges go, before any thread is started or
+    // any packet read (virga::privilege).
+    let capture = match config.capture.method {
+        // One libpcap handle, read by the capture loop.
+        virga_config::CaptureMethod::Pcap => {
+            Capturing::Fed(LiveCapture::open(&config.capture).map_err(|e| (USAGE, e.to_string()))?)
+        }
+        // One source per worker, each read by its worker.
+        virga_config::CaptureMethod::AfPacket => Capturing::Own(
+            virga::capture::open_sources(&config.capture, config.pipeline.worker_count().get())
+                .map_err(|e| (USAGE, e.to_string()))?,
+        ),
+    };
     let listener = match config.metrics.listen {
         Some(addr) => Some(virga::telemetry::metrics::bind(addr).map_err(|e| {
             (
@@ -448,9 +459,8 @@ fn run_cmd(
         eprintln!("virga: metrics on http://{addr}/metrics");
     }
     eprintln!(
-        "virga: capturing on {} (LINKTYPE {}), EVE to {}, {}",
-        source.origin(),
-        source.linktype(),
+        "virga: capturing on {}, EVE to {}, {}",
+        capture.describe(),
         describe_targets(&targets),
         match privileges {
             virga::privilege::Outcome::Dropped { uid, gid } => {
@@ -475,8 +485,11 @@ fn run_cmd(
         log_all,
         metrics: hub,
     };
-    let summary =
-        live_run::run_live(&mut source, &opts, &signals).map_err(|e| (1, format!("{e:#}")))?;
+    let summary = match capture {
+        Capturing::Fed(mut source) => live_run::run_live(&mut source, &opts, &signals),
+        Capturing::Own(sources) => live_run::run_live_workers(sources, &opts, &signals),
+    }
+    .map_err(|e| (1, format!("{e:#}")))?;
     let c = summary.capture;
     eprintln!(
         "virga: stopped: {} packets processed ({} received, {} dropped by the kernel, {} by the \
@@ -492,6 +505,28 @@ fn run_cmd(
     match summary.error {
         Some(e) => Err((1, e.to_string())),
         None => Ok(ExitCode::SUCCESS),
+    }
+}
+
+/// What `virga run` captures with: one libpcap handle the capture loop
+/// reads, or one source per worker (`capture.method = "af_packet"`).
+enum Capturing {
+    Fed(LiveCapture),
+    Own(Vec<Box<dyn virga::capture::PacketSource + Send>>),
+}
+
+impl Capturing {
+    /// The interface and how it is read, for the start line.
+    fn describe(&self) -> String {
+        match self {
+            Capturing::Fed(s) => format!("{} (LINKTYPE {}, libpcap)", s.origin(), s.linktype()),
+            Capturing::Own(sources) => format!(
+                "{} (AF_PACKET, {} worker{} each on its own ring)",
+                sources.first().map_or("?", |s| s.origin()),
+                sources.len(),
+                if sources.len() == 1 { "" } else { "s" }
+            ),
+        }
     }
 }
 

@@ -136,6 +136,25 @@ fn run_on_a_missing_interface_names_it_and_exits_2() {
 }
 
 #[test]
+fn run_with_af_packet_on_a_missing_interface_exits_2_naming_it() {
+    let cfg = temp("method.toml");
+    std::fs::write(&cfg, "[capture]\nmethod = \"af_packet\"\n").unwrap();
+    let iface = "virga-nosuch0";
+    let out = virga(&["run", "-i", iface, "-c", cfg.to_str().unwrap(), "-o", "-"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = text(&out.stderr);
+    if cfg!(target_os = "linux") {
+        assert!(err.contains(iface), "{err}");
+    } else {
+        assert!(
+            err.contains("capture.method: \"af_packet\" needs Linux"),
+            "{err}"
+        );
+    }
+    std::fs::remove_file(cfg).unwrap();
+}
+
+#[test]
 fn run_with_a_bad_bpf_filter_or_output_exits_2() {
     let cfg = temp("bpf.toml");
     std::fs::write(&cfg, "[capture]\nbpf_filter = \"tcp and and\"\n").unwrap();

@@ -10,9 +10,14 @@
 //! unprivileged user, on a capture of ../shared/corpus.
 //!
 //! Needs root, `ip` (iproute2) and `tcpreplay`; without them each test prints
-//! a note and returns. Traffic stays on the veth pair inside the two
-//! namespaces; they are deleted at the end, also when a test fails.
+//! a note and returns, except under CI, where it fails. Traffic stays on the
+//! veth pair inside the two namespaces; they are deleted at the end, also
+//! when a test fails.
 
+#[path = "common/netns.rs"]
+mod netns;
+
+use netns::{must, prerequisites_met, runs, Netns};
 use virga_test_support::eve_schema;
 
 use serde_json::Value;
@@ -36,117 +41,6 @@ fn temp(name: &str) -> PathBuf {
     static N: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
     let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     std::env::temp_dir().join(format!("virga-netns-{}-{n}-{name}", std::process::id()))
-}
-
-/// True if `cmd args` runs and exits 0.
-fn runs(cmd: &str, args: &[&str]) -> bool {
-    Command::new(cmd)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success())
-}
-
-/// Why the live tests cannot run here, if they cannot.
-fn missing_prerequisite() -> Option<&'static str> {
-    let uid = Command::new("id").arg("-u").output().ok()?;
-    if String::from_utf8_lossy(&uid.stdout).trim() != "0" {
-        return Some("not running as root");
-    }
-    if !runs("ip", &["-V"]) {
-        return Some("`ip` (iproute2) not found");
-    }
-    if !runs("tcpreplay", &["-V"]) {
-        return Some("`tcpreplay` not found");
-    }
-    None
-}
-
-/// Runs a command that must succeed.
-fn must(cmd: &str, args: &[&str]) {
-    let out = Command::new(cmd).args(args).output().expect(cmd);
-    assert!(
-        out.status.success(),
-        "{cmd} {}: {}",
-        args.join(" "),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
-
-/// Two namespaces joined by a veth pair; deleted on drop.
-struct Netns {
-    ns_a: String,
-    ns_b: String,
-    veth_a: String,
-    veth_b: String,
-}
-
-impl Netns {
-    fn create(tag: &str) -> Netns {
-        let id = format!("{}{tag}", std::process::id() % 100_000);
-        // Interface names are at most 15 bytes: "vg" + 5 digits + tag + a/b.
-        let n = Netns {
-            ns_a: format!("vg-{id}-a"),
-            ns_b: format!("vg-{id}-b"),
-            veth_a: format!("vg{id}a"),
-            veth_b: format!("vg{id}b"),
-        };
-        // Leftovers of an earlier, killed run of the same pid.
-        n.delete();
-        must("ip", &["netns", "add", &n.ns_a]);
-        must("ip", &["netns", "add", &n.ns_b]);
-        for ns in [&n.ns_a, &n.ns_b] {
-            // No IPv6 autoconfiguration chatter on the link (best effort).
-            let _ = runs(
-                "ip",
-                &["netns", "exec", ns, "sh", "-c", "echo 1 > /proc/sys/net/ipv6/conf/all/disable_ipv6; echo 1 > /proc/sys/net/ipv6/conf/default/disable_ipv6"],
-            );
-        }
-        must(
-            "ip",
-            &[
-                "-n", &n.ns_a, "link", "add", &n.veth_a, "type", "veth", "peer", "name", &n.veth_b,
-                "netns", &n.ns_b,
-            ],
-        );
-        must("ip", &["-n", &n.ns_a, "link", "set", &n.veth_a, "up"]);
-        must("ip", &["-n", &n.ns_b, "link", "set", &n.veth_b, "up"]);
-        // Loopback (down in a new namespace) carries the metrics scrapes.
-        must("ip", &["-n", &n.ns_b, "link", "set", "lo", "up"]);
-        n
-    }
-
-    fn delete(&self) {
-        // Deleting a namespace deletes the veth end in it, and so the pair.
-        let _ = runs("ip", &["netns", "del", &self.ns_a]);
-        let _ = runs("ip", &["netns", "del", &self.ns_b]);
-    }
-
-    /// Sends `pcap` from side A at `pps` packets per second.
-    fn replay_from_a(&self, pcap: &str, pps: u32) {
-        must(
-            "ip",
-            &[
-                "netns",
-                "exec",
-                &self.ns_a,
-                "tcpreplay",
-                "-q",
-                "-i",
-                &self.veth_a,
-                "--pps",
-                &pps.to_string(),
-                pcap,
-            ],
-        );
-    }
-}
-
-impl Drop for Netns {
-    fn drop(&mut self) {
-        self.delete();
-    }
 }
 
 /// `virga run` in namespace B, with its stderr lines forwarded to a channel.
@@ -316,11 +210,28 @@ fn replay_events(pcap: &str) -> Vec<Value> {
 
 #[test]
 fn live_capture_matches_replay_and_sigterm_flushes_everything() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
-    let net = Netns::create("m");
+    live_matches_replay("pcap", 1, "m");
+}
+
+/// The same with AF_PACKET and two workers, each reading its own ring of
+/// one fanout group: the same events, every packet counted once, and the
+/// kernel's drop counter in the `stats` event, the metrics and the summary.
+#[test]
+fn af_packet_with_two_workers_matches_replay_and_counts_kernel_drops() {
+    if !prerequisites_met("live capture test") {
+        return;
+    }
+    live_matches_replay("af_packet", 2, "f");
+}
+
+/// `virga run` with `method` and `workers` on the veth pair, the sample
+/// replayed into it: tls/quic/dns events as `virga replay` gives them.
+fn live_matches_replay(method: &str, workers: usize, tag: &str) {
+    let net = Netns::create(tag);
+    let port = 19_200 + u16::from(tag.as_bytes()[0]);
     let eve = temp("live.json");
     let _ = std::fs::remove_file(&eve);
     // EVE lines also go to a Unix socket (output.socket_path), read here.
@@ -334,7 +245,9 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
     std::fs::write(
         &cfg,
         format!(
-            "[output]\nsocket_path = {:?}\nflush_interval_ms = 60000\n",
+            "[capture]\nmethod = \"{method}\"\n[pipeline]\nworkers = {workers}\n\
+             [metrics]\nlisten = \"127.0.0.1:{port}\"\n\
+             [output]\nsocket_path = {:?}\nflush_interval_ms = 60000\n",
             sock.to_str().unwrap()
         ),
     )
@@ -377,7 +290,7 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
             "--allow-root",
         ],
     );
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     // Wait until the socket has every tls/quic/dns event: all packets are
     // processed (the worker hands its lines over when the link goes idle).
     let mut from_socket: Vec<Value> = Vec::new();
@@ -387,13 +300,42 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
             from_socket.push(serde_json::from_str(&l).unwrap());
         }
     }
+    // The metrics endpoint: every packet received once (over every ring
+    // with af_packet), and the kernel's drop counter, zero at this rate.
+    // (Published when the link goes idle: wait for it.)
+    let packets = replayed_packets(&sample());
+    let end = Instant::now() + Duration::from_secs(10);
+    let mut text = scrape(&net, port);
+    while metric(&text, "virga_capture_received_packets_total") < packets && Instant::now() < end {
+        std::thread::sleep(Duration::from_millis(100));
+        text = scrape(&net, port);
+    }
+    assert_eq!(
+        metric(&text, "virga_capture_received_packets_total"),
+        packets,
+        "{method}"
+    );
+    assert_eq!(
+        metric(&text, "virga_capture_kernel_dropped_packets_total"),
+        0
+    );
     let (code, log) = sensor.terminate();
     assert_eq!(code, Some(0), "virga exit status; stderr: {log:#?}");
+    let started = log
+        .iter()
+        .find(|l| l.contains("capturing on"))
+        .expect("start line");
+    if method == "af_packet" {
+        assert!(started.contains("AF_PACKET, 2 workers"), "{started}");
+    }
     let stopped = log
         .iter()
         .find(|l| l.contains("stopped:"))
         .expect("summary line");
-    assert!(stopped.contains(" 0 dropped by the kernel"), "{stopped}");
+    assert!(
+        stopped.contains(&format!("virga: stopped: {packets} packets processed ({packets} received, 0 dropped by the kernel")),
+        "{stopped}"
+    );
     // The rest of the socket's lines: the flows ended by the drain.
     while let Ok(l) = line_rx.recv_timeout(Duration::from_secs(2)) {
         from_socket.push(serde_json::from_str(&l).unwrap());
@@ -439,7 +381,29 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
     assert!(live
         .iter()
         .any(|e| e["event_type"] == "flow" && e["flow"]["reason"] == "shutdown"));
+    // The final stats event: every packet decoded once, the kernel's drops.
+    let last = live
+        .iter()
+        .rfind(|e| e["event_type"] == "stats")
+        .expect("a final stats event");
+    assert_eq!(last["stats"]["decoder"]["pkts"].as_u64(), Some(packets));
+    assert_eq!(
+        last["stats"]["capture"]["kernel_packets"].as_u64(),
+        Some(packets)
+    );
+    assert_eq!(last["stats"]["capture"]["kernel_drops"].as_u64(), Some(0));
     let _ = std::fs::remove_file(&eve);
+}
+
+/// Packets in a classic pcap file.
+fn replayed_packets(pcap: &str) -> u64 {
+    let b = std::fs::read(pcap).unwrap();
+    let (mut at, mut n) = (24, 0);
+    while at + 16 <= b.len() {
+        at += 16 + u32::from_le_bytes(b[at + 8..at + 12].try_into().unwrap()) as usize;
+        n += 1;
+    }
+    n
 }
 
 /// SIGHUP after logrotate moved the file: virga reopens its EVE path, so
@@ -447,8 +411,7 @@ fn live_capture_matches_replay_and_sigterm_flushes_everything() {
 /// before stay in the old; a quiet link still stops promptly on SIGTERM.
 #[test]
 fn sighup_reopens_the_eve_file() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
     let second_pcap = format!(
@@ -467,7 +430,7 @@ fn sighup_reopens_the_eve_file() {
         &net,
         &["-o", eve.to_str().unwrap(), "--log-all", "--allow-root"],
     );
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     // Wait until every event of the first capture is in the file (the
     // worker hands lines over when idle, the writer flushes every second).
     let end = Instant::now() + Duration::from_secs(15);
@@ -481,7 +444,7 @@ fn sighup_reopens_the_eve_file() {
     std::fs::rename(&eve, &rotated).unwrap();
     sensor.signal("HUP");
     sensor.wait_for("EVE output reopened", Duration::from_secs(10));
-    net.replay_from_a(&second_pcap, 2000);
+    net.replay_from_a(&second_pcap, &["--pps", "2000"]);
     std::thread::sleep(Duration::from_millis(500));
     let t = Instant::now();
     let (code, log) = sensor.terminate();
@@ -574,6 +537,66 @@ fn scrape(net: &Netns, port: u16) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// With AF_PACKET, a SIGHUP that moves the EVE file to another path starts
+/// workers for the new file on the same rings (the old ones end their flows
+/// into the old file): the first capture's events stay in the first file,
+/// the second capture's go to the new one, nothing is read twice or lost.
+#[test]
+fn af_packet_reload_to_a_new_eve_path_keeps_reading_the_rings() {
+    if !prerequisites_met("live capture test") {
+        return;
+    }
+    let second_pcap = format!(
+        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let want_first = normalised(&replay_events(&sample()));
+    let want_second = normalised(&replay_events(&second_pcap));
+    assert!(!want_second.is_empty());
+    let net = Netns::create("r");
+    let (first, second) = (temp("ring1.json"), temp("ring2.json"));
+    let _ = std::fs::remove_file(&first);
+    let _ = std::fs::remove_file(&second);
+    let cfg = temp("ring.toml");
+    let write_cfg = |eve: &Path| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "[capture]\nmethod = \"af_packet\"\n[pipeline]\nworkers = 2\n\
+                 [output]\neve_path = {:?}\n",
+                eve.to_str().unwrap()
+            ),
+        )
+        .unwrap();
+    };
+    write_cfg(&first);
+    let mut sensor = Sensor::start(
+        &net,
+        &["-c", cfg.to_str().unwrap(), "--log-all", "--allow-root"],
+    );
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
+    let end = Instant::now() + Duration::from_secs(15);
+    while normalised(&events(&first)).len() < want_first.len() {
+        assert!(
+            Instant::now() < end,
+            "first capture's events not all written"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    write_cfg(&second);
+    sensor.signal("HUP");
+    sensor.wait_for("reloaded", Duration::from_secs(10));
+    net.replay_from_a(&second_pcap, &["--pps", "2000"]);
+    std::thread::sleep(Duration::from_millis(500));
+    let (code, log) = sensor.terminate();
+    assert_eq!(code, Some(0), "{log:#?}");
+    assert_eq!(normalised(&events(&first)), want_first);
+    assert_eq!(normalised(&events(&second)), want_second);
+    for p in [&first, &second, &cfg] {
+        let _ = std::fs::remove_file(p);
+    }
+}
+
 /// A metric's value in a scrape.
 fn metric(text: &str, name_and_labels: &str) -> u64 {
     let key = format!("{name_and_labels} ");
@@ -591,8 +614,7 @@ fn metric(text: &str, name_and_labels: &str) -> u64 {
 /// exits 0 with everything flushed.
 #[test]
 fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live deployment test skipped: {why}");
+    if !prerequisites_met("live deployment test") {
         return;
     }
     let Some((uid, gid)) = account("nobody", "nogroup") else {
@@ -686,7 +708,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
         "the EVE file is created by the unprivileged user"
     );
 
-    net.replay_from_a(&first, 2000);
+    net.replay_from_a(&first, &["--pps", "2000"]);
     let end = Instant::now() + Duration::from_secs(20);
     loop {
         let ev = events(&eve);
@@ -732,7 +754,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
     std::fs::rename(&eve, &rotated).unwrap();
     sensor.signal("HUP");
     sensor.wait_for("EVE output reopened", Duration::from_secs(10));
-    net.replay_from_a(&second, 2000);
+    net.replay_from_a(&second, &["--pps", "2000"]);
     // Some events of the second capture are only written when their flows
     // end: the SIGTERM drain must write them.
     std::thread::sleep(Duration::from_millis(500));
@@ -785,8 +807,7 @@ fn deployed_as_nobody_matches_replay_serves_metrics_and_rotates() {
 
 #[test]
 fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: live capture test skipped: {why}");
+    if !prerequisites_met("live capture test") {
         return;
     }
     let want = normalised(&replay_events(&sample()));
@@ -811,7 +832,7 @@ fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
                 eve.to_str().unwrap(),
             ],
         );
-        net.replay_from_a(&sample(), 2000);
+        net.replay_from_a(&sample(), &["--pps", "2000"]);
         // Well past two flush intervals after the last packet.
         std::thread::sleep(Duration::from_millis(1500));
         let (code, log) = s.stop_with(sig);
@@ -844,8 +865,7 @@ fn sigint_drains_everything_and_kill_9_loses_at_most_the_flush_interval() {
 /// while packets are read, and the capture still works.
 #[test]
 fn started_with_ambient_capabilities_gives_them_up_after_opening_the_interface() {
-    if let Some(why) = missing_prerequisite() {
-        eprintln!("note: ambient capabilities test skipped: {why}");
+    if !prerequisites_met("ambient capabilities test") {
         return;
     }
     if !runs("setpriv", &["--version"]) {
@@ -895,7 +915,7 @@ fn started_with_ambient_capabilities_gives_them_up_after_opening_the_interface()
         format!("{uid}\t{uid}\t{uid}\t{uid}")
     );
     assert_eq!(capabilities_held(pid), Vec::<String>::new());
-    net.replay_from_a(&sample(), 2000);
+    net.replay_from_a(&sample(), &["--pps", "2000"]);
     std::thread::sleep(Duration::from_millis(500));
     // Still none after the packets (no thread regained any).
     assert_eq!(capabilities_held(pid), Vec::<String>::new());

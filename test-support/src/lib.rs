@@ -9,6 +9,7 @@
 //! on stderr. When `VIRGA_REQUIRE_SHARED` is set (to anything but `0` or an empty value) or
 //! `CI` is (`.ci/run` sets both), a missing folder, or a missing file in it, is a panic: in CI
 //! a test cannot pass without having checked anything.
+#![forbid(unsafe_code)]
 
 use std::path::{Path, PathBuf};
 

@@ -13,6 +13,7 @@
 //! severity 1–2, on a benign pair), and beats-to-detect (connections of the
 //! pair up to its first beacon alert). A pair matches an alert by client
 //! address and by its server name or one of its DNS names.
+#![forbid(unsafe_code)]
 
 use serde_json::Value;
 use sha2::Digest as _;

@@ -22,6 +22,8 @@
 //! The selector tables and the `sensor_frames` format must match
 //! `parsers/fuzz/fuzz_targets/packet_decode.rs` and
 //! `sensor/fuzz/fuzz_targets/sensor_frames.rs`.
+#![forbid(unsafe_code)]
+
 use std::collections::hash_map::DefaultHasher;
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};

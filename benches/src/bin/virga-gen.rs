@@ -1,6 +1,7 @@
 //! Writes a deterministic, seeded workload as a pcap file (never commit the
 //! output): `virga-gen mix -o /tmp/mix.pcap`, `virga-gen flood-syn --beacon
 //! -o /tmp/syn.pcap`, ... Same arguments, same bytes.
+#![forbid(unsafe_code)]
 
 use anyhow::{Context, Result};
 use clap::{Parser, ValueEnum};

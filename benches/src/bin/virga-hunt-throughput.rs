@@ -6,6 +6,7 @@
 //!
 //! `cargo build --release -p virga -p virga-benches && nice -n -10
 //! target/release/virga-hunt-throughput --lines 10000000`
+#![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;

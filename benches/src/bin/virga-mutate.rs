@@ -10,6 +10,7 @@
 //! `--shared DIR` (default `../shared`; skipped with a note when absent).
 //! Prints a summary; exits 1 if any mutant failed a check (failing mutants
 //! are copied to `--keep DIR` when given).
+#![forbid(unsafe_code)]
 
 // The helper that builds the extended schema, shared with the sensor's tests
 // so both validate against the same thing.

@@ -8,6 +8,7 @@
 //! streaming read, model, HTML — in process, repeated, and prints the median.
 //!
 //! `cargo build --release -p virga-benches && target/release/virga-report-throughput eve.json`
+#![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;

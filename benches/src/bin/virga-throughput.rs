@@ -8,6 +8,7 @@
 //!
 //! `cargo build --release -p virga -p virga-benches && nice -n -10
 //! target/release/virga-throughput /tmp/mix.pcap`
+#![forbid(unsafe_code)]
 
 use anyhow::{bail, Context, Result};
 use clap::Parser;

@@ -1,12 +1,17 @@
-//! Packet sources: pcap/pcapng files (replay) and live interfaces, both read
-//! through libpcap (the `pcap` crate).
+//! Packet sources: pcap/pcapng files (replay) and live interfaces, read
+//! through libpcap (the `pcap` crate) or, on Linux, through AF_PACKET rings
+//! ([`af_packet`], one per worker; [`open_sources`] picks by the
+//! configured `capture.method`).
 //!
 //! A source yields [`RawPacket`]s in capture order with the packet's own
 //! timestamp; the rest of the sensor never reads the wall clock.
 
+pub mod cbpf;
 pub mod live;
 pub mod mapped_pcap;
 mod os;
+#[cfg(target_os = "linux")]
+pub use os::af_packet;
 pub mod pcap_file;
 mod pcap_parser_file;
 
@@ -132,6 +137,37 @@ pub enum CaptureError {
         /// libpcap's message.
         reason: String,
     },
+}
+
+/// Opens live capture on `settings.interface` by `settings.method`: for
+/// `af_packet`, `workers` sources, source `i` receiving the packets of
+/// worker `i` (see [`af_packet::open_group`]); for `pcap`, one source that
+/// receives everything (the caller shards it).
+///
+/// # Errors
+/// As [`live::LiveCapture::open`] and [`af_packet::open_group`].
+pub fn open_sources(
+    settings: &virga_config::Capture,
+    workers: usize,
+) -> Result<Vec<Box<dyn PacketSource + Send>>, CaptureError> {
+    match settings.method {
+        virga_config::CaptureMethod::Pcap => Ok(vec![Box::new(live::LiveCapture::open(settings)?)]),
+        #[cfg(target_os = "linux")]
+        virga_config::CaptureMethod::AfPacket => Ok(af_packet::open_group(settings, workers)?
+            .into_iter()
+            .map(|s| Box::new(s) as Box<dyn PacketSource + Send>)
+            .collect()),
+        // The configuration refuses `af_packet` off Linux; a value built in
+        // code gets the same answer here.
+        #[cfg(not(target_os = "linux"))]
+        virga_config::CaptureMethod::AfPacket => {
+            let _ = workers;
+            Err(CaptureError::Interface {
+                interface: settings.interface.clone().unwrap_or_default(),
+                reason: "capture.method \"af_packet\" needs Linux".into(),
+            })
+        }
+    }
 }
 
 /// Expands the user's replay arguments into capture files, in order: files as

@@ -114,7 +114,7 @@ impl Default for Fnv1a {
 }
 
 /// Well-known server ports that decide the client side when no SYN was seen.
-const SERVER_PORTS: &[u16] = &[
+pub(crate) const SERVER_PORTS: &[u16] = &[
     53, 80, 443, 853, 5353, 5355, 8080, 8443, 123, 22, 25, 110, 143, 993, 995, 3128,
 ];
 

@@ -4,14 +4,19 @@
 //! event and the metrics endpoint show. Nothing here depends on the parts
 //! that count: they import their counter types from here.
 
-/// Counters a source keeps about itself (libpcap's view for live capture).
+/// Counters a source keeps about itself (libpcap's view for live capture;
+/// for AF_PACKET the kernel's per-socket counters, which add up over the
+/// sockets of a fanout group).
 #[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
 pub struct CaptureStats {
-    /// Packets received by the source (libpcap `ps_recv`, or packets read).
+    /// Packets received by the source (libpcap `ps_recv`, AF_PACKET
+    /// `tp_packets`, or packets read).
     pub received: u64,
-    /// Packets the kernel dropped for lack of buffer space (`ps_drop`).
+    /// Packets the kernel dropped for lack of buffer space (`ps_drop`,
+    /// AF_PACKET `tp_drops`).
     pub kernel_drops: u64,
-    /// Packets dropped by the interface or driver (`ps_ifdrop`).
+    /// Packets dropped by the interface or driver (`ps_ifdrop`; 0 for
+    /// AF_PACKET sources).
     pub interface_drops: u64,
 }
 

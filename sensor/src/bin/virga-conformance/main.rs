@@ -8,6 +8,7 @@
 //! Prints one line of counts per file and every difference. Exits 0 when
 //! every difference is listed (with a reason) in the known-differences file,
 //! 1 otherwise, 2 on bad arguments or unreadable inputs.
+#![forbid(unsafe_code)]
 
 mod compare;
 mod eve;

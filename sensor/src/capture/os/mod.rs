@@ -1,7 +1,12 @@
 //! What the capture layer asks of the operating system that the compiler
-//! cannot check: mapping a capture file into memory. This is the only module
-//! of the sensor where `unsafe` is allowed; every block says why it is sound.
+//! cannot check: mapping a capture file into memory, and (Linux) the
+//! AF_PACKET sockets and their rings ([`af_packet`]). This is the only
+//! module of the sensor where `unsafe` is allowed; every block says why it
+//! is sound.
 #![allow(unsafe_code)]
+
+#[cfg(target_os = "linux")]
+pub mod af_packet;
 
 use std::fs::File;
 
