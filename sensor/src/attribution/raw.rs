@@ -13,68 +13,86 @@ pub(super) const MAX_STR: usize = 1024;
 ///
 /// Deserialized by hand rather than `#[serde(untagged)]`, which buffers every
 /// value before trying each variant: this visitor takes the value as it comes.
+/// A string borrows the input where it can (no escape in it); only strings
+/// with escapes (Windows paths, `DOMAIN\\user`) are copied.
 #[derive(Debug)]
-pub(super) enum Flex {
-    Str(String),
+pub(super) enum Flex<'a> {
+    Str(Cow<'a, str>),
     UInt(u64),
     Int(i64),
     Bool(bool),
     Other,
 }
 
-impl<'de> Deserialize<'de> for Flex {
+impl<'de: 'a, 'a> Deserialize<'de> for Flex<'a> {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V;
-        impl<'de> serde::de::Visitor<'de> for V {
-            type Value = Flex;
+        struct V<'a>(std::marker::PhantomData<&'a ()>);
+        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
+            type Value = Flex<'a>;
             fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_str<E>(self, v: &str) -> Result<Flex, E> {
-                Ok(Flex::Str(v.to_owned()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Flex<'a>, E> {
+                Ok(Flex::Str(Cow::Borrowed(v)))
             }
-            fn visit_string<E>(self, v: String) -> Result<Flex, E> {
-                Ok(Flex::Str(v))
+            fn visit_str<E>(self, v: &str) -> Result<Flex<'a>, E> {
+                Ok(Flex::Str(Cow::Owned(v.to_owned())))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Flex, E> {
+            fn visit_string<E>(self, v: String) -> Result<Flex<'a>, E> {
+                Ok(Flex::Str(Cow::Owned(v)))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Flex<'a>, E> {
                 Ok(Flex::UInt(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Flex, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Flex<'a>, E> {
                 Ok(Flex::Int(v))
             }
-            fn visit_bool<E>(self, v: bool) -> Result<Flex, E> {
+            fn visit_bool<E>(self, v: bool) -> Result<Flex<'a>, E> {
                 Ok(Flex::Bool(v))
             }
-            fn visit_f64<E>(self, _: f64) -> Result<Flex, E> {
+            fn visit_f64<E>(self, _: f64) -> Result<Flex<'a>, E> {
                 Ok(Flex::Other)
             }
-            fn visit_unit<E>(self) -> Result<Flex, E> {
+            fn visit_unit<E>(self) -> Result<Flex<'a>, E> {
                 Ok(Flex::Other)
             }
-            fn visit_none<E>(self) -> Result<Flex, E> {
+            fn visit_none<E>(self) -> Result<Flex<'a>, E> {
                 Ok(Flex::Other)
             }
-            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Flex, D::Error> {
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Flex<'a>, D::Error> {
                 Flex::deserialize(d)
             }
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Flex<'a>, A::Error> {
                 while a.next_element::<IgnoredAny>()?.is_some() {}
                 Ok(Flex::Other)
             }
-            fn visit_map<A: serde::de::MapAccess<'de>>(self, mut a: A) -> Result<Flex, A::Error> {
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut a: A,
+            ) -> Result<Flex<'a>, A::Error> {
                 while a.next_entry::<IgnoredAny, IgnoredAny>()?.is_some() {}
                 Ok(Flex::Other)
             }
         }
-        d.deserialize_any(V)
+        d.deserialize_any(V(std::marker::PhantomData))
     }
 }
 
-impl Flex {
+impl Flex<'_> {
     /// The value as text, HTML entities decoded, capped at [`MAX_STR`] bytes.
     pub(super) fn text(&self) -> Option<Cow<'_, str>> {
         let s = match self {
-            Flex::Str(s) => html_escape::decode_html_entities(s.trim()),
+            Flex::Str(s) => {
+                let t = s.trim();
+                if t.contains('&') {
+                    html_escape::decode_html_entities(t)
+                } else {
+                    Cow::Borrowed(t)
+                }
+            }
             Flex::UInt(n) => Cow::Owned(n.to_string()),
             Flex::Int(n) => Cow::Owned(n.to_string()),
             _ => return None,
@@ -93,11 +111,16 @@ impl Flex {
     pub(super) fn boolean(&self) -> Option<bool> {
         match self {
             Flex::Bool(b) => Some(*b),
-            Flex::Str(s) => match s.trim().to_ascii_lowercase().as_str() {
-                "true" | "1" => Some(true),
-                "false" | "0" => Some(false),
-                _ => None,
-            },
+            Flex::Str(s) => {
+                let s = s.trim();
+                if s.eq_ignore_ascii_case("true") || s == "1" {
+                    Some(true)
+                } else if s.eq_ignore_ascii_case("false") || s == "0" {
+                    Some(false)
+                } else {
+                    None
+                }
+            }
             Flex::UInt(n) => Some(*n != 0),
             _ => None,
         }
@@ -185,106 +208,115 @@ impl<T> Lenient<T> {
 /// Sysmon's event data keys.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawData {
-    #[serde(rename = "UtcTime")]
-    pub(super) utc_time: Option<Flex>,
-    #[serde(rename = "Image")]
-    pub(super) image: Option<Flex>,
-    #[serde(rename = "ProcessId")]
-    pub(super) process_id: Option<Flex>,
-    #[serde(rename = "User")]
-    pub(super) user_name: Option<Flex>,
-    #[serde(rename = "Protocol")]
-    pub(super) protocol: Option<Flex>,
-    #[serde(rename = "Initiated")]
-    pub(super) initiated: Option<Flex>,
-    #[serde(rename = "SourceIp")]
-    pub(super) source_ip: Option<Flex>,
-    #[serde(rename = "SourcePort")]
-    pub(super) source_port: Option<Flex>,
-    #[serde(rename = "DestinationIp")]
-    pub(super) destination_ip: Option<Flex>,
-    #[serde(rename = "DestinationPort")]
-    pub(super) destination_port: Option<Flex>,
-    #[serde(rename = "QueryName")]
-    pub(super) query_name: Option<Flex>,
+pub(super) struct RawData<'a> {
+    #[serde(rename = "UtcTime", borrow)]
+    pub(super) utc_time: Option<Flex<'a>>,
+    #[serde(rename = "Image", borrow)]
+    pub(super) image: Option<Flex<'a>>,
+    #[serde(rename = "ProcessId", borrow)]
+    pub(super) process_id: Option<Flex<'a>>,
+    #[serde(rename = "User", borrow)]
+    pub(super) user_name: Option<Flex<'a>>,
+    #[serde(rename = "Protocol", borrow)]
+    pub(super) protocol: Option<Flex<'a>>,
+    #[serde(rename = "Initiated", borrow)]
+    pub(super) initiated: Option<Flex<'a>>,
+    #[serde(rename = "SourceIp", borrow)]
+    pub(super) source_ip: Option<Flex<'a>>,
+    #[serde(rename = "SourcePort", borrow)]
+    pub(super) source_port: Option<Flex<'a>>,
+    #[serde(rename = "DestinationIp", borrow)]
+    pub(super) destination_ip: Option<Flex<'a>>,
+    #[serde(rename = "DestinationPort", borrow)]
+    pub(super) destination_port: Option<Flex<'a>>,
+    #[serde(rename = "QueryName", borrow)]
+    pub(super) query_name: Option<Flex<'a>>,
 }
 
 /// One event, any of the shapes.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEvent {
-    #[serde(rename = "EventID", alias = "EventId", alias = "event_id")]
-    pub(super) event_id: Option<Flex>,
-    #[serde(rename = "SourceName")]
-    pub(super) source_name: Option<Flex>,
-    #[serde(rename = "ProviderName")]
-    pub(super) provider_name: Option<Flex>,
-    #[serde(rename = "Channel")]
-    pub(super) channel: Option<Flex>,
-    #[serde(rename = "Hostname")]
-    pub(super) hostname: Option<Flex>,
-    #[serde(rename = "Computer")]
-    pub(super) computer: Option<Flex>,
-    #[serde(rename = "@timestamp")]
-    pub(super) timestamp: Option<Flex>,
-    #[serde(rename = "EventData")]
-    pub(super) event_data: Option<Lenient<RawData>>,
-    #[serde(rename = "UtcTime")]
-    pub(super) utc_time: Option<Flex>,
-    #[serde(rename = "Image")]
-    pub(super) image: Option<Flex>,
-    #[serde(rename = "ProcessId")]
-    pub(super) process_id: Option<Flex>,
-    #[serde(rename = "User")]
-    pub(super) user_name: Option<Flex>,
-    #[serde(rename = "Protocol")]
-    pub(super) protocol: Option<Flex>,
-    #[serde(rename = "Initiated")]
-    pub(super) initiated: Option<Flex>,
-    #[serde(rename = "SourceIp")]
-    pub(super) source_ip: Option<Flex>,
-    #[serde(rename = "SourcePort")]
-    pub(super) source_port: Option<Flex>,
-    #[serde(rename = "DestinationIp")]
-    pub(super) destination_ip: Option<Flex>,
-    #[serde(rename = "DestinationPort")]
-    pub(super) destination_port: Option<Flex>,
-    #[serde(rename = "QueryName")]
-    pub(super) query_name: Option<Flex>,
+pub(super) struct RawEvent<'a> {
+    #[serde(rename = "EventID", alias = "EventId", alias = "event_id", borrow)]
+    pub(super) event_id: Option<Flex<'a>>,
+    #[serde(rename = "SourceName", borrow)]
+    pub(super) source_name: Option<Flex<'a>>,
+    #[serde(rename = "ProviderName", borrow)]
+    pub(super) provider_name: Option<Flex<'a>>,
+    #[serde(rename = "Channel", borrow)]
+    pub(super) channel: Option<Flex<'a>>,
+    #[serde(rename = "Hostname", borrow)]
+    pub(super) hostname: Option<Flex<'a>>,
+    #[serde(rename = "Computer", borrow)]
+    pub(super) computer: Option<Flex<'a>>,
+    #[serde(rename = "@timestamp", borrow)]
+    pub(super) timestamp: Option<Flex<'a>>,
+    #[serde(rename = "EventData", borrow)]
+    pub(super) event_data: Option<Lenient<RawData<'a>>>,
+    #[serde(rename = "UtcTime", borrow)]
+    pub(super) utc_time: Option<Flex<'a>>,
+    #[serde(rename = "Image", borrow)]
+    pub(super) image: Option<Flex<'a>>,
+    #[serde(rename = "ProcessId", borrow)]
+    pub(super) process_id: Option<Flex<'a>>,
+    #[serde(rename = "User", borrow)]
+    pub(super) user_name: Option<Flex<'a>>,
+    #[serde(rename = "Protocol", borrow)]
+    pub(super) protocol: Option<Flex<'a>>,
+    #[serde(rename = "Initiated", borrow)]
+    pub(super) initiated: Option<Flex<'a>>,
+    #[serde(rename = "SourceIp", borrow)]
+    pub(super) source_ip: Option<Flex<'a>>,
+    #[serde(rename = "SourcePort", borrow)]
+    pub(super) source_port: Option<Flex<'a>>,
+    #[serde(rename = "DestinationIp", borrow)]
+    pub(super) destination_ip: Option<Flex<'a>>,
+    #[serde(rename = "DestinationPort", borrow)]
+    pub(super) destination_port: Option<Flex<'a>>,
+    #[serde(rename = "QueryName", borrow)]
+    pub(super) query_name: Option<Flex<'a>>,
     /// `evtx_dump`'s wrapper (`Event`), holding `System` and `EventData`.
-    #[serde(rename = "Event")]
-    pub(super) evtx: Option<Box<Lenient<RawEvent>>>,
-    #[serde(rename = "System")]
-    pub(super) system: Option<Lenient<RawSystem>>,
-    pub(super) winlog: Option<Lenient<RawWinlog>>,
-    pub(super) event: Option<Lenient<RawEcsEvent>>,
-    pub(super) process: Option<Lenient<RawEcsProcess>>,
-    pub(super) user: Option<Lenient<RawEcsName>>,
-    pub(super) host: Option<Lenient<RawEcsName>>,
-    pub(super) source: Option<Lenient<RawEcsEndpoint>>,
-    pub(super) destination: Option<Lenient<RawEcsEndpoint>>,
-    pub(super) network: Option<Lenient<RawEcsNetwork>>,
-    pub(super) dns: Option<Lenient<RawEcsDns>>,
+    #[serde(rename = "Event", borrow)]
+    pub(super) evtx: Option<Box<Lenient<RawEvent<'a>>>>,
+    #[serde(rename = "System", borrow)]
+    pub(super) system: Option<Lenient<RawSystem<'a>>>,
+    #[serde(borrow)]
+    pub(super) winlog: Option<Lenient<RawWinlog<'a>>>,
+    #[serde(borrow)]
+    pub(super) event: Option<Lenient<RawEcsEvent<'a>>>,
+    #[serde(borrow)]
+    pub(super) process: Option<Lenient<RawEcsProcess<'a>>>,
+    #[serde(borrow)]
+    pub(super) user: Option<Lenient<RawEcsName<'a>>>,
+    #[serde(borrow)]
+    pub(super) host: Option<Lenient<RawEcsName<'a>>>,
+    #[serde(borrow)]
+    pub(super) source: Option<Lenient<RawEcsEndpoint<'a>>>,
+    #[serde(borrow)]
+    pub(super) destination: Option<Lenient<RawEcsEndpoint<'a>>>,
+    #[serde(borrow)]
+    pub(super) network: Option<Lenient<RawEcsNetwork<'a>>>,
+    #[serde(borrow)]
+    pub(super) dns: Option<Lenient<RawEcsDns<'a>>>,
 }
 
 /// The `System` part of an event as `evtx_dump` writes it.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawSystem {
-    #[serde(rename = "EventID")]
-    pub(super) event_id: Option<Flex>,
-    #[serde(rename = "Channel")]
-    pub(super) channel: Option<Flex>,
-    #[serde(rename = "Computer")]
-    pub(super) computer: Option<Flex>,
-    #[serde(rename = "Provider")]
-    pub(super) provider: Option<Lenient<RawProvider>>,
+pub(super) struct RawSystem<'a> {
+    #[serde(rename = "EventID", borrow)]
+    pub(super) event_id: Option<Flex<'a>>,
+    #[serde(rename = "Channel", borrow)]
+    pub(super) channel: Option<Flex<'a>>,
+    #[serde(rename = "Computer", borrow)]
+    pub(super) computer: Option<Flex<'a>>,
+    #[serde(rename = "Provider", borrow)]
+    pub(super) provider: Option<Lenient<RawProvider<'a>>>,
 }
 
-impl RawSystem {
+impl<'a> RawSystem<'a> {
     /// `Provider.#attributes.Name`.
-    pub(super) fn provider_name(&self) -> Option<&Flex> {
+    pub(super) fn provider_name(&self) -> Option<&Flex<'a>> {
         self.provider
             .as_ref()
             .and_then(Lenient::value)
@@ -297,70 +329,83 @@ impl RawSystem {
 /// `System.Provider`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawProvider {
-    #[serde(rename = "#attributes")]
-    pub(super) attributes: Option<Lenient<RawAttributes>>,
+pub(super) struct RawProvider<'a> {
+    #[serde(rename = "#attributes", borrow)]
+    pub(super) attributes: Option<Lenient<RawAttributes<'a>>>,
 }
 
 /// `System.Provider.#attributes`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawAttributes {
-    #[serde(rename = "Name")]
-    pub(super) name: Option<Flex>,
+pub(super) struct RawAttributes<'a> {
+    #[serde(rename = "Name", borrow)]
+    pub(super) name: Option<Flex<'a>>,
 }
 
 /// Winlogbeat's `winlog` object.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawWinlog {
-    pub(super) event_id: Option<Flex>,
-    pub(super) provider_name: Option<Flex>,
-    pub(super) channel: Option<Flex>,
-    pub(super) computer_name: Option<Flex>,
-    pub(super) event_data: Option<Lenient<RawData>>,
+pub(super) struct RawWinlog<'a> {
+    #[serde(borrow)]
+    pub(super) event_id: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) provider_name: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) channel: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) computer_name: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) event_data: Option<Lenient<RawData<'a>>>,
 }
 
 /// ECS `event`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsEvent {
-    pub(super) code: Option<Flex>,
+pub(super) struct RawEcsEvent<'a> {
+    #[serde(borrow)]
+    pub(super) code: Option<Flex<'a>>,
 }
 
 /// ECS `process`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsProcess {
-    pub(super) executable: Option<Flex>,
-    pub(super) pid: Option<Flex>,
+pub(super) struct RawEcsProcess<'a> {
+    #[serde(borrow)]
+    pub(super) executable: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) pid: Option<Flex<'a>>,
 }
 
 /// An ECS object read for its `name` (`user`, `host`, `dns.question`).
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsName {
-    pub(super) name: Option<Flex>,
+pub(super) struct RawEcsName<'a> {
+    #[serde(borrow)]
+    pub(super) name: Option<Flex<'a>>,
 }
 
 /// ECS `source` or `destination`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsEndpoint {
-    pub(super) ip: Option<Flex>,
-    pub(super) port: Option<Flex>,
+pub(super) struct RawEcsEndpoint<'a> {
+    #[serde(borrow)]
+    pub(super) ip: Option<Flex<'a>>,
+    #[serde(borrow)]
+    pub(super) port: Option<Flex<'a>>,
 }
 
 /// ECS `network`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsNetwork {
-    pub(super) transport: Option<Flex>,
+pub(super) struct RawEcsNetwork<'a> {
+    #[serde(borrow)]
+    pub(super) transport: Option<Flex<'a>>,
 }
 
 /// ECS `dns`.
 #[derive(Debug, Default, Deserialize)]
 #[serde(default)]
-pub(super) struct RawEcsDns {
-    pub(super) question: Option<Lenient<RawEcsName>>,
+pub(super) struct RawEcsDns<'a> {
+    #[serde(borrow)]
+    pub(super) question: Option<Lenient<RawEcsName<'a>>>,
 }

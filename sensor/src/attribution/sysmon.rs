@@ -108,7 +108,7 @@ impl ReadStats {
 
 /// Shares repeated strings (images, users, hosts) between events.
 #[derive(Default)]
-pub struct Interner(HashSet<Arc<str>>);
+pub struct Interner(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Interner {
     fn get(&mut self, s: &str) -> Arc<str> {
@@ -301,7 +301,12 @@ fn parse_block(
 ) {
     let lines = |part: &[u8], intern: &mut Interner, out: &mut Vec<HostEvent>| {
         let mut stats = ReadStats::default();
-        for line in part.split(|b| *b == b'\n') {
+        let mut from = 0;
+        // Line ends found by memchr, not byte by byte.
+        let ends = memchr::memchr_iter(b'\n', part).chain(std::iter::once(part.len()));
+        for end in ends {
+            let line = &part[from..end];
+            from = end + 1;
             if line.len() > MAX_LINE {
                 stats.bad += 1;
             } else {
@@ -476,9 +481,21 @@ fn accept_line(
         stats.skipped += 1;
         return;
     }
-    match serde_json::from_slice::<RawEvent>(line) {
+    match raw_event(line) {
         Ok(e) => accept(&e, intern, out, stats),
         Err(_) => stats.bad += 1,
+    }
+}
+
+/// The raw view of one JSON object, its strings borrowed from `line` where
+/// they hold no escape. Valid UTF-8 (nearly every line) is checked once and
+/// parsed as text, so the parser does not check every string again; other
+/// lines are parsed as bytes (invalid UTF-8 is then an error only where it
+/// is inside a string that is read).
+fn raw_event(line: &[u8]) -> serde_json::Result<RawEvent<'_>> {
+    match std::str::from_utf8(line) {
+        Ok(text) => serde_json::from_str(text),
+        Err(_) => serde_json::from_slice(line),
     }
 }
 
@@ -506,7 +523,7 @@ pub fn parse_line(line: &[u8], intern: &mut Interner) -> Parsed {
     if !may_be_joinable(line) {
         return Parsed::Skip;
     }
-    match serde_json::from_slice::<RawEvent>(line) {
+    match raw_event(line) {
         Ok(e) => event_of(&e, intern),
         Err(_) => Parsed::Bad,
     }
@@ -567,7 +584,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .or(system.and_then(RawSystem::provider_name))
         .or(system.and_then(|s| s.channel.as_ref()))
         .and_then(Flex::text);
-    if provider.is_some_and(|p| !p.to_ascii_lowercase().contains("sysmon")) {
+    if provider.is_some_and(|p| !contains_ignore_ascii_case(&p, b"sysmon")) {
         return Parsed::Skip;
     }
     let ecs_event = e.event.as_ref().and_then(Lenient::value);
@@ -617,7 +634,13 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
             .and_then(|h| h.name.as_ref()))
         .and_then(Flex::text)
         .filter(|h| !h.is_empty())
-        .map(|h| intern.get(&h.to_lowercase()));
+        .map(|h| {
+            if h.chars().any(char::is_uppercase) {
+                intern.get(&h.to_lowercase())
+            } else {
+                intern.get(&h)
+            }
+        });
     let process = ProcessRef {
         image: intern.get(&image),
         pid,
@@ -658,10 +681,14 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
                 .and_then(Lenient::value)
                 .and_then(|n| n.transport.as_ref()))
             .and_then(Flex::text)
-            .and_then(|p| match p.to_ascii_lowercase().as_str() {
-                "tcp" | "6" => Some(6),
-                "udp" | "17" => Some(17),
-                _ => None,
+            .and_then(|p| {
+                if p.eq_ignore_ascii_case("tcp") || p == "6" {
+                    Some(6)
+                } else if p.eq_ignore_ascii_case("udp") || p == "17" {
+                    Some(17)
+                } else {
+                    None
+                }
             });
         let initiated = pick!(initiated).and_then(Flex::boolean).unwrap_or(true);
         match (proto, source, destination) {
@@ -684,6 +711,13 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
     })
 }
 
+/// Whether `hay` holds `needle` (ASCII, any case), without a lowercased copy.
+fn contains_ignore_ascii_case(hay: &str, needle: &[u8]) -> bool {
+    hay.as_bytes()
+        .windows(needle.len())
+        .any(|w| w.eq_ignore_ascii_case(needle))
+}
+
 /// A DNS name as the join compares it: lowercased, without a trailing dot.
 pub fn normalize_name(n: &str) -> String {
     n.trim().trim_end_matches('.').to_ascii_lowercase()
@@ -700,12 +734,15 @@ fn parse_ip(t: &str) -> Option<IpAddr> {
 /// (`T` separator, `Z` or a `±HH:MM` offset).
 pub fn parse_time(t: &str) -> Option<Timestamp> {
     let b = t.trim().as_bytes();
+    // At most four digits each, so no overflow.
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         let s = b.get(r)?;
-        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        if s.is_empty() {
             return None;
         }
-        std::str::from_utf8(s).ok()?.parse().ok()
+        s.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
         return None;
@@ -949,6 +986,36 @@ mod tests {
                 initiated: true,
             }
         );
+    }
+
+    /// Strings without escapes are borrowed from the line, those with
+    /// escapes copied; both read the same. A line that is not UTF-8 is still
+    /// read when the bad bytes are in a field the join ignores.
+    #[test]
+    fn escaped_borrowed_and_non_utf8_strings() {
+        let plain = NXLOG_3.replace(
+            r"C:\\Users\\lab\\AppData\\Local\\Temp\\upd.exe",
+            "/usr/bin/curl",
+        );
+        let unicode = NXLOG_3.replace(
+            r#""User":"WS-LAB-07\\lab""#,
+            r#""User":"WS-LAB-07\\l\u00e4b""#,
+        );
+        let mut latin1 = NXLOG_3.as_bytes().to_vec();
+        let at = NXLOG_3.find("RuleName").unwrap();
+        latin1[at] = 0xe4;
+        let mut text = format!("{plain}\n{unicode}\n").into_bytes();
+        text.extend_from_slice(&latin1);
+        let (ev, s) = read(&text);
+        assert_eq!((s.connections, s.bad), (3, 0), "{s:?}");
+        assert_eq!(&*ev[0].process.image, "/usr/bin/curl");
+        assert_eq!(ev[1].process.user.as_deref(), Some("WS-LAB-07\\läb"));
+        assert_eq!(ev[2], read(NXLOG_3.as_bytes()).0[0]);
+        // Invalid UTF-8 inside a field that is read: a bad line.
+        let mut bad = NXLOG_3.as_bytes().to_vec();
+        let at = NXLOG_3.find("upd.exe").unwrap();
+        bad[at] = 0xff;
+        assert_eq!(read(&bad).1.bad, 1);
     }
 
     #[test]
