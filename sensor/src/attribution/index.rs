@@ -42,7 +42,9 @@ const MAX_CANDIDATES: usize = 8;
 /// reader), so that one collector's `WS-07` and another's
 /// `ws-07.corp.example` are one host; an address literal stays whole.
 fn short_host(h: &str) -> &str {
-    if h.parse::<IpAddr>().is_ok() {
+    // Only digits and dots (IPv4) or a colon (IPv6) can be an address.
+    let literal = h.contains(':') || h.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    if literal && h.parse::<IpAddr>().is_ok() {
         return h;
     }
     h.split('.').next().unwrap_or(h)

@@ -252,7 +252,7 @@ pub(super) struct RawEvent<'a> {
     #[serde(rename = "@timestamp", borrow)]
     pub(super) timestamp: Option<Flex<'a>>,
     #[serde(rename = "EventData", borrow)]
-    pub(super) event_data: Option<Lenient<RawData<'a>>>,
+    pub(super) event_data: Option<Box<Lenient<RawData<'a>>>>,
     #[serde(rename = "UtcTime", borrow)]
     pub(super) utc_time: Option<Flex<'a>>,
     #[serde(rename = "Image", borrow)]
@@ -279,9 +279,9 @@ pub(super) struct RawEvent<'a> {
     #[serde(rename = "Event", borrow)]
     pub(super) evtx: Option<Box<Lenient<RawEvent<'a>>>>,
     #[serde(rename = "System", borrow)]
-    pub(super) system: Option<Lenient<RawSystem<'a>>>,
+    pub(super) system: Option<Box<Lenient<RawSystem<'a>>>>,
     #[serde(borrow)]
-    pub(super) winlog: Option<Lenient<RawWinlog<'a>>>,
+    pub(super) winlog: Option<Box<Lenient<RawWinlog<'a>>>>,
     #[serde(borrow)]
     pub(super) event: Option<Lenient<RawEcsEvent<'a>>>,
     #[serde(borrow)]
@@ -408,4 +408,337 @@ pub(super) struct RawEcsNetwork<'a> {
 pub(super) struct RawEcsDns<'a> {
     #[serde(borrow)]
     pub(super) question: Option<Lenient<RawEcsName<'a>>>,
+}
+
+/// Where a top-level key of the flat shape goes.
+enum FlatKey {
+    /// A scalar field of [`RawEvent`] (its index, for duplicate keys).
+    Field(usize),
+    /// A key whose value is an object in some shape: left to serde.
+    Nested,
+    /// Not read.
+    Ignored,
+}
+
+impl<'a> RawEvent<'a> {
+    /// The scalar field named `key` (serde's names and aliases).
+    fn flat_field(&mut self, key: &str) -> (FlatKey, Option<&mut Option<Flex<'a>>>) {
+        let (i, f) = match key {
+            "EventID" | "EventId" | "event_id" => (0, &mut self.event_id),
+            "SourceName" => (1, &mut self.source_name),
+            "ProviderName" => (2, &mut self.provider_name),
+            "Channel" => (3, &mut self.channel),
+            "Hostname" => (4, &mut self.hostname),
+            "Computer" => (5, &mut self.computer),
+            "@timestamp" => (6, &mut self.timestamp),
+            "UtcTime" => (7, &mut self.utc_time),
+            "Image" => (8, &mut self.image),
+            "ProcessId" => (9, &mut self.process_id),
+            "User" => (10, &mut self.user_name),
+            "Protocol" => (11, &mut self.protocol),
+            "Initiated" => (12, &mut self.initiated),
+            "SourceIp" => (13, &mut self.source_ip),
+            "SourcePort" => (14, &mut self.source_port),
+            "DestinationIp" => (15, &mut self.destination_ip),
+            "DestinationPort" => (16, &mut self.destination_port),
+            "QueryName" => (17, &mut self.query_name),
+            "EventData" | "Event" | "System" | "winlog" | "event" | "process" | "user" | "host"
+            | "source" | "destination" | "network" | "dns" => return (FlatKey::Nested, None),
+            _ => return (FlatKey::Ignored, None),
+        };
+        (FlatKey::Field(i), Some(f))
+    }
+}
+
+/// The flat shape (one object whose values are all strings, unsigned
+/// integers, booleans or null, as NXLog and most exports write event 3 and
+/// 22) read without serde: strings borrowed from `text` unless escaped,
+/// unread keys' values checked and skipped.
+///
+/// Gives exactly what `serde_json::from_str::<RawEvent>` gives, or `None`
+/// for anything it does not read itself (a nested value, a `\u` escape, a
+/// number other than a plain unsigned integer, an escaped key, a field
+/// twice, anything that is not JSON), which serde then reads (and rejects
+/// where it is not JSON). A single pass over the bytes; no recursion.
+pub(super) fn flat(text: &str) -> Option<RawEvent<'_>> {
+    let b = text.as_bytes();
+    let mut e = RawEvent::default();
+    let mut seen: u32 = 0;
+    let mut i = skip_ws(b, 0);
+    if b.get(i) != Some(&b'{') {
+        return None;
+    }
+    i = skip_ws(b, i + 1);
+    if b.get(i) == Some(&b'}') {
+        i += 1;
+    } else {
+        loop {
+            let (key, next) = string(text, i)?;
+            let Cow::Borrowed(key) = key else {
+                return None;
+            };
+            i = skip_ws(b, next);
+            if b.get(i) != Some(&b':') {
+                return None;
+            }
+            i = skip_ws(b, i + 1);
+            let (value, next) = scalar(text, i)?;
+            i = skip_ws(b, next);
+            match e.flat_field(key) {
+                (FlatKey::Field(n), Some(slot)) => {
+                    if seen & (1 << n) != 0 {
+                        return None;
+                    }
+                    seen |= 1 << n;
+                    *slot = value;
+                }
+                (FlatKey::Ignored, _) => {}
+                _ => return None,
+            }
+            match b.get(i) {
+                Some(b',') => i = skip_ws(b, i + 1),
+                Some(b'}') => {
+                    i += 1;
+                    break;
+                }
+                _ => return None,
+            }
+        }
+    }
+    (skip_ws(b, i) == b.len()).then_some(e)
+}
+
+/// The first index from `i` that is not JSON whitespace.
+fn skip_ws(b: &[u8], mut i: usize) -> usize {
+    while let Some(b' ' | b'\t' | b'\n' | b'\r') = b.get(i) {
+        i += 1;
+    }
+    i
+}
+
+/// The bytes that end a run of plain string content: a quote, a backslash,
+/// a control character.
+static STOP: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 0x20 {
+        t[c] = true;
+        c += 1;
+    }
+    t[b'"' as usize] = true;
+    t[b'\\' as usize] = true;
+    t
+};
+
+/// The end of the run of plain string content from `j`: the index of the
+/// first quote, backslash or control character, or `b.len()`. Eight bytes
+/// at a time (values are short: this beats a vector search's setup).
+fn plain_run(b: &[u8], mut j: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // Nonzero when a byte of `x` is zero.
+    let zero = |x: u64| x.wrapping_sub(ONES) & !x & HIGH;
+    while let Some(chunk) = b.get(j..j + 8) {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(chunk);
+        let v = u64::from_le_bytes(w);
+        let stop = zero(v ^ (ONES * u64::from(b'"')))
+            | zero(v ^ (ONES * u64::from(b'\\')))
+            // A byte below 0x20.
+            | (v.wrapping_sub(ONES * 0x20) & !v & HIGH);
+        if stop != 0 {
+            break;
+        }
+        j += 8;
+    }
+    while b.get(j).is_some_and(|c| !STOP[usize::from(*c)]) {
+        j += 1;
+    }
+    j
+}
+
+/// The string starting with the quote at `i`, and the index after its
+/// closing quote; `None` for a `\u` escape or anything that is not a JSON
+/// string.
+fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
+    let b = text.as_bytes();
+    if b.get(i) != Some(&b'"') {
+        return None;
+    }
+    let start = i + 1;
+    let mut owned: Option<String> = None;
+    let mut from = start;
+    loop {
+        let at = plain_run(b, from);
+        if at == b.len() {
+            return None;
+        }
+        // JSON forbids control characters inside strings.
+        if b[at] < 0x20 {
+            return None;
+        }
+        if b[at] == b'"' {
+            let s = match owned {
+                None => Cow::Borrowed(&text[start..at]),
+                Some(mut o) => {
+                    o.push_str(&text[from..at]);
+                    Cow::Owned(o)
+                }
+            };
+            return Some((s, at + 1));
+        }
+        let o = owned.get_or_insert_with(|| String::with_capacity(2 * (at - start) + 32));
+        o.push_str(&text[from..at]);
+        o.push(match b.get(at + 1)? {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            _ => return None,
+        });
+        from = at + 2;
+    }
+}
+
+/// The scalar value at `i` (`None` inside for null), and the index after
+/// it; `None` for anything [`flat`] leaves to serde.
+fn scalar(text: &str, i: usize) -> Option<(Option<Flex<'_>>, usize)> {
+    let b = text.as_bytes();
+    match b.get(i)? {
+        b'"' => string(text, i).map(|(s, next)| (Some(Flex::Str(s)), next)),
+        b'0'..=b'9' => {
+            let digits = b[i..].iter().take_while(|c| c.is_ascii_digit()).count();
+            let end = i + digits;
+            // A leading zero, a fraction or exponent, or possibly over u64.
+            if (digits > 1 && b[i] == b'0')
+                || digits > 19
+                || matches!(b.get(end), Some(b'.' | b'e' | b'E'))
+            {
+                return None;
+            }
+            let n = b[i..end]
+                .iter()
+                .fold(0u64, |n, c| n * 10 + u64::from(c - b'0'));
+            Some((Some(Flex::UInt(n)), end))
+        }
+        _ if b[i..].starts_with(b"true") => Some((Some(Flex::Bool(true)), i + 4)),
+        _ if b[i..].starts_with(b"false") => Some((Some(Flex::Bool(false)), i + 5)),
+        _ if b[i..].starts_with(b"null") => Some((None, i + 4)),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// An event 3 in the flat shape, with escapes, numbers, a boolean, a
+    /// null and keys the join does not read.
+    const LINE: &str = r#"{"EventTime":"2026-03-02 10:00:05", "Hostname":"WS-LAB-07","EventID":3,"SourceName":"Microsoft-Windows-Sysmon","Message":"Network \"connection\" detected:\r\nRuleName: -\/","UtcTime":"2026-03-02 10:00:04.652","ProcessId":4312,"Image":"C:\\Users\\lab\\upd.exe","User":"WS-LAB-07\\lab","Protocol":"tcp","Initiated":true,"SourceIsIpv6":false,"SourceIp":"10.66.0.101","SourcePort":"50402","DestinationIp":"10.77.0.21","DestinationPort":443,"DestinationHostname":null,"Computer":null}"#;
+
+    /// Whether the flat reader took `t`; when it did, its view must be
+    /// serde's.
+    fn same_as_serde(t: &str) -> bool {
+        let Some(e) = flat(t) else {
+            return false;
+        };
+        let serde = serde_json::from_str::<RawEvent>(t).ok();
+        assert_eq!(format!("{:?}", Some(e)), format!("{serde:?}"), "{t}");
+        true
+    }
+
+    #[test]
+    fn flat_reads_what_serde_reads() {
+        assert!(same_as_serde(LINE));
+        let e = flat(LINE).unwrap();
+        assert!(matches!(e.image, Some(Flex::Str(Cow::Owned(_)))));
+        assert!(matches!(e.protocol, Some(Flex::Str(Cow::Borrowed("tcp")))));
+        assert!(matches!(e.destination_port, Some(Flex::UInt(443))));
+        assert!(e.computer.is_none());
+        for (t, taken) in [
+            ("{}", true),
+            (" { } ", true),
+            (r#"{"EventID":18446744073709551615}"#, false),
+            (r#"{"EventID":1844674407370955161}"#, true),
+            (r#"{"EventID":03}"#, false),
+            (r#"{"EventID":-3}"#, false),
+            (r#"{"EventID":3.0}"#, false),
+            (r#"{"EventID":3e0}"#, false),
+            (r#"{"EventID":3,}"#, false),
+            (r#"{"EventID":3}x"#, false),
+            (r#"{"EventID":3 "Image":"a"}"#, false),
+            (r#"{"EventID":3,"EventId":4}"#, false),
+            (r#"{"Image":null,"Image":"a"}"#, false),
+            (r#"{"Other":1,"Other":2}"#, true),
+            (r#"{"Image":"\u0041"}"#, false),
+            (r#"{"Im\u0061ge":"a"}"#, false),
+            (r#"{"Image":"a\qb"}"#, false),
+            ("{\"Image\":\"a\tb\"}", false),
+            (r#"{"Image":"a\tb\"\\\/\b\f\n\r"}"#, true),
+            (r#"{"Image":"ä→😀"}"#, true),
+            (r#"{"EventData":{"Image":"a"}}"#, false),
+            (r#"{"host":"a"}"#, false),
+            (r#"{"Other":[1]}"#, false),
+            (r#"{"Initiated":tru}"#, false),
+            (r#"{"Initiated":truex}"#, false),
+            (r#"{"Initiated":false,"Protocol":null}"#, true),
+            (r#"{"Image":"a"#, false),
+            (r#"{"Image":"a\"#, false),
+            (r#"{"Image""a"}"#, false),
+            (r#"["Image"]"#, false),
+        ] {
+            assert_eq!(same_as_serde(t), taken, "{t}");
+        }
+    }
+
+    /// The word-at-a-time scan stops where a byte-by-byte one does, with
+    /// neighbours of the stop bytes around.
+    #[test]
+    fn plain_run_finds_the_first_stop() {
+        let filler = [
+            b'a', 0x20, 0x7f, 0xc3, 0xa4, b'!', b'#', b'[', b']', 0xff, 0x80,
+        ];
+        for len in 0..40 {
+            let base: Vec<u8> = (0..len).map(|k| filler[k % filler.len()]).collect();
+            assert_eq!(plain_run(&base, 0), len);
+            for at in 0..len {
+                for stop in [b'"', b'\\', 0x00, 0x1f, b'\n'] {
+                    let mut v = base.clone();
+                    v[at] = stop;
+                    for from in 0..=at {
+                        assert_eq!(plain_run(&v, from), at, "{v:?} {from}");
+                    }
+                }
+            }
+        }
+    }
+
+    /// Every cut and many single-byte changes of a line: the flat reader
+    /// either leaves the text to serde or reads exactly what serde reads.
+    #[test]
+    fn flat_agrees_with_serde_on_damaged_lines() {
+        let mut taken = 0;
+        for end in 0..=LINE.len() {
+            if let Some(t) = LINE.get(..end) {
+                taken += usize::from(same_as_serde(t));
+            }
+        }
+        let mut bytes = LINE.as_bytes().to_vec();
+        for at in 0..bytes.len() {
+            let was = bytes[at];
+            for c in *b"\"\\{}[],: \t0-9.eEnulltf\x01\x7fx" {
+                bytes[at] = c;
+                if let Ok(t) = std::str::from_utf8(&bytes) {
+                    taken += usize::from(same_as_serde(t));
+                }
+            }
+            bytes[at] = was;
+        }
+        // Changes inside strings mostly keep a line the flat reader takes.
+        assert!(taken > 5_000, "{taken}");
+    }
 }

@@ -489,12 +489,16 @@ fn accept_line(
 
 /// The raw view of one JSON object, its strings borrowed from `line` where
 /// they hold no escape. Valid UTF-8 (nearly every line) is checked once and
-/// parsed as text, so the parser does not check every string again; other
-/// lines are parsed as bytes (invalid UTF-8 is then an error only where it
-/// is inside a string that is read).
+/// parsed as text: the flat shape by a single-pass reader of its own, any
+/// other by serde, neither checking every string again; other lines are
+/// parsed by serde as bytes (invalid UTF-8 is then an error only where it is
+/// inside a string that is read).
 fn raw_event(line: &[u8]) -> serde_json::Result<RawEvent<'_>> {
     match std::str::from_utf8(line) {
-        Ok(text) => serde_json::from_str(text),
+        Ok(text) => match super::raw::flat(text) {
+            Some(e) => Ok(e),
+            None => serde_json::from_str(text),
+        },
         Err(_) => serde_json::from_slice(line),
     }
 }
@@ -559,9 +563,9 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
     if let Some(inner) = e.evtx.as_deref().and_then(Lenient::value) {
         return event_of(inner, intern);
     }
-    let system = e.system.as_ref().and_then(Lenient::value);
-    let winlog = e.winlog.as_ref().and_then(Lenient::value);
-    let nested = e.event_data.as_ref().and_then(Lenient::value);
+    let system = e.system.as_deref().and_then(Lenient::value);
+    let winlog = e.winlog.as_deref().and_then(Lenient::value);
+    let nested = e.event_data.as_deref().and_then(Lenient::value);
     let wdata = winlog
         .and_then(|w| w.event_data.as_ref())
         .and_then(Lenient::value);
@@ -635,7 +639,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .and_then(Flex::text)
         .filter(|h| !h.is_empty())
         .map(|h| {
-            if h.chars().any(char::is_uppercase) {
+            if !h.is_ascii() || h.bytes().any(|c| c.is_ascii_uppercase()) {
                 intern.get(&h.to_lowercase())
             } else {
                 intern.get(&h)
@@ -713,9 +717,20 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
 
 /// Whether `hay` holds `needle` (ASCII, any case), without a lowercased copy.
 fn contains_ignore_ascii_case(hay: &str, needle: &[u8]) -> bool {
-    hay.as_bytes()
-        .windows(needle.len())
-        .any(|w| w.eq_ignore_ascii_case(needle))
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    // Candidates start where the first letter does, in either case.
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        hay.as_bytes(),
+    )
+    .any(|i| {
+        hay.as_bytes()
+            .get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
 }
 
 /// A DNS name as the join compares it: lowercased, without a trailing dot.
@@ -727,7 +742,36 @@ pub fn normalize_name(n: &str) -> String {
 /// after `%` dropped).
 fn parse_ip(t: &str) -> Option<IpAddr> {
     let t = t.split('%').next().unwrap_or(t).trim();
+    if let Some(a) = parse_ipv4(t.as_bytes()) {
+        return Some(IpAddr::V4(a));
+    }
     t.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+}
+
+/// A dotted quad as the standard parser reads it (four decimal octets, no
+/// leading zeros), without its general machinery; `None` for anything
+/// else, which the standard parser then reads.
+fn parse_ipv4(t: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = t.split(|c| *c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut n: u16 = 0;
+        for c in p {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(c - b'0');
+        }
+        *o = u8::try_from(n).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then_some(std::net::Ipv4Addr::from(octets))
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fraction]` (Sysmon's `UtcTime`, UTC) or RFC 3339
@@ -1051,6 +1095,55 @@ mod tests {
                 .collect();
             assert!(ports.iter().zip(1..).all(|(p, want)| *p == want), "{block}");
         }
+    }
+
+    /// The dotted-quad shortcut reads what the standard parser reads, and
+    /// nothing it rejects.
+    #[test]
+    fn ipv4_shortcut_agrees_with_std() {
+        let mut cases: Vec<String> = [
+            "10.66.0.101",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.04",
+            "1.2.3.1000",
+            "",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "1.2.3.a",
+        ]
+        .map(String::from)
+        .to_vec();
+        for a in 0..=300u32 {
+            cases.push(format!("{a}.{}.0.{a:03}", 300 - a));
+        }
+        for c in &cases {
+            let std = c.parse::<std::net::Ipv4Addr>().ok();
+            let fast = parse_ipv4(c.as_bytes());
+            assert!(fast.is_none() || fast == std, "{c}");
+            assert_eq!(
+                parse_ip(c),
+                c.trim().parse::<IpAddr>().ok().map(|a| a.to_canonical()),
+                "{c}"
+            );
+        }
+        assert_eq!(parse_ipv4(b"10.66.0.101"), "10.66.0.101".parse().ok());
+        assert!(contains_ignore_ascii_case(
+            "Microsoft-Windows-SYSMON/Operational",
+            b"sysmon"
+        ));
+        assert!(contains_ignore_ascii_case("ssysmon", b"sysmon"));
+        assert!(!contains_ignore_ascii_case(
+            "Microsoft-Windows-Sysmo",
+            b"sysmon"
+        ));
     }
 
     #[test]
