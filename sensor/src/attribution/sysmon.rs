@@ -218,8 +218,10 @@ fn pretty(head: &[u8]) -> bool {
     line.trim_ascii() == b"{"
 }
 
-/// Bytes of lines parsed together, split between threads.
-const BLOCK: usize = 16 << 20;
+/// Bytes of lines parsed together, split between threads: enough that a
+/// thread's start is nothing beside its share, small enough that the buffer's
+/// pages (faulted in once per file) are few.
+const BLOCK: usize = 4 << 20;
 
 /// Reads JSON lines in blocks of [`BLOCK`] bytes, each block's lines parsed
 /// by the available cores (a replay reads its host events before the
@@ -239,22 +241,10 @@ fn read_lines_parallel(
     // The tail of the last block is over MAX_LINE: skip to its end.
     let mut skipping = false;
     loop {
-        let start = block.len();
-        block.resize(start + block_size, 0);
-        let mut filled = start;
-        while filled < block.len() {
-            let n = match r.read(&mut block[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        block.truncate(filled);
-        let end_of_input = filled < start + block_size;
+        // Appended to what is left of the last block, without zeroing the
+        // buffer first; short reads are retried until the input ends.
+        let n = (&mut r).take(block_size as u64).read_to_end(&mut block)?;
+        let end_of_input = n < block_size;
         // Whole lines only; the rest waits for the next block.
         let cut = if end_of_input {
             block.len()
@@ -349,6 +339,7 @@ fn parse_block(
         all.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
         all
     });
+    out.reserve(results.iter().map(|(v, _)| v.len()).sum());
     for (v, s) in results {
         out.extend(v);
         stats.add(&s);
