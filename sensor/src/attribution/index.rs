@@ -243,6 +243,11 @@ impl JoinIndex {
     /// The process of `client`'s DNS query for `name` at `ts`: the hosts
     /// seen with that address, and their event 22 for the name.
     pub fn join_dns(&mut self, client: IpAddr, name: &str, ts: Timestamp) -> Option<Process> {
+        // No query held (most of the time in logs with few events 22):
+        // nothing to look up, nothing to allocate.
+        if self.dns.is_empty() {
+            return None;
+        }
         let hosts = self.hosts.get(&client.to_canonical())?.clone();
         let name: Box<str> = super::sysmon::normalize_name(name).into();
         let lists: Vec<&Vec<Arc<HostEvent>>> = hosts
