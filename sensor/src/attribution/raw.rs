@@ -482,19 +482,21 @@ pub(super) fn flat(text: &str) -> Option<RawEvent<'_>> {
                 return None;
             }
             i = skip_ws(b, i + 1);
-            let (value, next) = scalar(text, i)?;
-            i = skip_ws(b, next);
             match e.flat_field(key) {
                 (FlatKey::Field(n), Some(slot)) => {
                     if seen & (1 << n) != 0 {
                         return None;
                     }
                     seen |= 1 << n;
+                    let (value, next) = scalar(text, i)?;
                     *slot = value;
+                    i = next;
                 }
-                (FlatKey::Ignored, _) => {}
+                // Checked as serde checks what it skips, never copied.
+                (FlatKey::Ignored, _) => i = skip_scalar(b, i)?,
                 _ => return None,
             }
+            i = skip_ws(b, i);
             match b.get(i) {
                 Some(b',') => i = skip_ws(b, i + 1),
                 Some(b'}') => {
@@ -604,6 +606,66 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
     }
 }
 
+/// The index after the scalar at `i` of a key that is not read, checked as
+/// serde checks a value it skips (escapes valid, `\u` with four hex digits,
+/// no control character, a JSON number); `None` for a nested value or
+/// anything that is not JSON.
+fn skip_scalar(b: &[u8], i: usize) -> Option<usize> {
+    match b.get(i)? {
+        b'"' => {
+            let mut j = i + 1;
+            loop {
+                j = plain_run(b, j);
+                match b.get(j)? {
+                    b'"' => return Some(j + 1),
+                    b'\\' => match b.get(j + 1)? {
+                        b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't' => j += 2,
+                        b'u' if b.get(j + 2..j + 6)?.iter().all(u8::is_ascii_hexdigit) => j += 6,
+                        _ => return None,
+                    },
+                    _ => return None,
+                }
+            }
+        }
+        b'-' | b'0'..=b'9' => {
+            let digits = |mut j: usize| {
+                while b.get(j).is_some_and(u8::is_ascii_digit) {
+                    j += 1;
+                }
+                j
+            };
+            let mut j = i + usize::from(b[i] == b'-');
+            j = match b.get(j)? {
+                b'0' => j + 1,
+                b'1'..=b'9' => digits(j),
+                _ => return None,
+            };
+            if b.get(j) == Some(&b'.') {
+                let end = digits(j + 1);
+                if end == j + 1 {
+                    return None;
+                }
+                j = end;
+            }
+            if let Some(b'e' | b'E') = b.get(j) {
+                j += 1;
+                if let Some(b'+' | b'-') = b.get(j) {
+                    j += 1;
+                }
+                let end = digits(j);
+                if end == j {
+                    return None;
+                }
+                j = end;
+            }
+            Some(j)
+        }
+        _ if b[i..].starts_with(b"true") || b[i..].starts_with(b"null") => Some(i + 4),
+        _ if b[i..].starts_with(b"false") => Some(i + 5),
+        _ => None,
+    }
+}
+
 /// The scalar value at `i` (`None` inside for null), and the index after
 /// it; `None` for anything [`flat`] leaves to serde.
 fn scalar(text: &str, i: usize) -> Option<(Option<Flex<'_>>, usize)> {
@@ -690,6 +752,18 @@ mod tests {
             (r#"{"Image":"a\"#, false),
             (r#"{"Image""a"}"#, false),
             (r#"["Image"]"#, false),
+            (r#"{"Other":-1.5e+3,"Image":"a"}"#, true),
+            (r#"{"Other":0.25E7,"X":-0,"Y":"\u00e9\ud800\n\"\\"}"#, true),
+            (r#"{"Other":"\x"}"#, false),
+            (r#"{"Other":"a\u12"}"#, false),
+            (r#"{"Other":01}"#, false),
+            (r#"{"Other":1.}"#, false),
+            (r#"{"Other":1e}"#, false),
+            (r#"{"Other":-}"#, false),
+            (r#"{"Other":-a}"#, false),
+            (r#"{"Other":.5}"#, false),
+            (r#"{"Other":nul}"#, false),
+            ("{\"Other\":\"a\u{1}\"}", false),
         ] {
             assert_eq!(same_as_serde(t), taken, "{t}");
         }
