@@ -568,28 +568,31 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
         return None;
     }
     let start = i + 1;
-    let mut owned: Option<String> = None;
+    // Most strings hold no escape: borrowed at once.
+    let end = plain_run(b, start);
+    if b.get(end) == Some(&b'"') {
+        return Some((Cow::Borrowed(&text[start..end]), end + 1));
+    }
+    escaped(text, start, end)
+}
+
+/// The rest of a string from `start` whose plain run ends at `at` with
+/// something other than its closing quote: unescaped into a copy.
+#[cold]
+fn escaped(text: &str, start: usize, mut at: usize) -> Option<(Cow<'_, str>, usize)> {
+    let b = text.as_bytes();
+    let mut o = String::with_capacity(2 * (at - start) + 32);
     let mut from = start;
     loop {
-        let at = plain_run(b, from);
-        if at == b.len() {
-            return None;
+        match b.get(at)? {
+            b'"' => {
+                o.push_str(&text[from..at]);
+                return Some((Cow::Owned(o), at + 1));
+            }
+            b'\\' => {}
+            // JSON forbids control characters inside strings.
+            _ => return None,
         }
-        // JSON forbids control characters inside strings.
-        if b[at] < 0x20 {
-            return None;
-        }
-        if b[at] == b'"' {
-            let s = match owned {
-                None => Cow::Borrowed(&text[start..at]),
-                Some(mut o) => {
-                    o.push_str(&text[from..at]);
-                    Cow::Owned(o)
-                }
-            };
-            return Some((s, at + 1));
-        }
-        let o = owned.get_or_insert_with(|| String::with_capacity(2 * (at - start) + 32));
         o.push_str(&text[from..at]);
         o.push(match b.get(at + 1)? {
             b'"' => '"',
@@ -603,6 +606,7 @@ fn string(text: &str, i: usize) -> Option<(Cow<'_, str>, usize)> {
             _ => return None,
         });
         from = at + 2;
+        at = plain_run(b, from);
     }
 }
 
