@@ -27,13 +27,16 @@ const BROWSER_IMAGES: &str = include_str!("client/browser_images.txt");
 /// browser's: its last path component is in the shipped list `client/browser_images.txt`,
 /// compared case-insensitively.
 pub fn is_browser_image(image: &str) -> bool {
-    let base = image.rsplit(['\\', '/']).next().unwrap_or(image).trim();
-    !base.is_empty()
-        && BROWSER_IMAGES
+    /// The list's names, read once.
+    static NAMES: std::sync::LazyLock<Box<[&'static str]>> = std::sync::LazyLock::new(|| {
+        BROWSER_IMAGES
             .lines()
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
-            .any(|l| l.eq_ignore_ascii_case(base))
+            .collect()
+    });
+    let base = image.rsplit(['\\', '/']).next().unwrap_or(image).trim();
+    !base.is_empty() && NAMES.iter().any(|l| l.eq_ignore_ascii_case(base))
 }
 
 /// Name of the embedded table in error messages.

@@ -42,7 +42,9 @@ const MAX_CANDIDATES: usize = 8;
 /// reader), so that one collector's `WS-07` and another's
 /// `ws-07.corp.example` are one host; an address literal stays whole.
 fn short_host(h: &str) -> &str {
-    if h.parse::<IpAddr>().is_ok() {
+    // Only digits and dots (IPv4) or a colon (IPv6) can be an address.
+    let literal = h.contains(':') || h.bytes().all(|c| c.is_ascii_digit() || c == b'.');
+    if literal && h.parse::<IpAddr>().is_ok() {
         return h;
     }
     h.split('.').next().unwrap_or(h)
@@ -50,6 +52,10 @@ fn short_host(h: &str) -> &str {
 
 /// Key of a network connection event.
 pub type ConnKey = (IpAddr, u16, IpAddr, u16, u8);
+/// The maps' hasher: keyed per map, and far cheaper than SipHash on these
+/// short keys (one lookup per connection start of the capture).
+type Hasher = foldhash::fast::RandomState;
+
 /// Key of a DNS query event: (host name, query name).
 type DnsKey = (Arc<str>, Box<str>);
 
@@ -77,8 +83,8 @@ pub struct IndexStats {
 pub struct JoinIndex {
     skew_ns: u64,
     max_events: usize,
-    conns: HashMap<ConnKey, Vec<Arc<HostEvent>>>,
-    dns: HashMap<DnsKey, Vec<Arc<HostEvent>>>,
+    conns: HashMap<ConnKey, Vec<Arc<HostEvent>>, Hasher>,
+    dns: HashMap<DnsKey, Vec<Arc<HostEvent>>, Hasher>,
     hosts: LruCache<IpAddr, Vec<Arc<str>>>,
     expiry: BinaryHeap<Reverse<(Timestamp, Slot)>>,
     stats: IndexStats,
@@ -91,8 +97,8 @@ impl JoinIndex {
         JoinIndex {
             skew_ns,
             max_events: max_events.get(),
-            conns: HashMap::new(),
-            dns: HashMap::new(),
+            conns: HashMap::default(),
+            dns: HashMap::default(),
             hosts: LruCache::new(
                 NonZeroUsize::new(MAX_HOST_ADDRESSES).unwrap_or(NonZeroUsize::MIN),
             ),
@@ -237,6 +243,11 @@ impl JoinIndex {
     /// The process of `client`'s DNS query for `name` at `ts`: the hosts
     /// seen with that address, and their event 22 for the name.
     pub fn join_dns(&mut self, client: IpAddr, name: &str, ts: Timestamp) -> Option<Process> {
+        // No query held (most of the time in logs with few events 22):
+        // nothing to look up, nothing to allocate.
+        if self.dns.is_empty() {
+            return None;
+        }
         let hosts = self.hosts.get(&client.to_canonical())?.clone();
         let name: Box<str> = super::sysmon::normalize_name(name).into();
         let lists: Vec<&Vec<Arc<HostEvent>>> = hosts

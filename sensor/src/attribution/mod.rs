@@ -145,8 +145,14 @@ pub fn load(
         summary.stats.add(&s);
         summary.files += 1;
     }
-    events.sort_by_key(|e| e.ts);
-    let events: Arc<[Arc<HostEvent>]> = events.into_iter().map(Arc::new).collect();
+    // Sorted through (time, file order) pairs: the same order as a stable
+    // sort of the events, without moving them.
+    let mut order: Vec<(Timestamp, usize)> =
+        events.iter().enumerate().map(|(i, e)| (e.ts, i)).collect();
+    order.sort_unstable();
+    let events: Vec<Arc<HostEvent>> = events.into_iter().map(Arc::new).collect();
+    let events: Arc<[Arc<HostEvent>]> =
+        order.iter().map(|(_, i)| Arc::clone(&events[*i])).collect();
     Ok((
         AttributionConfig {
             source: EventSource::Loaded(events),

@@ -108,7 +108,7 @@ impl ReadStats {
 
 /// Shares repeated strings (images, users, hosts) between events.
 #[derive(Default)]
-pub struct Interner(HashSet<Arc<str>>);
+pub struct Interner(HashSet<Arc<str>, foldhash::fast::RandomState>);
 
 impl Interner {
     fn get(&mut self, s: &str) -> Arc<str> {
@@ -218,8 +218,10 @@ fn pretty(head: &[u8]) -> bool {
     line.trim_ascii() == b"{"
 }
 
-/// Bytes of lines parsed together, split between threads.
-const BLOCK: usize = 16 << 20;
+/// Bytes of lines parsed together, split between threads: enough that a
+/// thread's start is nothing beside its share, small enough that the buffer's
+/// pages (faulted in once per file) are few.
+const BLOCK: usize = 4 << 20;
 
 /// Reads JSON lines in blocks of [`BLOCK`] bytes, each block's lines parsed
 /// by the available cores (a replay reads its host events before the
@@ -239,22 +241,10 @@ fn read_lines_parallel(
     // The tail of the last block is over MAX_LINE: skip to its end.
     let mut skipping = false;
     loop {
-        let start = block.len();
-        block.resize(start + block_size, 0);
-        let mut filled = start;
-        while filled < block.len() {
-            let n = match r.read(&mut block[filled..]) {
-                Ok(n) => n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            };
-            if n == 0 {
-                break;
-            }
-            filled += n;
-        }
-        block.truncate(filled);
-        let end_of_input = filled < start + block_size;
+        // Appended to what is left of the last block, without zeroing the
+        // buffer first; short reads are retried until the input ends.
+        let n = (&mut r).take(block_size as u64).read_to_end(&mut block)?;
+        let end_of_input = n < block_size;
         // Whole lines only; the rest waits for the next block.
         let cut = if end_of_input {
             block.len()
@@ -301,7 +291,12 @@ fn parse_block(
 ) {
     let lines = |part: &[u8], intern: &mut Interner, out: &mut Vec<HostEvent>| {
         let mut stats = ReadStats::default();
-        for line in part.split(|b| *b == b'\n') {
+        let mut from = 0;
+        // Line ends found by memchr, not byte by byte.
+        let ends = memchr::memchr_iter(b'\n', part).chain(std::iter::once(part.len()));
+        for end in ends {
+            let line = &part[from..end];
+            from = end + 1;
             if line.len() > MAX_LINE {
                 stats.bad += 1;
             } else {
@@ -344,6 +339,7 @@ fn parse_block(
         all.extend(handles.into_iter().map(|h| h.join().unwrap_or_default()));
         all
     });
+    out.reserve(results.iter().map(|(v, _)| v.len()).sum());
     for (v, s) in results {
         out.extend(v);
         stats.add(&s);
@@ -476,9 +472,25 @@ fn accept_line(
         stats.skipped += 1;
         return;
     }
-    match serde_json::from_slice::<RawEvent>(line) {
+    match raw_event(line) {
         Ok(e) => accept(&e, intern, out, stats),
         Err(_) => stats.bad += 1,
+    }
+}
+
+/// The raw view of one JSON object, its strings borrowed from `line` where
+/// they hold no escape. Valid UTF-8 (nearly every line) is checked once and
+/// parsed as text: the flat shape by a single-pass reader of its own, any
+/// other by serde, neither checking every string again; other lines are
+/// parsed by serde as bytes (invalid UTF-8 is then an error only where it is
+/// inside a string that is read).
+fn raw_event(line: &[u8]) -> serde_json::Result<RawEvent<'_>> {
+    match std::str::from_utf8(line) {
+        Ok(text) => match super::raw::flat(text) {
+            Some(e) => Ok(e),
+            None => serde_json::from_str(text),
+        },
+        Err(_) => serde_json::from_slice(line),
     }
 }
 
@@ -506,7 +518,7 @@ pub fn parse_line(line: &[u8], intern: &mut Interner) -> Parsed {
     if !may_be_joinable(line) {
         return Parsed::Skip;
     }
-    match serde_json::from_slice::<RawEvent>(line) {
+    match raw_event(line) {
         Ok(e) => event_of(&e, intern),
         Err(_) => Parsed::Bad,
     }
@@ -542,9 +554,9 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
     if let Some(inner) = e.evtx.as_deref().and_then(Lenient::value) {
         return event_of(inner, intern);
     }
-    let system = e.system.as_ref().and_then(Lenient::value);
-    let winlog = e.winlog.as_ref().and_then(Lenient::value);
-    let nested = e.event_data.as_ref().and_then(Lenient::value);
+    let system = e.system.as_deref().and_then(Lenient::value);
+    let winlog = e.winlog.as_deref().and_then(Lenient::value);
+    let nested = e.event_data.as_deref().and_then(Lenient::value);
     let wdata = winlog
         .and_then(|w| w.event_data.as_ref())
         .and_then(Lenient::value);
@@ -567,7 +579,7 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
         .or(system.and_then(RawSystem::provider_name))
         .or(system.and_then(|s| s.channel.as_ref()))
         .and_then(Flex::text);
-    if provider.is_some_and(|p| !p.to_ascii_lowercase().contains("sysmon")) {
+    if provider.is_some_and(|p| !contains_ignore_ascii_case(&p, b"sysmon")) {
         return Parsed::Skip;
     }
     let ecs_event = e.event.as_ref().and_then(Lenient::value);
@@ -617,7 +629,13 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
             .and_then(|h| h.name.as_ref()))
         .and_then(Flex::text)
         .filter(|h| !h.is_empty())
-        .map(|h| intern.get(&h.to_lowercase()));
+        .map(|h| {
+            if !h.is_ascii() || h.bytes().any(|c| c.is_ascii_uppercase()) {
+                intern.get(&h.to_lowercase())
+            } else {
+                intern.get(&h)
+            }
+        });
     let process = ProcessRef {
         image: intern.get(&image),
         pid,
@@ -658,10 +676,14 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
                 .and_then(Lenient::value)
                 .and_then(|n| n.transport.as_ref()))
             .and_then(Flex::text)
-            .and_then(|p| match p.to_ascii_lowercase().as_str() {
-                "tcp" | "6" => Some(6),
-                "udp" | "17" => Some(17),
-                _ => None,
+            .and_then(|p| {
+                if p.eq_ignore_ascii_case("tcp") || p == "6" {
+                    Some(6)
+                } else if p.eq_ignore_ascii_case("udp") || p == "17" {
+                    Some(17)
+                } else {
+                    None
+                }
             });
         let initiated = pick!(initiated).and_then(Flex::boolean).unwrap_or(true);
         match (proto, source, destination) {
@@ -684,6 +706,24 @@ fn event_of(e: &RawEvent, intern: &mut Interner) -> Parsed {
     })
 }
 
+/// Whether `hay` holds `needle` (ASCII, any case), without a lowercased copy.
+fn contains_ignore_ascii_case(hay: &str, needle: &[u8]) -> bool {
+    let Some(&first) = needle.first() else {
+        return true;
+    };
+    // Candidates start where the first letter does, in either case.
+    memchr::memchr2_iter(
+        first.to_ascii_lowercase(),
+        first.to_ascii_uppercase(),
+        hay.as_bytes(),
+    )
+    .any(|i| {
+        hay.as_bytes()
+            .get(i..i + needle.len())
+            .is_some_and(|w| w.eq_ignore_ascii_case(needle))
+    })
+}
+
 /// A DNS name as the join compares it: lowercased, without a trailing dot.
 pub fn normalize_name(n: &str) -> String {
     n.trim().trim_end_matches('.').to_ascii_lowercase()
@@ -693,19 +733,51 @@ pub fn normalize_name(n: &str) -> String {
 /// after `%` dropped).
 fn parse_ip(t: &str) -> Option<IpAddr> {
     let t = t.split('%').next().unwrap_or(t).trim();
+    if let Some(a) = parse_ipv4(t.as_bytes()) {
+        return Some(IpAddr::V4(a));
+    }
     t.parse::<IpAddr>().ok().map(|a| a.to_canonical())
+}
+
+/// A dotted quad as the standard parser reads it (four decimal octets, no
+/// leading zeros), without its general machinery; `None` for anything
+/// else, which the standard parser then reads.
+fn parse_ipv4(t: &[u8]) -> Option<std::net::Ipv4Addr> {
+    let mut octets = [0u8; 4];
+    let mut parts = t.split(|c| *c == b'.');
+    for o in &mut octets {
+        let p = parts.next()?;
+        if p.is_empty() || p.len() > 3 || (p.len() > 1 && p[0] == b'0') {
+            return None;
+        }
+        let mut n: u16 = 0;
+        for c in p {
+            if !c.is_ascii_digit() {
+                return None;
+            }
+            n = n * 10 + u16::from(c - b'0');
+        }
+        *o = u8::try_from(n).ok()?;
+    }
+    parts
+        .next()
+        .is_none()
+        .then_some(std::net::Ipv4Addr::from(octets))
 }
 
 /// `YYYY-MM-DD HH:MM:SS[.fraction]` (Sysmon's `UtcTime`, UTC) or RFC 3339
 /// (`T` separator, `Z` or a `±HH:MM` offset).
 pub fn parse_time(t: &str) -> Option<Timestamp> {
     let b = t.trim().as_bytes();
+    // At most four digits each, so no overflow.
     let num = |r: std::ops::Range<usize>| -> Option<u32> {
         let s = b.get(r)?;
-        if s.is_empty() || !s.iter().all(u8::is_ascii_digit) {
+        if s.is_empty() {
             return None;
         }
-        std::str::from_utf8(s).ok()?.parse().ok()
+        s.iter().try_fold(0u32, |n, c| {
+            c.is_ascii_digit().then(|| n * 10 + u32::from(c - b'0'))
+        })
     };
     if b.len() < 19 || b[4] != b'-' || b[7] != b'-' || !matches!(b[10], b' ' | b'T') {
         return None;
@@ -951,6 +1023,36 @@ mod tests {
         );
     }
 
+    /// Strings without escapes are borrowed from the line, those with
+    /// escapes copied; both read the same. A line that is not UTF-8 is still
+    /// read when the bad bytes are in a field the join ignores.
+    #[test]
+    fn escaped_borrowed_and_non_utf8_strings() {
+        let plain = NXLOG_3.replace(
+            r"C:\\Users\\lab\\AppData\\Local\\Temp\\upd.exe",
+            "/usr/bin/curl",
+        );
+        let unicode = NXLOG_3.replace(
+            r#""User":"WS-LAB-07\\lab""#,
+            r#""User":"WS-LAB-07\\l\u00e4b""#,
+        );
+        let mut latin1 = NXLOG_3.as_bytes().to_vec();
+        let at = NXLOG_3.find("RuleName").unwrap();
+        latin1[at] = 0xe4;
+        let mut text = format!("{plain}\n{unicode}\n").into_bytes();
+        text.extend_from_slice(&latin1);
+        let (ev, s) = read(&text);
+        assert_eq!((s.connections, s.bad), (3, 0), "{s:?}");
+        assert_eq!(&*ev[0].process.image, "/usr/bin/curl");
+        assert_eq!(ev[1].process.user.as_deref(), Some("WS-LAB-07\\läb"));
+        assert_eq!(ev[2], read(NXLOG_3.as_bytes()).0[0]);
+        // Invalid UTF-8 inside a field that is read: a bad line.
+        let mut bad = NXLOG_3.as_bytes().to_vec();
+        let at = NXLOG_3.find("upd.exe").unwrap();
+        bad[at] = 0xff;
+        assert_eq!(read(&bad).1.bad, 1);
+    }
+
     #[test]
     fn lines_in_blocks_on_several_threads_keep_their_order() {
         let mut text = String::new();
@@ -984,6 +1086,55 @@ mod tests {
                 .collect();
             assert!(ports.iter().zip(1..).all(|(p, want)| *p == want), "{block}");
         }
+    }
+
+    /// The dotted-quad shortcut reads what the standard parser reads, and
+    /// nothing it rejects.
+    #[test]
+    fn ipv4_shortcut_agrees_with_std() {
+        let mut cases: Vec<String> = [
+            "10.66.0.101",
+            "0.0.0.0",
+            "255.255.255.255",
+            "256.1.1.1",
+            "01.2.3.4",
+            "1.2.3",
+            "1.2.3.4.5",
+            "1..3.4",
+            "1.2.3.4 ",
+            "+1.2.3.4",
+            "1.2.3.04",
+            "1.2.3.1000",
+            "",
+            "::ffff:10.0.0.1",
+            "fe80::1",
+            "1.2.3.a",
+        ]
+        .map(String::from)
+        .to_vec();
+        for a in 0..=300u32 {
+            cases.push(format!("{a}.{}.0.{a:03}", 300 - a));
+        }
+        for c in &cases {
+            let std = c.parse::<std::net::Ipv4Addr>().ok();
+            let fast = parse_ipv4(c.as_bytes());
+            assert!(fast.is_none() || fast == std, "{c}");
+            assert_eq!(
+                parse_ip(c),
+                c.trim().parse::<IpAddr>().ok().map(|a| a.to_canonical()),
+                "{c}"
+            );
+        }
+        assert_eq!(parse_ipv4(b"10.66.0.101"), "10.66.0.101".parse().ok());
+        assert!(contains_ignore_ascii_case(
+            "Microsoft-Windows-SYSMON/Operational",
+            b"sysmon"
+        ));
+        assert!(contains_ignore_ascii_case("ssysmon", b"sysmon"));
+        assert!(!contains_ignore_ascii_case(
+            "Microsoft-Windows-Sysmo",
+            b"sysmon"
+        ));
     }
 
     #[test]

@@ -287,7 +287,9 @@ impl BeaconDetector {
         pair.window.intervals_secs(&mut self.intervals);
         self.sorted.clear();
         self.sorted.extend_from_slice(&self.intervals);
-        self.sorted.sort_by(f64::total_cmp);
+        // Equal under `total_cmp` means the same bits: an unstable sort gives
+        // the same order.
+        self.sorted.sort_unstable_by(f64::total_cmp);
         pair.typical_secs = median_sorted(&self.sorted) as f32;
         if pair.window.beats() < s.min_beats
             || pair

@@ -136,7 +136,9 @@ pub(crate) fn assess(
             .copied()
             .filter(|g| g.is_finite() && *g >= 0.0),
     );
-    sorted.sort_by(f64::total_cmp);
+    // Equal under `total_cmp` means the same bits: an unstable sort gives the
+    // same order.
+    sorted.sort_unstable_by(f64::total_cmp);
     let p = median_sorted(sorted);
     if sorted.len() < 2 || p <= 0.0 || p < MIN_TYPICAL_MERGE_MULTIPLE * merge_secs {
         return None;
