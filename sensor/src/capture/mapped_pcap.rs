@@ -25,6 +25,11 @@ const MAX_SNAPLEN: u32 = 262_144;
 /// Link types whose number libpcap hands back unchanged (Null, Ethernet,
 /// raw IP, Linux cooked v1 and v2, raw IPv4 and IPv6); others go to libpcap.
 const PLAIN_LINKTYPES: [u32; 7] = [0, 1, 101, 113, 276, 228, 229];
+/// Bytes walked between two releases of the pages behind the walk, so the
+/// resident set holds at most about this much of the file.
+/// (Small in tests, so that the committed captures are walked across
+/// releases.)
+const RELEASE_EVERY: usize = if cfg!(test) { 128 << 10 } else { 32 << 20 };
 /// File header and record header lengths.
 const FILE_HEADER: usize = 24;
 const RECORD_HEADER: usize = 16;
@@ -114,6 +119,9 @@ pub struct MappedPcap {
     at: usize,
     /// Packets delivered.
     count: u64,
+    /// Where the pages given back to the kernel end (see
+    /// [`MappedBytes::release`]).
+    released: usize,
     /// libpcap's reader, once the walk met a record it does not take.
     handed: Option<PcapFile>,
 }
@@ -150,6 +158,7 @@ impl MappedPcap {
             path: path.to_string(),
             at: FILE_HEADER,
             count: 0,
+            released: 0,
             handed: None,
         })
     }
@@ -202,6 +211,11 @@ impl MappedPcap {
     /// As [`PcapFile::next_packet`], for a file that breaks off.
     pub fn next_packet(&mut self) -> Result<Option<RawPacket<'_>>, CaptureError> {
         if self.handed.is_none() && self.at < self.map.bytes().len() {
+            if self.at - self.released >= RELEASE_EVERY {
+                // The packets behind the walk are done with (a packet's
+                // slice does not outlive the next call).
+                self.released = self.map.release(self.released, self.at);
+            }
             match self.plain_record() {
                 Some(r) => {
                     let start = self.at + RECORD_HEADER;
@@ -377,6 +391,23 @@ mod tests {
             assert_eq!(mapped, through_libpcap(path), "{name}");
             std::fs::remove_file(&p).unwrap();
         }
+    }
+
+    /// Pages handed back are read again as the same bytes.
+    #[test]
+    fn released_pages_read_back_the_same() {
+        let p = temp("release");
+        let bytes: Vec<u8> = (0..3_000_000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&p, &bytes).unwrap();
+        let file = std::fs::File::open(&p).unwrap();
+        let map = MappedBytes::map(&file).unwrap();
+        assert_eq!(map.bytes(), &bytes[..]);
+        let end = map.release(100, 2_500_000);
+        assert_eq!(end % super::super::os::RELEASE_ALIGN, 0);
+        assert!(end > 2_000_000 && end <= 2_500_000);
+        assert_eq!(map.release(end, end + 10), end, "nothing to release");
+        assert_eq!(map.bytes(), &bytes[..]);
+        std::fs::remove_file(&p).unwrap();
     }
 
     #[test]

@@ -10,6 +10,10 @@ pub mod af_packet;
 
 use std::fs::File;
 
+/// Alignment of released ranges: a multiple of every page size in use
+/// (4, 16 and 64 KiB).
+pub const RELEASE_ALIGN: usize = 64 * 1024;
+
 /// A capture file mapped read-only into memory.
 pub struct MappedBytes(memmap2::Mmap);
 
@@ -34,5 +38,32 @@ impl MappedBytes {
     /// The file's bytes.
     pub fn bytes(&self) -> &[u8] {
         &self.0
+    }
+
+    /// Hands the pages of `from..end` back to the kernel (both rounded down
+    /// to [`RELEASE_ALIGN`]), so that a walk that has passed them does not
+    /// keep the whole file in its resident set. The bytes stay in the page
+    /// cache; reading them again maps them back in. Returns where the
+    /// released range ends.
+    pub fn release(&self, from: usize, end: usize) -> usize {
+        let from = from / RELEASE_ALIGN * RELEASE_ALIGN;
+        let end = end.min(self.0.len()) / RELEASE_ALIGN * RELEASE_ALIGN;
+        if end <= from {
+            return from;
+        }
+        #[cfg(unix)]
+        {
+            // SAFETY: `memmap2::Mmap::map` makes a shared, read-only mapping
+            // of a file. MADV_DONTNEED on it only drops this process's page
+            // table entries for the range: nothing is written, the file's
+            // bytes stay in the page cache, and any later read of the range
+            // (a slice still held, a reader going back) faults the same
+            // bytes in again, so no reference into the map sees other data.
+            let _ = unsafe {
+                self.0
+                    .unchecked_advise_range(memmap2::UncheckedAdvice::DontNeed, from, end - from)
+            };
+        }
+        end
     }
 }
