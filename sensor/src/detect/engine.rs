@@ -36,6 +36,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use virga_config::{Allowlist, BeaconScope, Catalogue, Platform};
 
+/// The watermark of a worker that has sent its last records.
+const DONE: Timestamp = Timestamp(u64::MAX);
+
 /// Zeek uids an alert carries at most (`alert.context.virga.zeek_uids`).
 const MAX_ZEEK_UIDS: usize = 5;
 /// (client, name) pairs whose Zeek uids are kept.
@@ -87,6 +90,9 @@ pub enum StageMsg {
     Records(usize, Vec<DetectionRecord>),
     /// Worker `w` has processed every packet up to this time.
     Watermark(usize, Timestamp),
+    /// Worker `w` has sent its last records: it no longer holds the others
+    /// back (a worker whose source ended while the others read on).
+    Done(usize),
     /// New settings (SIGHUP).
     Reconfigure(Box<EngineConfig>),
 }
@@ -109,6 +115,11 @@ impl StageSender {
     /// Sends the worker's watermark.
     pub fn watermark(&self, ts: Timestamp) {
         let _ = self.tx.send(StageMsg::Watermark(self.worker, ts));
+    }
+
+    /// Says the worker has sent its last records.
+    pub fn done(&self) {
+        let _ = self.tx.send(StageMsg::Done(self.worker));
     }
 }
 
@@ -281,28 +292,8 @@ impl State {
                         p.extend(records);
                     }
                 }
-                StageMsg::Watermark(w, ts) => {
-                    if let Some(m) = self.watermarks.get_mut(w) {
-                        *m = ts;
-                    }
-                    let low = self
-                        .watermarks
-                        .iter()
-                        .copied()
-                        .min()
-                        .unwrap_or(Timestamp(0));
-                    // Live host events are written a little after the
-                    // packets: records wait the skew for them.
-                    let hold = self
-                        .cfg
-                        .attribution
-                        .as_ref()
-                        .map_or(0, AttributionConfig::hold_back_ns);
-                    if let Some(a) = &mut self.attribution {
-                        a.poll();
-                    }
-                    self.release(Some(Timestamp(low.0.saturating_sub(hold))));
-                }
+                StageMsg::Watermark(w, ts) => self.on_watermark(w, ts),
+                StageMsg::Done(w) => self.on_watermark(w, DONE),
                 StageMsg::Reconfigure(cfg) => self.reconfigure(*cfg),
             }
         }
@@ -323,6 +314,34 @@ impl State {
             .map(Attributor::stats)
             .unwrap_or_default();
         (self.stats, attribution)
+    }
+
+    /// Worker `w` is at `ts`: releases what every worker has passed.
+    fn on_watermark(&mut self, w: usize, ts: Timestamp) {
+        if let Some(m) = self.watermarks.get_mut(w) {
+            *m = ts;
+        }
+        let low = self
+            .watermarks
+            .iter()
+            .copied()
+            .min()
+            .unwrap_or(Timestamp(0));
+        if low == DONE {
+            // Every worker is done: the end of the run releases the rest.
+            return;
+        }
+        // Live host events are written a little after the packets: records
+        // wait the skew for them.
+        let hold = self
+            .cfg
+            .attribution
+            .as_ref()
+            .map_or(0, AttributionConfig::hold_back_ns);
+        if let Some(a) = &mut self.attribution {
+            a.poll();
+        }
+        self.release(Some(Timestamp(low.0.saturating_sub(hold))));
     }
 
     fn reconfigure(&mut self, cfg: EngineConfig) {
@@ -752,5 +771,79 @@ mod tests {
         assert_eq!(stats.conns_unmatched, 1);
         assert_eq!(stats.read.connections, 1);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    /// A worker that has sent its last records (its source ended) no longer
+    /// holds back the records of the workers still reading.
+    #[test]
+    fn a_done_worker_does_not_hold_the_others_back() {
+        use crate::client_class::Reasons;
+        use crate::flow::key::Endpoint;
+        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
+        let catalogue = Arc::new(Catalogue::builtin());
+        let name = "relay.acme.workers.dev";
+        let platform = catalogue.lookup(name).map(|m| m.platform.clone());
+        let cfg = EngineConfig {
+            catalogue,
+            allowlist: Allowlist::default(),
+            client_enabled: true,
+            client_quiet_secs: 0,
+            prevalence_window_secs: 3600,
+            prevalence_max_names: NonZeroUsize::MIN,
+            prevalence_redis_url: None,
+            prevalence_lockstep: false,
+            dns: None,
+            beacon: None,
+            attribution: None,
+        };
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let engine = Engine::start(cfg, 2, Box::new(Images(seen.clone()))).unwrap();
+        let (first, second) = (engine.sender(0), engine.sender(1));
+        let t0 = 1_772_445_600;
+        let at = |secs| Timestamp::from_secs_nanos(secs, 0);
+        first.watermark(at(t0));
+        // The first worker's last records come after its last watermark.
+        first.records(vec![DetectionRecord::ConnStart(Box::new(ConnStart {
+            packet: PacketRef {
+                ts: at(t0 + 5),
+                pcap_cnt: 1,
+            },
+            origin: PacketOrigin::default(),
+            flow_id: 7,
+            client: Endpoint {
+                ip: "10.0.0.5".parse().unwrap(),
+                port: 50_000,
+            },
+            server: Endpoint {
+                ip: "104.21.0.1".parse().unwrap(),
+                port: 443,
+            },
+            proto: 6,
+            app_proto: AppProto::Tls,
+            name: Arc::from(name),
+            name_source: NameSource::Sni,
+            platform,
+            hello: None,
+            client_class: ClientClass::NonBrowser,
+            class_reasons: Reasons::default(),
+            client_bytes: 517,
+            beat: BeatSource::Connection,
+            process: None,
+            evidence_uid: None,
+        }))]);
+        first.done();
+        second.watermark(at(t0 + 10));
+        // Released while the second worker still reads.
+        let end = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while seen.lock().unwrap().is_empty() {
+            assert!(
+                std::time::Instant::now() < end,
+                "held back by a done worker"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        drop((first, second));
+        let stats = engine.finish();
+        assert_eq!(stats.alerts, 1);
     }
 }

@@ -195,16 +195,33 @@ impl Pace {
 /// offers how far it has read and none reads past the furthest offer, so
 /// all stop after the same packet and the output is that of a capture cut
 /// there. A worker whose sources ended offers all it read.
-#[derive(Default)]
 struct StopPoint {
     furthest: AtomicU64,
     offers: AtomicUsize,
+    /// Which workers have made their offer (one each).
+    offered: Vec<AtomicBool>,
 }
 
 impl StopPoint {
-    fn offer(&self, read: u64) {
-        self.furthest.fetch_max(read, Ordering::SeqCst);
-        self.offers.fetch_add(1, Ordering::SeqCst);
+    fn new(workers: usize) -> StopPoint {
+        StopPoint {
+            furthest: AtomicU64::new(0),
+            offers: AtomicUsize::new(0),
+            offered: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+        }
+    }
+
+    /// Worker `me` offers to stop after `read` packets (its first offer
+    /// counts, later ones are ignored).
+    fn offer(&self, me: usize, read: u64) {
+        let first = self
+            .offered
+            .get(me)
+            .is_some_and(|o| !o.swap(true, Ordering::SeqCst));
+        if first {
+            self.furthest.fetch_max(read, Ordering::SeqCst);
+            self.offers.fetch_add(1, Ordering::SeqCst);
+        }
     }
 
     /// True when a worker that has read `read` packets and made its offer
@@ -276,7 +293,7 @@ impl RunToCompletion {
         let engine = Engine::start(cfg.engine.clone(), n, Box::new(alerts))?;
         let snapshots = SharedAggregator::new(n);
         let clock = Arc::new(SharedClock::default());
-        let stop_point = Arc::new(StopPoint::default());
+        let stop_point = Arc::new(StopPoint::new(n));
         let pace = Arc::new(Pace::new(n));
         let live = Arc::new(LiveCounters::new(n));
         let mut workers = Vec::with_capacity(n);
@@ -293,7 +310,6 @@ impl RunToCompletion {
                 stop_point: stop_point.clone(),
                 pace: pace.clone(),
                 live: live.clone(),
-                offered: false,
                 clock: clock.clone(),
                 snapshots: snapshots.clone(),
                 lines: sender.clone(),
@@ -409,8 +425,6 @@ struct Reader {
     stop_point: Arc<StopPoint>,
     pace: Arc<Pace>,
     live: Arc<LiveCounters>,
-    /// This worker made its offer to `stop_point`.
-    offered: bool,
     clock: Arc<SharedClock>,
     snapshots: SharedAggregator,
     lines: LineSender,
@@ -431,6 +445,13 @@ const CONTROL_EVERY: u64 = 1024;
 
 impl Reader {
     fn run(mut self, mut feed: Feed) -> Ending {
+        // However this thread ends (a panic included), the others stop
+        // waiting for it.
+        let _leaving = Leaving {
+            index: self.index,
+            pace: self.pace.clone(),
+            stop_point: self.stop_point.clone(),
+        };
         let mut end = Ending::default();
         let keep_all = feed.keep == Keep::All;
         'sources: for source in feed.sources.by_ref() {
@@ -497,10 +518,8 @@ impl Reader {
             end.add_capture(source.stats(), keep_all);
         }
         self.pace.done(self.index);
-        if !self.offered {
-            // Workers still reading must read as far as this one did.
-            self.stop_point.offer(end.read);
-        }
+        // Workers still reading must read as far as this one did.
+        self.stop_point.offer(self.index, end.read);
         if let Some(p) = feed.progress.as_mut() {
             p.finish();
         }
@@ -526,10 +545,7 @@ impl Reader {
         if keep_all {
             return true;
         }
-        if !self.offered {
-            self.offered = true;
-            self.stop_point.offer(read);
-        }
+        self.stop_point.offer(self.index, read);
         self.stop_point.reached(read, self.workers)
     }
 
@@ -594,6 +610,22 @@ impl Reader {
     }
 }
 
+/// Marks a worker thread gone when dropped: its progress no longer holds
+/// the others back, and it has made its stop offer (reading to the end, when
+/// it had not).
+struct Leaving {
+    index: usize,
+    pace: Arc<Pace>,
+    stop_point: Arc<StopPoint>,
+}
+
+impl Drop for Leaving {
+    fn drop(&mut self) {
+        self.pace.done(self.index);
+        self.stop_point.offer(self.index, u64::MAX);
+    }
+}
+
 impl Ending {
     /// Keeps a finished source's counters: the last file's, or every
     /// socket's added up.
@@ -605,5 +637,49 @@ impl Ending {
         } else {
             self.capture = c;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn workers_stop_after_the_furthest_offer() {
+        let p = StopPoint::new(2);
+        p.offer(0, 10);
+        p.offer(0, 99); // a second offer does not count
+        p.offer(1, 15);
+        assert!(!p.reached(10, 2), "the first reads on to 15");
+        assert!(!p.reached(14, 2));
+        assert!(p.reached(15, 2));
+    }
+
+    #[test]
+    fn a_worker_gone_makes_the_others_read_to_the_end() {
+        let p = Arc::new(StopPoint::new(2));
+        let pace = Arc::new(Pace::new(2));
+        drop(Leaving {
+            index: 1,
+            pace: pace.clone(),
+            stop_point: p.clone(),
+        });
+        p.offer(0, 10);
+        assert!(!p.reached(1_000_000, 2));
+        // Nor does it hold the pace.
+        pace.publish(0, 1_000_000, Timestamp(1_000 * MAX_LEAD_NS));
+        assert!(!pace.ahead(1_000_000, Timestamp(1_000 * MAX_LEAD_NS)));
+    }
+
+    #[test]
+    fn a_worker_far_ahead_waits() {
+        let pace = Pace::new(2);
+        pace.publish(0, 100, Timestamp(1));
+        pace.publish(1, 100 + MAX_LEAD_PACKETS + 1, Timestamp(2));
+        assert!(pace.ahead(100 + MAX_LEAD_PACKETS + 1, Timestamp(2)));
+        assert!(!pace.ahead(100 + MAX_LEAD_PACKETS, Timestamp(2)));
+        assert!(pace.ahead(101, Timestamp(MAX_LEAD_NS + 2)));
+        pace.done(0);
+        assert!(!pace.ahead(100 + MAX_LEAD_PACKETS + 1, Timestamp(2)));
     }
 }

@@ -311,7 +311,9 @@ impl Worker {
         });
         self.flush();
         self.send_detection(None);
-        self.detection = None;
+        if let Some(stage) = self.detection.take() {
+            stage.done();
+        }
     }
 
     /// Hands buffered lines to the writer.
