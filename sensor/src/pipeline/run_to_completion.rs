@@ -523,8 +523,13 @@ impl Reader {
         if let Some(p) = feed.progress.as_mut() {
             p.finish();
         }
-        // Counters at the end include the flows ended by finish().
-        self.worker.finish();
+        // Counters at the end include the flows ended by finish(). Workers
+        // on files all end together; a socket's worker may end alone.
+        if keep_all {
+            self.worker.finish_alone();
+        } else {
+            self.worker.finish();
+        }
         end.counters = self.worker.counters();
         end.counters.flows_active = 0;
         end

@@ -311,7 +311,18 @@ impl Worker {
         });
         self.flush();
         self.send_detection(None);
-        if let Some(stage) = self.detection.take() {
+        self.detection = None;
+    }
+
+    /// As [`Worker::finish`] for a worker that ends while the others read
+    /// on (its socket failed): the detection stage stops waiting for its
+    /// watermark. (Workers that end together keep their last watermark, so
+    /// the records they send at the end are released together, as one
+    /// worker's would be.)
+    pub fn finish_alone(&mut self) {
+        let stage = self.detection.clone();
+        self.finish();
+        if let Some(stage) = stage {
             stage.done();
         }
     }
