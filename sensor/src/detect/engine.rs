@@ -6,7 +6,9 @@
 //! time they have processed up to, sent on every tick). The stage releases
 //! records up to the smallest watermark of all workers and sorts them by
 //! (time, client, flow), so the alerts are the same whatever the number of
-//! workers and however their threads are scheduled. Prevalence and "first
+//! workers and however their threads are scheduled. A record whose packet
+//! time is behind its worker's last watermark (packets out of order, a file
+//! whose clock goes back) is released at that watermark. Prevalence and "first
 //! sighting" need a view over all clients, which no worker has (the
 //! pipeline shards by client); this stage has it.
 //!
@@ -240,9 +242,10 @@ impl PrevalenceCount {
 struct State {
     cfg: EngineConfig,
     sink: Box<dyn AlertSink>,
-    pending: Vec<Vec<DetectionRecord>>,
+    /// Each worker's records not yet released, with their release time.
+    pending: Vec<Vec<(Timestamp, DetectionRecord)>>,
     /// Records being released (a buffer kept between releases).
-    ready: Vec<DetectionRecord>,
+    ready: Vec<(Timestamp, DetectionRecord)>,
     watermarks: Vec<Timestamp>,
     prevalence: PrevalenceCount,
     client: ClientDetector,
@@ -288,8 +291,19 @@ impl State {
         for msg in rx.iter() {
             match msg {
                 StageMsg::Records(w, records) => {
+                    // A record's release time is its packet time, or the
+                    // worker's last watermark when its packet came earlier
+                    // (packets out of time order, files whose clocks go
+                    // back): every worker has passed the same watermarks at
+                    // the same packet, so this does not depend on how
+                    // records and watermarks of different workers
+                    // interleave here.
+                    let floor = match self.watermarks.get(w) {
+                        Some(&m) if m != DONE => m,
+                        _ => Timestamp(0),
+                    };
                     if let Some(p) = self.pending.get_mut(w) {
-                        p.extend(records);
+                        p.extend(records.into_iter().map(|r| (r.ts().max(floor), r)));
                     }
                 }
                 StageMsg::Watermark(w, ts) => self.on_watermark(w, ts),
@@ -361,19 +375,22 @@ impl State {
         self.cfg = cfg;
     }
 
-    /// Processes every pending record up to `upto` (all when `None`), in
+    /// Processes every pending record released before `upto` (all when `None`), in
     /// (time, client, flow) order.
     fn release(&mut self, upto: Option<Timestamp>) {
         let mut ready = std::mem::take(&mut self.ready);
         for p in &mut self.pending {
             match upto {
                 // In place: what stays keeps its order and its buffer.
-                Some(t) => ready.extend(p.extract_if(.., |r| r.ts() <= t)),
+                // Strictly before: a record at the watermark's own time may
+                // still come (the packet that moved the worker's time is
+                // processed after the watermark is sent).
+                Some(t) => ready.extend(p.extract_if(.., |(at, _)| *at < t)),
                 None => ready.append(p),
             }
         }
-        ready.sort_by_key(order_key);
-        for r in ready.drain(..) {
+        ready.sort_by_key(|(at, r)| order_key(*at, r));
+        for (_, r) in ready.drain(..) {
             match r {
                 DetectionRecord::ConnStart(mut c) => {
                     self.attribute_conn(&mut c);
@@ -586,11 +603,12 @@ impl State {
     }
 }
 
-/// Sorting key that makes the processing order independent of the workers.
-fn order_key(r: &DetectionRecord) -> (Timestamp, IpAddr, u64, u8) {
+/// Sorting key that makes the processing order independent of the workers:
+/// release time, then packet time, client, flow.
+fn order_key(at: Timestamp, r: &DetectionRecord) -> (Timestamp, Timestamp, IpAddr, u64, u8) {
     match r {
-        DetectionRecord::ConnStart(c) => (c.packet.ts, c.client.ip, c.flow_id, 0),
-        DetectionRecord::DnsLookup(d) => (d.packet.ts, d.client, d.flow_id, 1),
+        DetectionRecord::ConnStart(c) => (at, c.packet.ts, c.client.ip, c.flow_id, 0),
+        DetectionRecord::DnsLookup(d) => (at, d.packet.ts, d.client, d.flow_id, 1),
     }
 }
 

@@ -148,20 +148,24 @@ const PACE_EVERY: u64 = 256;
 /// Each worker's progress through the shared packets: (packets read,
 /// packet time), `u64::MAX` once it is done.
 struct Pace {
-    workers: Vec<(AtomicU64, AtomicU64)>,
+    workers: Vec<Reached>,
 }
+
+/// One worker's (packets read, packet time), on a cache line of its own so
+/// that one worker's writes do not evict the line the others write.
+#[repr(align(64))]
+#[derive(Default)]
+struct Reached(AtomicU64, AtomicU64);
 
 impl Pace {
     fn new(n: usize) -> Pace {
         Pace {
-            workers: (0..n)
-                .map(|_| (AtomicU64::new(0), AtomicU64::new(0)))
-                .collect(),
+            workers: (0..n).map(|_| Reached::default()).collect(),
         }
     }
 
     fn publish(&self, me: usize, read: u64, now: Timestamp) {
-        if let Some((r, t)) = self.workers.get(me) {
+        if let Some(Reached(r, t)) = self.workers.get(me) {
             r.store(read, Ordering::Relaxed);
             t.store(now.0, Ordering::Relaxed);
         }
@@ -239,11 +243,17 @@ impl StopPoint {
     }
 }
 
+/// Both are written rarely (the first packet, then once per second of packet
+/// time and at the end): an atomic written by every worker on every packet
+/// would bounce its cache line between the cores.
 impl SharedClock {
-    fn saw(&self, ts: Timestamp) {
+    fn saw_first(&self, ts: Timestamp) {
         let _ = self
             .first
             .compare_exchange(0, ts.0.max(1), Ordering::Relaxed, Ordering::Relaxed);
+    }
+
+    fn advance(&self, ts: Timestamp) {
         self.latest.fetch_max(ts.0, Ordering::Relaxed);
     }
 
@@ -487,7 +497,9 @@ impl Reader {
                         if let Some(progress) = feed.progress.as_mut() {
                             progress.tick(p.data.len() as u64);
                         }
-                        self.clock.saw(p.ts);
+                        if end.read == 1 {
+                            self.clock.saw_first(p.ts);
+                        }
                         let ticked = self.tick(p.ts);
                         if keep_all || crate::shard::shard(&p, self.workers) == self.index {
                             self.worker.process(&p);
@@ -517,6 +529,7 @@ impl Reader {
             }
             end.add_capture(source.stats(), keep_all);
         }
+        self.clock.advance(self.now);
         self.pace.done(self.index);
         // Workers still reading must read as far as this one did.
         self.stop_point.offer(self.index, end.read);
@@ -572,6 +585,7 @@ impl Reader {
             return false;
         }
         self.last_tick = sec;
+        self.clock.advance(self.now);
         self.worker.advance(self.now);
         true
     }
