@@ -61,11 +61,14 @@ const JSON_WRITING_NAMES: &[&str] = &["JsonWriter", "serde_json", "write_eve"];
 /// it: `zeek` reads Zeek's JSON-lines logs. The JSON writer, the EVE
 /// timestamp writer and JSON-looking literals stay forbidden there.
 const JSON_READERS: &[&str] = &["zeek"];
-/// The JSON library's reading entry points: `serde_json` followed by one of
-/// these (`serde_json::from_slice`) reads JSON (host event files, for one)
-/// and is not writing. Anything else it names (`to_string`, `Value`, whose
-/// `Display` writes JSON, a `use` of it) still counts as writing.
+/// The JSON library's reading entry points and the error types they
+/// return: `serde_json` followed by one of these (`serde_json::from_slice`,
+/// `serde_json::Result`) reads JSON (host event files, for one) and is not
+/// writing. Anything else it names (`to_string`, `Value`, whose `Display`
+/// writes JSON, a `use` of it) still counts as writing.
 const JSON_READING_PATHS: &[&str] = &[
+    "serde_json :: Result",
+    "serde_json :: Error",
     "serde_json :: from_slice",
     "serde_json :: from_str",
     "serde_json :: from_reader",
@@ -1232,6 +1235,7 @@ fn reading_json_is_not_writing_it() {
     );
     assert_eq!(found("let s = serde_json::to_string(&v)?;"), 1);
     assert_eq!(found("use serde_json::from_slice;"), 0);
+    assert_eq!(found("fn f(b: &[u8]) -> serde_json::Result<E> { parse(b) }"), 0);
     assert_eq!(found("use serde_json::Value;"), 1);
     assert_eq!(found("fn f(v: serde_json::Value) {}"), 1);
 }
