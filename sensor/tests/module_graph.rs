@@ -1235,7 +1235,10 @@ fn reading_json_is_not_writing_it() {
     );
     assert_eq!(found("let s = serde_json::to_string(&v)?;"), 1);
     assert_eq!(found("use serde_json::from_slice;"), 0);
-    assert_eq!(found("fn f(b: &[u8]) -> serde_json::Result<E> { parse(b) }"), 0);
+    assert_eq!(
+        found("fn f(b: &[u8]) -> serde_json::Result<E> { parse(b) }"),
+        0
+    );
     assert_eq!(found("use serde_json::Value;"), 1);
     assert_eq!(found("fn f(v: serde_json::Value) {}"), 1);
 }

@@ -190,7 +190,7 @@ impl Pair {
 pub struct BeaconDetector {
     settings: Settings,
     /// Key: address family byte, address octets, lower-cased name bytes.
-    pairs: LruCache<Box<[u8]>, Pair>,
+    pairs: LruCache<Box<[u8]>, Pair, foldhash::fast::RandomState>,
     stats: BeaconStats,
     /// Scratch: the key being looked up, the intervals, the sorted intervals.
     key: Vec<u8>,
@@ -224,8 +224,9 @@ impl BeaconDetector {
         };
         BeaconDetector {
             settings,
-            pairs: LruCache::new(
+            pairs: LruCache::with_hasher(
                 NonZeroUsize::new(cfg.max_pairs_per_worker.get()).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             ),
             stats: BeaconStats::default(),
             key: Vec::with_capacity(1 + 16 + MAX_NAME_BYTES),

@@ -26,7 +26,7 @@ pub enum ClientVerdict {
 /// Non-browser clients to serverless endpoints.
 pub struct ClientDetector {
     quiet_secs: u64,
-    alerted: LruCache<(IpAddr, Arc<str>), Timestamp>,
+    alerted: LruCache<(IpAddr, Arc<str>), Timestamp, foldhash::fast::RandomState>,
 }
 
 impl ClientDetector {
@@ -35,8 +35,9 @@ impl ClientDetector {
     pub fn new(quiet_secs: u64) -> Self {
         ClientDetector {
             quiet_secs,
-            alerted: LruCache::new(
+            alerted: LruCache::with_hasher(
                 NonZeroUsize::new(MAX_ALERTED_PAIRS).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             ),
         }
     }

@@ -38,6 +38,9 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use virga_config::{Allowlist, BeaconScope, Catalogue, Platform};
 
+/// Names whose prevalence key is remembered.
+const PREVALENCE_KEYS: usize = 4096;
+
 /// The watermark of a worker that has sent its last records.
 const DONE: Timestamp = Timestamp(u64::MAX);
 
@@ -253,6 +256,10 @@ struct State {
     beacon: Option<BeaconDetector>,
     attribution: Option<Attributor>,
     stats: EngineStats,
+    /// Prevalence keys of the names seen last (see
+    /// [`State::cached_prevalence_key`]); emptied when the catalogue may
+    /// have changed.
+    prevalence_keys: LruCache<Arc<str>, Arc<str>, foldhash::fast::RandomState>,
     /// The latest Zeek uids per (client, name), for records from logs.
     evidence: LruCache<(IpAddr, Arc<str>), Vec<Arc<str>>>,
     /// The counters last handed to the sink.
@@ -282,6 +289,10 @@ impl State {
             stats: EngineStats::default(),
             evidence: LruCache::new(
                 NonZeroUsize::new(MAX_EVIDENCE_PAIRS).unwrap_or(NonZeroUsize::MIN),
+            ),
+            prevalence_keys: LruCache::with_hasher(
+                NonZeroUsize::new(PREVALENCE_KEYS).unwrap_or(NonZeroUsize::MIN),
+                foldhash::fast::RandomState::default(),
             ),
             published: EngineStats::default(),
         }
@@ -372,6 +383,7 @@ impl State {
             self.attribution = cfg.attribution.as_ref().map(Attributor::new);
         }
         self.client.set_quiet_secs(cfg.client_quiet_secs);
+        self.prevalence_keys.clear();
         self.cfg = cfg;
     }
 
@@ -499,7 +511,7 @@ impl State {
             }
             return;
         }
-        let key = self.prevalence_key(&c.name);
+        let key = self.cached_prevalence_key(&c.name);
         let prevalence = self
             .prevalence
             .observe(&key, browser, c.client.ip, c.packet.ts);
@@ -528,6 +540,18 @@ impl State {
                 self.stats.alerts_client += 1;
             }
         }
+    }
+
+    /// [`State::prevalence_key`], remembered for the names seen last (most
+    /// connections go to names seen before: no catalogue lookup, no new
+    /// string).
+    fn cached_prevalence_key(&mut self, name: &Arc<str>) -> Arc<str> {
+        if let Some(k) = self.prevalence_keys.get(name) {
+            return Arc::clone(k);
+        }
+        let key = self.prevalence_key(name);
+        self.prevalence_keys.put(Arc::clone(name), Arc::clone(&key));
+        key
     }
 
     /// What prevalence counts clients of for a catalogued name: its tenant

@@ -20,7 +20,7 @@ type ClassKey = (Arc<str>, bool);
 
 /// Distinct clients per name in a sliding window.
 pub struct Prevalence {
-    names: LruCache<ClassKey, Vec<(IpAddr, Timestamp)>>,
+    names: LruCache<ClassKey, Vec<(IpAddr, Timestamp)>, foldhash::fast::RandomState>,
     window_secs: u64,
 }
 
@@ -28,7 +28,7 @@ impl Prevalence {
     /// A tracker of `max_names` names over `window_secs` of packet time.
     pub fn new(max_names: NonZeroUsize, window_secs: u64) -> Self {
         Prevalence {
-            names: LruCache::new(max_names),
+            names: LruCache::with_hasher(max_names, foldhash::fast::RandomState::default()),
             window_secs,
         }
     }
