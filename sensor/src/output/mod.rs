@@ -63,6 +63,8 @@ enum Msg {
 /// Handle on the writer thread; cloneable senders go to the workers.
 pub struct Output {
     tx: Sender<Msg>,
+    /// Written batches' buffers, handed back to the producers.
+    pool: Receiver<Vec<u8>>,
     join: JoinHandle<OutputStats>,
 }
 
@@ -70,7 +72,15 @@ pub struct Output {
 #[derive(Clone)]
 pub struct LineSender {
     tx: Sender<Msg>,
+    pool: Receiver<Vec<u8>>,
 }
+
+/// Written buffers kept for reuse (each at most [`POOLED_MAX_BYTES`]): the
+/// producers fill them again instead of allocating, and the writer does not
+/// free on its thread what another thread allocated.
+const POOLED_BUFFERS: usize = 64;
+/// Larger buffers (a drain at shutdown) are freed, not kept.
+const POOLED_MAX_BYTES: usize = 256 * 1024;
 
 /// Batches flush to the writer once they hold this many bytes.
 const BATCH_BYTES: usize = 64 * 1024;
@@ -93,8 +103,21 @@ impl LineSender {
     /// Sends `buf` if it is large enough and leaves an empty buffer behind.
     pub fn send_if_full(&self, buf: &mut Vec<u8>) {
         if buf.len() >= BATCH_BYTES {
-            self.send(std::mem::replace(buf, Vec::with_capacity(BATCH_BYTES)));
+            self.send_and_renew(buf);
         }
+    }
+
+    /// Sends what `buf` holds (if anything) and leaves an empty buffer
+    /// behind, one the writer handed back when there is one.
+    pub fn send_and_renew(&self, buf: &mut Vec<u8>) {
+        if buf.is_empty() {
+            return;
+        }
+        let fresh = match self.pool.try_recv() {
+            Ok(b) => b,
+            Err(_) => Vec::with_capacity(BATCH_BYTES),
+        };
+        self.send(std::mem::replace(buf, fresh));
     }
 }
 
@@ -207,19 +230,31 @@ impl Output {
             sinks.push((t.clone(), Sink::open(t, flush_interval)?));
         }
         let (tx, rx) = bounded::<Msg>(256);
+        let (pool_tx, pool) = bounded::<Vec<u8>>(POOLED_BUFFERS);
         let join = std::thread::Builder::new()
             .name("virga-output".into())
             .spawn(move || {
                 let latency = measure_latency.then(Latency::default);
-                writer_loop(&mut sinks, &rx, flush_interval, metrics.as_deref(), latency)
+                let ends = Ends {
+                    rx: &rx,
+                    pool: &pool_tx,
+                };
+                writer_loop(
+                    &mut sinks,
+                    ends,
+                    flush_interval,
+                    metrics.as_deref(),
+                    latency,
+                )
             })?;
-        Ok(Output { tx, join })
+        Ok(Output { tx, pool, join })
     }
 
     /// A sender for a producer of lines.
     pub fn sender(&self) -> LineSender {
         LineSender {
             tx: self.tx.clone(),
+            pool: self.pool.clone(),
         }
     }
 
@@ -279,9 +314,15 @@ fn wall_clock_ns() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX))
 }
 
+/// The writer's channels: lines in, written buffers back.
+struct Ends<'a> {
+    rx: &'a Receiver<Msg>,
+    pool: &'a Sender<Vec<u8>>,
+}
+
 fn writer_loop(
     sinks: &mut [(Target, Sink)],
-    rx: &Receiver<Msg>,
+    ends: Ends<'_>,
     flush_interval: Duration,
     metrics: Option<&LatestCounters>,
     mut latency: Option<Latency>,
@@ -300,17 +341,20 @@ fn writer_loop(
                 }
             }
         }
-        let msg = match rx.recv_timeout(wait) {
+        let msg = match ends.rx.recv_timeout(wait) {
             Ok(Msg::Late(make)) => {
                 if let Some(l) = latency.as_mut() {
                     l.summarise(&mut stats, true);
                 }
-                Ok(Msg::Lines(make(&losses(stats, sinks), rx.len() as u64)))
+                Ok(Msg::Lines(make(
+                    &losses(stats, sinks),
+                    ends.rx.len() as u64,
+                )))
             }
             other => other,
         };
         match msg {
-            Ok(Msg::Lines(b)) => {
+            Ok(Msg::Lines(mut b)) => {
                 for (_, sink) in sinks.iter_mut() {
                     sink.push(&b);
                 }
@@ -320,6 +364,10 @@ fn writer_loop(
                     l.measure(&b, wall_clock_ns());
                 }
                 dirty_since.get_or_insert_with(Instant::now);
+                if b.capacity() <= POOLED_MAX_BYTES {
+                    b.clear();
+                    let _ = ends.pool.try_send(b);
+                }
             }
             Ok(Msg::Reopen) => {
                 for (_, sink) in sinks.iter_mut() {
@@ -351,7 +399,7 @@ fn writer_loop(
             if let Some(l) = latency.as_mut() {
                 l.summarise(&mut stats, false);
             }
-            m.set_output(losses(stats, sinks), rx.len() as u64);
+            m.set_output(losses(stats, sinks), ends.rx.len() as u64);
         }
         if let Some(t) = dirty_since {
             if t.elapsed() >= flush_interval {

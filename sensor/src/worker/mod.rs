@@ -305,8 +305,7 @@ impl Worker {
         flows.drain(|_k, mut f, r| {
             flow_end::end_flow(&mut f, r, now, out);
             if out.lines.out.len() >= 1 << 20 {
-                let full = std::mem::replace(&mut out.lines.out, Vec::with_capacity(64 * 1024));
-                lines.send(full);
+                lines.send_and_renew(&mut out.lines.out);
             }
         });
         self.flush();
@@ -329,11 +328,8 @@ impl Worker {
 
     /// Hands buffered lines to the writer.
     pub fn flush(&mut self) {
-        let out = &mut self.parts.handler.out.lines.out;
-        if !out.is_empty() {
-            let full = std::mem::replace(out, Vec::with_capacity(64 * 1024));
-            self.lines.send(full);
-        }
+        self.lines
+            .send_and_renew(&mut self.parts.handler.out.lines.out);
     }
 
     fn handle(&mut self, view: &PacketView<'_>, at: PacketRef) {
