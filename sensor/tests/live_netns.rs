@@ -406,6 +406,19 @@ fn replayed_packets(pcap: &str) -> u64 {
     n
 }
 
+/// The second capture replayed around a SIGHUP, and what `virga replay`
+/// gives for the sample and for it.
+fn two_captures() -> (String, Vec<String>, Vec<String>) {
+    let second_pcap = format!(
+        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    let want_first = normalised(&replay_events(&sample()));
+    let want_second = normalised(&replay_events(&second_pcap));
+    assert!(!want_second.is_empty());
+    (second_pcap, want_first, want_second)
+}
+
 /// SIGHUP after logrotate moved the file: virga reopens its EVE path, so
 /// the events of traffic after the signal land in the new file and the ones
 /// before stay in the old; a quiet link still stops promptly on SIGTERM.
@@ -414,13 +427,7 @@ fn sighup_reopens_the_eve_file() {
     if !prerequisites_met("live capture test") {
         return;
     }
-    let second_pcap = format!(
-        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let want_first = normalised(&replay_events(&sample()));
-    let want_second = normalised(&replay_events(&second_pcap));
-    assert!(!want_second.is_empty());
+    let (second_pcap, want_first, want_second) = two_captures();
     let net = Netns::create("h");
     let eve = temp("rot.json");
     let rotated = temp("rot.json.1");
@@ -546,13 +553,7 @@ fn af_packet_reload_to_a_new_eve_path_keeps_reading_the_rings() {
     if !prerequisites_met("live capture test") {
         return;
     }
-    let second_pcap = format!(
-        "{}/tests/data/pcaps/clients/openssl-s_client.pcap",
-        env!("CARGO_MANIFEST_DIR")
-    );
-    let want_first = normalised(&replay_events(&sample()));
-    let want_second = normalised(&replay_events(&second_pcap));
-    assert!(!want_second.is_empty());
+    let (second_pcap, want_first, want_second) = two_captures();
     let net = Netns::create("r");
     let (first, second) = (temp("ring1.json"), temp("ring2.json"));
     let _ = std::fs::remove_file(&first);

@@ -660,12 +660,13 @@ mod tests {
         fn counters(&mut self, _: &EngineStats) {}
     }
 
-    #[test]
-    fn prevalence_counts_a_tenant_across_its_names() {
-        let cfg = EngineConfig {
+    /// The built-in catalogue, no detector but the client one (when
+    /// `client_enabled`), no host events.
+    fn test_config(client_enabled: bool) -> EngineConfig {
+        EngineConfig {
             catalogue: Arc::new(Catalogue::builtin()),
             allowlist: Allowlist::default(),
-            client_enabled: false,
+            client_enabled,
             client_quiet_secs: 0,
             prevalence_window_secs: 3600,
             prevalence_max_names: NonZeroUsize::MIN,
@@ -674,7 +675,47 @@ mod tests {
             dns: None,
             beacon: None,
             attribution: None,
-        };
+        }
+    }
+
+    /// A TLS connection start from 10.0.0.5:`port` to `name` at `ts`.
+    fn conn_start(name: &str, ts: Timestamp, port: u16, class: ClientClass) -> DetectionRecord {
+        use crate::client_class::Reasons;
+        use crate::flow::key::Endpoint;
+        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
+        let platform = Catalogue::builtin()
+            .lookup(name)
+            .map(|m| m.platform.clone());
+        DetectionRecord::ConnStart(Box::new(ConnStart {
+            packet: PacketRef { ts, pcap_cnt: 1 },
+            origin: PacketOrigin::default(),
+            flow_id: u64::from(port),
+            client: Endpoint {
+                ip: "10.0.0.5".parse().unwrap(),
+                port,
+            },
+            server: Endpoint {
+                ip: "104.21.0.1".parse().unwrap(),
+                port: 443,
+            },
+            proto: 6,
+            app_proto: AppProto::Tls,
+            name: Arc::from(name),
+            name_source: NameSource::Sni,
+            platform,
+            hello: None,
+            client_class: class,
+            class_reasons: Reasons::default(),
+            client_bytes: 517,
+            beat: BeatSource::Connection,
+            process: None,
+            evidence_uid: None,
+        }))
+    }
+
+    #[test]
+    fn prevalence_counts_a_tenant_across_its_names() {
+        let cfg = test_config(false);
         let mut state = State::new(cfg, 1, Box::new(NoSink));
         let key = |s: &State, n: &str| s.prevalence_key(&Arc::from(n)).to_string();
         assert_eq!(
@@ -725,66 +766,30 @@ mod tests {
     #[test]
     fn live_attribution_follows_files_and_waits_the_skew() {
         use crate::attribution::{AttributionConfig, EventSource};
-        use crate::client_class::Reasons;
-        use crate::flow::key::Endpoint;
-        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
         let dir = std::env::temp_dir().join(format!("virga-engine-follow-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
-        let catalogue = Arc::new(Catalogue::builtin());
         let name = "relay.acme.workers.dev";
-        let platform = catalogue.lookup(name).map(|m| m.platform.clone());
         let cfg = EngineConfig {
-            catalogue,
-            allowlist: Allowlist::default(),
-            client_enabled: true,
-            client_quiet_secs: 0,
-            prevalence_window_secs: 3600,
-            prevalence_max_names: NonZeroUsize::MIN,
-            prevalence_redis_url: None,
-            prevalence_lockstep: false,
-            dns: None,
-            beacon: None,
             attribution: Some(AttributionConfig {
                 source: EventSource::Follow(vec![dir.clone()]),
                 skew_ns: 5_000_000_000,
                 max_events: NonZeroUsize::new(1024).unwrap(),
                 read: Default::default(),
             }),
+            ..test_config(true)
         };
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let engine = Engine::start(cfg, 1, Box::new(Images(seen.clone()))).unwrap();
         let tx = engine.sender(0);
         let t0 = 1_772_445_600; // 2026-03-02 10:00:00 UTC
         let conn = |secs: i64, port: u16| {
-            DetectionRecord::ConnStart(Box::new(ConnStart {
-                packet: PacketRef {
-                    ts: Timestamp::from_secs_nanos(secs, 0),
-                    pcap_cnt: 1,
-                },
-                origin: PacketOrigin::default(),
-                flow_id: u64::from(port),
-                client: Endpoint {
-                    ip: "10.0.0.5".parse().unwrap(),
-                    port,
-                },
-                server: Endpoint {
-                    ip: "104.21.0.1".parse().unwrap(),
-                    port: 443,
-                },
-                proto: 6,
-                app_proto: AppProto::Tls,
-                name: Arc::from(name),
-                name_source: NameSource::Sni,
-                platform: platform.clone(),
-                hello: None,
-                client_class: ClientClass::Unknown,
-                class_reasons: Reasons::default(),
-                client_bytes: 517,
-                beat: BeatSource::Connection,
-                process: None,
-                evidence_uid: None,
-            }))
+            conn_start(
+                name,
+                Timestamp::from_secs_nanos(secs, 0),
+                port,
+                ClientClass::Unknown,
+            )
         };
         // First poll: the folder is empty.
         tx.watermark(Timestamp::from_secs_nanos(t0, 0));
@@ -819,25 +824,7 @@ mod tests {
     /// holds back the records of the workers still reading.
     #[test]
     fn a_done_worker_does_not_hold_the_others_back() {
-        use crate::client_class::Reasons;
-        use crate::flow::key::Endpoint;
-        use crate::records::{AppProto, NameSource, PacketOrigin, PacketRef};
-        let catalogue = Arc::new(Catalogue::builtin());
-        let name = "relay.acme.workers.dev";
-        let platform = catalogue.lookup(name).map(|m| m.platform.clone());
-        let cfg = EngineConfig {
-            catalogue,
-            allowlist: Allowlist::default(),
-            client_enabled: true,
-            client_quiet_secs: 0,
-            prevalence_window_secs: 3600,
-            prevalence_max_names: NonZeroUsize::MIN,
-            prevalence_redis_url: None,
-            prevalence_lockstep: false,
-            dns: None,
-            beacon: None,
-            attribution: None,
-        };
+        let cfg = test_config(true);
         let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let engine = Engine::start(cfg, 2, Box::new(Images(seen.clone()))).unwrap();
         let (first, second) = (engine.sender(0), engine.sender(1));
@@ -845,34 +832,12 @@ mod tests {
         let at = |secs| Timestamp::from_secs_nanos(secs, 0);
         first.watermark(at(t0));
         // The first worker's last records come after its last watermark.
-        first.records(vec![DetectionRecord::ConnStart(Box::new(ConnStart {
-            packet: PacketRef {
-                ts: at(t0 + 5),
-                pcap_cnt: 1,
-            },
-            origin: PacketOrigin::default(),
-            flow_id: 7,
-            client: Endpoint {
-                ip: "10.0.0.5".parse().unwrap(),
-                port: 50_000,
-            },
-            server: Endpoint {
-                ip: "104.21.0.1".parse().unwrap(),
-                port: 443,
-            },
-            proto: 6,
-            app_proto: AppProto::Tls,
-            name: Arc::from(name),
-            name_source: NameSource::Sni,
-            platform,
-            hello: None,
-            client_class: ClientClass::NonBrowser,
-            class_reasons: Reasons::default(),
-            client_bytes: 517,
-            beat: BeatSource::Connection,
-            process: None,
-            evidence_uid: None,
-        }))]);
+        first.records(vec![conn_start(
+            "relay.acme.workers.dev",
+            at(t0 + 5),
+            50_000,
+            ClientClass::NonBrowser,
+        )]);
         first.done();
         second.watermark(at(t0 + 10));
         // Released while the second worker still reads.
